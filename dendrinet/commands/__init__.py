@@ -1,0 +1,1 @@
+"""Subcommands of the ``dendrinet`` command line (one module each)."""

@@ -1,0 +1,547 @@
+"""Model and protocol files (TOML) parsed into validated, frozen dataclasses.
+
+This module is the single source of truth for parameters: the Brian2 equations
+(:mod:`dendrinet.equations`), the Brian2 network, the fast Numba engine and the
+plasticity kernels all read a :class:`ModelConfig` and a :class:`ProtocolConfig`.
+
+Units. Potentials are dimensionless, as in Guerguiev et al. (2017). Every dimensional
+parameter is written in the file with its unit (``"3 ms"``, ``"0.1 /ms"``,
+``"200 Hz"``) and stored here as a plain float in a canonical unit: **ms** for times
+and **1/ms** for rates and conductances. :meth:`NeuronParams.brian2_namespace`
+turns them back into Brian2 quantities.
+
+Errors. An unknown key, a missing unit, a wrong unit or an impossible value raises
+:class:`~dendrinet.errors.ConfigError` with a message naming the file and the key.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dendrinet.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "models"
+PROTOCOLS_DIR = REPO_ROOT / "protocols"
+
+# Unit tables: factor to the canonical unit (ms, or 1/ms).
+_TIME_UNITS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "second": 1000.0}
+_RATE_UNITS = {
+    "/ms": 1.0, "1/ms": 1.0, "ms^-1": 1.0, "kHz": 1.0,
+    "Hz": 1e-3, "/s": 1e-3, "1/s": 1e-3, "s^-1": 1e-3,
+}
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$")
+
+
+def _quantity(value: Any, units: dict[str, float], kind: str, where: str) -> float:
+    """Parse ``"3 ms"`` into a float in the canonical unit of ``units``."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        example = "'3 ms'" if kind == "time" else "'0.1 /ms' or '200 Hz'"
+        raise ConfigError(f"{where}: a {kind} needs a unit, e.g. {example} (got {value!r})")
+    match = _QUANTITY.match(value)
+    if match is None or match.group(2) is None:
+        raise ConfigError(f"{where}: cannot read {value!r} as a {kind} with a unit")
+    number, unit = float(match.group(1)), match.group(2).replace(" ", "")
+    if unit not in units:
+        raise ConfigError(
+            f"{where}: unit {unit!r} is not a {kind} unit (use one of {', '.join(units)})"
+        )
+    return number * units[unit]
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _table(doc: dict, key: str, where: str) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    return value
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Compartment parameters of the pyramidal (hidden) and output neurons.
+
+    Attributes
+    ----------
+    phi_max : float
+        Maximum firing rate, 1/ms (0.2 /ms = 200 Hz).
+    tau_s, tau_L : float
+        Rise and decay time constants of the PSP kernel
+        ``k(t) = (exp(-t/tau_L) - exp(-t/tau_s)) / (tau_L - tau_s)``, ms. The kernel has
+        unit area, so a filtered spike train is a rate in 1/ms (a plain number).
+    g_L, g_B, g_A, g_D : float
+        Leak, basal-to-soma, apical-to-soma (hidden) and dendrite-to-soma (output)
+        conductances, 1/ms.
+    E_E, E_I : float
+        Excitatory and inhibitory reversal potentials of the teaching input
+        (dimensionless).
+    """
+
+    phi_max: float = 0.2
+    tau_s: float = 3.0
+    tau_L: float = 10.0
+    g_L: float = 0.1
+    g_B: float = 0.6
+    g_A: float = 0.0
+    g_D: float = 0.6
+    E_E: float = 8.0
+    E_I: float = -8.0
+
+    _UNITS = {"phi_max": "rate", "tau_s": "time", "tau_L": "time", "g_L": "rate",
+              "g_B": "rate", "g_A": "rate", "g_D": "rate", "E_E": None, "E_I": None}
+
+    @property
+    def k_B(self) -> float:
+        """Basal attenuation ``g_B / (g_L + g_B + g_A)`` (dimensionless)."""
+        return self.g_B / (self.g_L + self.g_B + self.g_A)
+
+    @property
+    def k_D(self) -> float:
+        """Output dendritic attenuation ``g_D / (g_L + g_D)`` (dimensionless)."""
+        return self.g_D / (self.g_L + self.g_D)
+
+    @property
+    def psp_jump(self) -> float:
+        """Jump of each kernel trace per presynaptic spike, ``1/(tau_L - tau_s)``, 1/ms."""
+        return 1.0 / (self.tau_L - self.tau_s)
+
+    def brian2_namespace(self) -> dict:
+        """The parameters as Brian2 quantities (for equation namespaces)."""
+        from brian2 import Hz, ms
+
+        ns = {}
+        for name, kind in self._UNITS.items():
+            value = getattr(self, name)
+            ns[name] = value if kind is None else (value * ms if kind == "time" else value / ms)
+        ns["phi_max"] = self.phi_max * 1000.0 * Hz
+        ns["psp_jump"] = self.psp_jump  # a number: filtered trains are rates in 1/ms
+        return ns
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> "NeuronParams":
+        _check_keys(table, set(cls._UNITS), where)
+        values = {}
+        for key, raw in table.items():
+            kind = cls._UNITS[key]
+            here = f"{where}.{key}"
+            if kind is None:
+                values[key] = _number(raw, here)
+            else:
+                units = _TIME_UNITS if kind == "time" else _RATE_UNITS
+                values[key] = _quantity(raw, units, kind, here)
+        params = cls(**values)
+        params._validate(where)
+        return params
+
+    def _validate(self, where: str) -> None:
+        for name in ("g_L", "g_B", "g_A", "g_D"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}.{name}: a conductance cannot be negative")
+        if self.g_L <= 0:
+            raise ConfigError(f"{where}.g_L: the leak conductance must be positive")
+        if self.phi_max <= 0:
+            raise ConfigError(f"{where}.phi_max: the maximum rate must be positive")
+        if self.tau_s <= 0 or self.tau_L <= 0:
+            raise ConfigError(f"{where}.tau_s/tau_L: time constants must be positive")
+        if self.tau_s >= self.tau_L:
+            raise ConfigError(f"{where}.tau_s: must be shorter than tau_L "
+                              f"({self.tau_s} ms >= {self.tau_L} ms)")
+        if self.E_I >= self.E_E:
+            raise ConfigError(f"{where}.E_I: must be below E_E")
+
+
+@dataclass(frozen=True)
+class InitParams:
+    """Weight initialisation targets (dimensionless potentials).
+
+    Feedforward weights are drawn so that, for inputs firing at ``nu * phi_max``,
+    basal potentials start with mean ``V_avg`` and standard deviation ``V_sd``
+    across neurons; biases are normal(``b_avg``, ``b_sd``). Feedback weights ``Y``
+    are drawn with the statistics of the feedforward weights of the layer above
+    the hidden layer they feed (positive mean), as in the authors' code.
+    """
+
+    V_avg: float = 3.0
+    V_sd: float = 3.0
+    b_avg: float = 0.8
+    b_sd: float = 0.001
+    nu: float = 0.25
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> "InitParams":
+        _check_keys(table, {f.name for f in fields(cls)}, where)
+        values = {k: _number(v, f"{where}.{k}") for k, v in table.items()}
+        params = cls(**values)
+        if params.V_sd < 0 or params.b_sd < 0:
+            raise ConfigError(f"{where}: standard deviations cannot be negative")
+        if not 0 < params.nu <= 1:
+            raise ConfigError(f"{where}.nu: the mean input activity must be in (0, 1]")
+        return params
+
+
+FEEDBACK_MODES = ("random", "sparse", "symmetric", "noisy_symmetric", "learned", "backprop")
+
+
+@dataclass(frozen=True)
+class FeedbackParams:
+    """How hidden layers receive feedback from the output layer.
+
+    ``mode`` is one of ``random`` (fixed random ``Y``, the default), ``sparse``
+    (``sparsity`` of ``Y`` zeroed, the rest multiplied by ``sparse_scale``),
+    ``symmetric`` (``Y`` follows ``W^T``, products of transposes for lower layers),
+    ``noisy_symmetric`` (symmetric plus normal noise of s.d. ``noise_sd``), ``learned``
+    (``Y`` is itself trained with learning rate ``eta_Y``) and ``backprop`` (hidden
+    updates use the exact backpropagated error through ``W^T``, for comparison).
+    """
+
+    mode: str = "random"
+    sparsity: float = 0.8
+    sparse_scale: float = 5.0
+    noise_sd: float = 0.05
+    eta_Y: float = 0.01
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> "FeedbackParams":
+        _check_keys(table, {f.name for f in fields(cls)}, where)
+        values = dict(table)
+        mode = values.get("mode", cls.mode)
+        if mode not in FEEDBACK_MODES:
+            raise ConfigError(f"{where}.mode: {mode!r} is not one of {', '.join(FEEDBACK_MODES)}")
+        for key in ("sparsity", "sparse_scale", "noise_sd", "eta_Y"):
+            if key in values:
+                values[key] = _number(values[key], f"{where}.{key}")
+        params = cls(**values)
+        if not 0 <= params.sparsity < 1:
+            raise ConfigError(f"{where}.sparsity: must be in [0, 1)")
+        if params.noise_sd < 0 or params.eta_Y < 0:
+            raise ConfigError(f"{where}: noise_sd and eta_Y cannot be negative")
+        return params
+
+
+@dataclass(frozen=True)
+class LearningParams:
+    """Plasticity parameters.
+
+    Attributes
+    ----------
+    eta : tuple of float
+        Learning rate per weight layer, bottom to top (one per hidden layer, then the
+        output layer).
+    P_hidden, P_output : float
+        Update scalings. Defaults (``None`` in the file) are the paper's
+        ``20 / phi_max`` and ``20 / phi_max**2`` with ``phi_max`` in spikes per ms.
+    train_hidden : bool
+        ``False`` trains only the output layer (the "shallow" comparison model).
+    """
+
+    eta: tuple[float, ...] = (0.21, 0.21)
+    P_hidden: float | None = None
+    P_output: float | None = None
+    train_hidden: bool = True
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> "LearningParams":
+        _check_keys(table, {f.name for f in fields(cls)}, where)
+        values = dict(table)
+        if "eta" in values:
+            eta = values["eta"]
+            if isinstance(eta, (int, float)) and not isinstance(eta, bool):
+                eta = [eta]
+            if not isinstance(eta, list) or not eta:
+                raise ConfigError(f"{where}.eta: expected a list of learning rates")
+            values["eta"] = tuple(_number(e, f"{where}.eta") for e in eta)
+            if any(e < 0 for e in values["eta"]):
+                raise ConfigError(f"{where}.eta: learning rates cannot be negative")
+        for key in ("P_hidden", "P_output"):
+            if key in values:
+                values[key] = _number(values[key], f"{where}.{key}")
+                if values[key] <= 0:
+                    raise ConfigError(f"{where}.{key}: must be positive")
+        if "train_hidden" in values and not isinstance(values["train_hidden"], bool):
+            raise ConfigError(f"{where}.train_hidden: expected true or false")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class EquationTerms:
+    """Optional user terms added to the generated Brian2 equations.
+
+    Each is a Brian2 expression string (dimensionless potentials, ``t`` and the
+    neuron parameters in scope); empty means "no change". Models that set any of
+    these can only run on the Brian2 engine.
+
+    Attributes
+    ----------
+    apical : str
+        The apical potential as a function of the linear apical sum ``V_a_lin``
+        (for example ``"2*tanh(V_a_lin/2)"`` for an apical nonlinearity). Default
+        ``"V_a_lin"``.
+    hidden_soma, output_soma : str
+        Extra terms (unit 1/ms, write ``... / ms``) added to ``dV/dt`` of hidden and
+        output somata.
+    """
+
+    apical: str = "V_a_lin"
+    hidden_soma: str = ""
+    output_soma: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        return self == EquationTerms()
+
+    @classmethod
+    def from_table(cls, table: dict, where: str) -> "EquationTerms":
+        _check_keys(table, {f.name for f in fields(cls)}, where)
+        for key, value in table.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}: expected an equation string")
+        return cls(**table)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole network model: neurons, architecture, initialisation, learning.
+
+    Attributes
+    ----------
+    name : str
+    hidden : tuple of int
+        Hidden layer sizes, bottom to top (empty for no hidden layer).
+    n_outputs : int
+        Number of output neurons (classes).
+    """
+
+    name: str
+    description: str = ""
+    hidden: tuple[int, ...] = (500,)
+    n_outputs: int = 10
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    init: InitParams = field(default_factory=InitParams)
+    feedback: FeedbackParams = field(default_factory=FeedbackParams)
+    learning: LearningParams = field(default_factory=LearningParams)
+    equations: EquationTerms = field(default_factory=EquationTerms)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (hidden layers + output layer)."""
+        return len(self.hidden) + 1
+
+    def layer_sizes(self, n_inputs: int) -> tuple[int, ...]:
+        """Sizes from input to output, e.g. ``(784, 500, 10)``."""
+        return (int(n_inputs), *self.hidden, self.n_outputs)
+
+    @property
+    def P_hidden(self) -> float:
+        return self.learning.P_hidden or 20.0 / self.neuron.phi_max
+
+    @property
+    def P_output(self) -> float:
+        return self.learning.P_output or 20.0 / self.neuron.phi_max**2
+
+    def to_dict(self) -> dict:
+        """Plain dictionary of every parameter (canonical units), for metadata."""
+        return asdict(self)
+
+
+_MODEL_TABLES = {"model", "neuron", "network", "init", "feedback", "learning", "equations"}
+
+
+def load_model(path_or_name: str | Path) -> ModelConfig:
+    """Read a model file (a path, or a name in the repository's ``models/``)."""
+    path = _resolve(path_or_name, MODELS_DIR, "model")
+    doc = _read_toml(path)
+    where = path.name
+    _check_keys(doc, _MODEL_TABLES, where)
+    meta = _table(doc, "model", where)
+    _check_keys(meta, {"name", "description"}, f"{where} [model]")
+    network = _table(doc, "network", where)
+    _check_keys(network, {"hidden", "n_outputs"}, f"{where} [network]")
+    hidden = network.get("hidden", [500])
+    if not isinstance(hidden, list) or any(
+        isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden
+    ):
+        raise ConfigError(f"{where} [network].hidden: expected a list of positive integers")
+    n_outputs = network.get("n_outputs", 10)
+    if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 2:
+        raise ConfigError(f"{where} [network].n_outputs: expected an integer >= 2")
+    model = ModelConfig(
+        name=str(meta.get("name", path.stem)),
+        description=str(meta.get("description", "")),
+        hidden=tuple(hidden),
+        n_outputs=n_outputs,
+        neuron=NeuronParams.from_table(_table(doc, "neuron", where), f"{where} [neuron]"),
+        init=InitParams.from_table(_table(doc, "init", where), f"{where} [init]"),
+        feedback=FeedbackParams.from_table(_table(doc, "feedback", where), f"{where} [feedback]"),
+        learning=LearningParams.from_table(_table(doc, "learning", where), f"{where} [learning]"),
+        equations=EquationTerms.from_table(_table(doc, "equations", where), f"{where} [equations]"),
+    )
+    if len(model.learning.eta) != model.n_layers:
+        raise ConfigError(
+            f"{where} [learning].eta: {len(model.learning.eta)} learning rate(s) given, but the "
+            f"network has {model.n_layers} weight layer(s) ({len(model.hidden)} hidden + output)"
+        )
+    return model
+
+
+# ------------------------------------------------------------------------ protocol
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Presentation and training protocol (all times in ms).
+
+    Each training example is a forward phase then a target phase. A phase lasts
+    ``phase_duration`` plus ``dt * int(wald(jitter_mean, jitter_scale))`` (a shifted
+    inverse-Gaussian jitter; ``jitter = false`` turns it off). Phase averages
+    (plateau potentials, mean potentials, rates, filtered inputs) are taken over the
+    integration window: every step of the phase from ``settle`` on. A test example
+    is one forward presentation of ``test_duration`` with its own ``test_settle``.
+    State carries over between training examples and is reset before each test
+    example.
+    """
+
+    name: str = "guerguiev2017"
+    description: str = ""
+    dt: float = 1.0
+    phase_duration: float = 50.0
+    jitter: bool = True
+    jitter_mean: float = 2.0
+    jitter_scale: float = 1.0
+    settle: float = 30.0
+    test_duration: float = 250.0
+    test_settle: float = 30.0
+    epochs: int = 60
+    shuffle: bool = True
+    input_spikes: str = "bernoulli"
+
+    _TIMES = ("dt", "phase_duration", "settle", "test_duration", "test_settle")
+
+    def steps(self, duration_ms: float) -> int:
+        """Number of time steps in ``duration_ms``."""
+        return int(round(duration_ms / self.dt))
+
+    @property
+    def settle_steps(self) -> int:
+        return self.steps(self.settle)
+
+    @property
+    def test_steps(self) -> int:
+        return self.steps(self.test_duration)
+
+    @property
+    def test_settle_steps(self) -> int:
+        return self.steps(self.test_settle)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_PROTOCOL_KEYS = {
+    "protocol": {"name", "description", "dt"},
+    "train": {"phase_duration", "jitter", "jitter_mean", "jitter_scale", "settle",
+              "epochs", "shuffle", "input_spikes"},
+    "test": {"duration", "settle"},
+}
+
+
+def load_protocol(path_or_name: str | Path) -> ProtocolConfig:
+    """Read a protocol file (a path, or a name in the repository's ``protocols/``)."""
+    path = _resolve(path_or_name, PROTOCOLS_DIR, "protocol")
+    doc = _read_toml(path)
+    where = path.name
+    _check_keys(doc, set(_PROTOCOL_KEYS), where)
+    values: dict[str, Any] = {}
+    for section, keys in _PROTOCOL_KEYS.items():
+        table = _table(doc, section, where)
+        _check_keys(table, keys, f"{where} [{section}]")
+        for key, raw in table.items():
+            name = {"duration": "test_duration", "settle": "test_settle"}.get(key, key) \
+                if section == "test" else key
+            here = f"{where} [{section}].{key}"
+            if name in ProtocolConfig._TIMES:
+                values[name] = _quantity(raw, _TIME_UNITS, "time", here)
+            elif name in ("jitter", "shuffle"):
+                if not isinstance(raw, bool):
+                    raise ConfigError(f"{here}: expected true or false")
+                values[name] = raw
+            elif name == "epochs":
+                if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                    raise ConfigError(f"{here}: expected a positive integer")
+                values[name] = raw
+            elif name == "input_spikes":
+                if raw not in ("bernoulli",):
+                    raise ConfigError(f"{here}: only 'bernoulli' input spikes are supported")
+                values[name] = raw
+            elif name in ("jitter_mean", "jitter_scale"):
+                values[name] = _number(raw, here)
+                if values[name] <= 0:
+                    raise ConfigError(f"{here}: must be positive")
+            else:
+                values[name] = str(raw)
+    values.setdefault("name", path.stem)
+    protocol = ProtocolConfig(**values)
+    _validate_protocol(protocol, where)
+    return protocol
+
+
+def _validate_protocol(p: ProtocolConfig, where: str) -> None:
+    if p.dt <= 0:
+        raise ConfigError(f"{where} [protocol].dt: must be positive")
+    for key in ProtocolConfig._TIMES:
+        value = getattr(p, key)
+        if value < 0:
+            raise ConfigError(f"{where}: {key} cannot be negative")
+        if abs(value / p.dt - round(value / p.dt)) > 1e-9:
+            raise ConfigError(f"{where}: {key} = {value} ms is not a whole number of dt = {p.dt} ms")
+    if p.settle >= p.phase_duration:
+        raise ConfigError(f"{where} [train].settle: the settle time must be shorter than the phase "
+                          f"({p.settle} ms >= {p.phase_duration} ms), or the window is empty")
+    if p.test_settle >= p.test_duration:
+        raise ConfigError(f"{where} [test].settle: must be shorter than the test duration")
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _resolve(path_or_name: str | Path, folder: Path, kind: str) -> Path:
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    named = folder / f"{path_or_name}.toml"
+    if named.is_file():
+        return named
+    available = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
+    raise ConfigError(f"{kind} file {str(path_or_name)!r} not found "
+                      f"(neither a file nor a name in {folder}; available: {available})")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None

@@ -1,0 +1,1 @@
+"""Simulation engines: the Brian2 network and the fast Numba engine."""
