@@ -1,0 +1,654 @@
+"""Image data sets dendrinet trains on, and a validating reader for idx files.
+
+Four data sets, described in ``data/manifest.toml`` (file names, item counts,
+sizes and checksums of every official file):
+
+``"digits"``
+    scikit-learn's bundled 8x8 handwritten digits (1,797 images, no download).
+    Split in file order: images 0-1436 train, images 1437-1796 test.
+``"mnist-10k"``
+    The official 10,000-image MNIST test files, split in file order: images
+    0-7999 train, images 8000-9999 test (the project's offline benchmark).
+``"mnist"``
+    MNIST, 60,000 training and 10,000 test images; downloaded if not found.
+``"fashion-mnist"``
+    Fashion-MNIST, 60,000 + 10,000 images in the same idx format; also found in
+    ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``).
+
+Files are searched, in order, in the ``data_dir`` argument, ``$DENDRINET_DATA_DIR``
+(each either the folder holding the files or a parent holding ``mnist/`` or
+``fashion-mnist/``), the cache directory (``$DENDRINET_CACHE`` or
+``~/.cache/dendrinet``, under ``mnist/`` or ``fashion-mnist/``) and the data set's
+fallback folders from the manifest (``../shared/data/mnist`` next to the repository,
+``/usr/share/datasets/fashion-mnist``). The first folder holding every needed file
+wins; each file may be the official ``.gz`` archive or the decompressed idx file.
+
+Every file is checked the first time it is used: idx structure (magic number,
+dimensions, size), item count, label range and checksum (md5 and sha256 of the
+official archive, or sha256 of the decompressed content for raw files and for
+archives recompressed by a packager). The checksum result is remembered per
+(path, size, modification time) for the life of the process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import tomllib
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dendrinet.errors import DatasetError
+
+__all__ = [
+    "Dataset",
+    "available_datasets",
+    "default_cache_dir",
+    "load_dataset",
+    "read_idx",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_PATH = REPO_ROOT / "data" / "manifest.toml"
+DATA_DIR_ENV = "DENDRINET_DATA_DIR"
+CACHE_ENV = "DENDRINET_CACHE"
+DOWNLOAD_TIMEOUT_S = 60.0
+N_CLASSES = 10
+
+# The URL opener used for downloads; tests replace it (they never touch the network).
+_urlopen = urllib.request.urlopen
+
+# (resolved path, size in bytes, mtime in ns) of files whose checksum already matched.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# idx type codes (third byte of the magic number); multi-byte types are big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+# --------------------------------------------------------------------------- public
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An image classification data set split into training and test examples.
+
+    Attributes
+    ----------
+    name : str
+        Data set name, as given to :func:`load_dataset`.
+    X_train, X_test : numpy.ndarray
+        float64, shape ``(n_examples, n_pixels)``, pixel intensities in [0, 1]
+        (dimensionless; 1 = the format's maximum intensity), rows in file order.
+    y_train, y_test : numpy.ndarray
+        int64, shape ``(n_examples,)``, class labels ``0 .. n_classes - 1``.
+    image_shape : tuple of int
+        ``(rows, columns)`` of one image, in pixels; ``rows * columns == n_pixels``.
+    n_classes : int
+        Number of classes (10 for every bundled data set).
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple[int, int]
+    n_classes: int = N_CLASSES
+
+    def __post_init__(self) -> None:
+        n_pixels = int(np.prod(self.image_shape))
+        for split, X, y in (("train", self.X_train, self.y_train),
+                            ("test", self.X_test, self.y_test)):
+            if X.ndim != 2 or X.shape[1] != n_pixels:
+                raise DatasetError(
+                    f"dataset {self.name!r}: X_{split} has shape {X.shape}, expected "
+                    f"(n, {n_pixels}) for images of shape {tuple(self.image_shape)}")
+            if y.shape != (X.shape[0],):
+                raise DatasetError(
+                    f"dataset {self.name!r}: y_{split} has shape {y.shape}, expected "
+                    f"({X.shape[0]},) to match X_{split}")
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input pixels per image (``rows * columns``)."""
+        return int(np.prod(self.image_shape))
+
+    @property
+    def n_train(self) -> int:
+        """Number of training examples."""
+        return int(self.X_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        """Number of test examples."""
+        return int(self.X_test.shape[0])
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`, in manifest order.
+
+    Returns
+    -------
+    list of str
+        ``["digits", "mnist-10k", "mnist", "fashion-mnist"]`` with the bundled manifest.
+        Whether the files of a data set are present is only known when it is loaded.
+    """
+    return list(_manifest())
+
+
+def default_cache_dir() -> Path:
+    """Folder where downloaded data sets are kept (outside git).
+
+    Returns
+    -------
+    pathlib.Path
+        ``$DENDRINET_CACHE`` if set, else ``~/.cache/dendrinet``.
+    """
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "dendrinet"
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                 n_train: int | None = None, n_test: int | None = None,
+                 download: bool = True) -> Dataset:
+    """Load a data set as float64 intensities in [0, 1] and int64 labels.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_datasets` (case-insensitive).
+    data_dir : str or path-like, optional
+        Folder searched first for the idx files (or a parent holding ``mnist/`` or
+        ``fashion-mnist/``). Must exist if given. Ignored for ``"digits"``.
+    n_train, n_test : int, optional
+        Keep only the first ``n_train`` training and ``n_test`` test examples (file
+        order); each must be an integer in ``1 .. available``. Default: all.
+    download : bool
+        If the files are not found, download them from the manifest's mirrors into
+        the cache directory (:func:`default_cache_dir`), verifying the checksums.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatasetError
+        Unknown name, bad ``n_train``/``n_test``, files missing (the message lists
+        the folders searched and what to do), or a file that is corrupt (wrong magic
+        number, wrong dimensions, truncated, bad checksum, labels outside 0..9,
+        image and label counts that differ).
+    """
+    if not isinstance(name, str):
+        raise DatasetError(f"dataset name must be a string, got {name!r}")
+    key = name.strip().lower()
+    manifest = _manifest()
+    if key not in manifest:
+        raise DatasetError(
+            f"unknown dataset {name!r}; available: {', '.join(manifest)}")
+    spec = manifest[key]
+    if spec["source"] == "sklearn":
+        return _load_sklearn_digits(key, spec, n_train, n_test)
+    return _load_idx_dataset(key, spec, manifest, data_dir, n_train, n_test, download)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an idx file (gzip-compressed or raw) and check its structure.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An idx file such as ``t10k-images-idx3-ubyte.gz``; gzip compression is
+        recognised from the content, not the name.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of the shape declared in the header (``(n, rows, cols)`` for images,
+        ``(n,)`` for labels), in native byte order (uint8 for MNIST files).
+
+    Raises
+    ------
+    DatasetError
+        Missing or unreadable file, corrupt gzip data, wrong magic number, a zero
+        dimension, or a file size that does not match its header (truncated file).
+    """
+    path = Path(path)
+    raw = _decompress(_read_bytes(path), path)
+    array = _parse_idx(raw, path)
+    # frombuffer over immutable bytes is read-only; callers of the public reader get
+    # their own writable array.
+    return np.array(array, dtype=array.dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------------- manifest
+
+
+@lru_cache(maxsize=1)
+def _manifest() -> dict[str, dict[str, Any]]:
+    """Data set specifications from ``data/manifest.toml``, checked once."""
+    try:
+        with MANIFEST_PATH.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DatasetError(f"cannot read the dataset manifest {MANIFEST_PATH}: {exc}") from None
+    datasets = document.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise DatasetError(f"{MANIFEST_PATH}: no [datasets] tables")
+    for name, spec in datasets.items():
+        _check_manifest_entry(name, spec, datasets)
+    return datasets
+
+
+def _check_manifest_entry(name: str, spec: dict, datasets: dict) -> None:
+    def require(table: dict, keys: tuple[str, ...], where: str) -> None:
+        missing = [k for k in keys if k not in table]
+        if missing:
+            raise DatasetError(f"{MANIFEST_PATH}: {where} lacks {', '.join(missing)}")
+
+    source = spec.get("source")
+    where = f"datasets.{name}"
+    if source == "sklearn":
+        require(spec, ("image_shape", "max_value", "n_train", "n_test"), where)
+    elif source == "idx":
+        require(spec, ("image_shape", "max_value", "subdir", "files"), where)
+        for role in ("train_images", "train_labels", "test_images", "test_labels"):
+            require(spec["files"], (role,), f"{where}.files")
+            require(spec["files"][role], ("name", "items", "md5", "raw_bytes"),
+                    f"{where}.files.{role}")
+    elif source == "idx-split":
+        require(spec, ("files_from", "images", "labels", "n_train"), where)
+        if datasets.get(spec["files_from"], {}).get("source") != "idx":
+            raise DatasetError(f"{MANIFEST_PATH}: {where}.files_from must name an idx dataset")
+    else:
+        raise DatasetError(f"{MANIFEST_PATH}: {where}.source {source!r} is not "
+                           "'sklearn', 'idx' or 'idx-split'")
+
+
+# ------------------------------------------------------------------------ loaders
+
+
+def _load_sklearn_digits(name: str, spec: dict, n_train, n_test) -> Dataset:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DatasetError(f"dataset {name!r} needs scikit-learn ({exc})") from None
+    bunch = load_digits()
+    images, labels = np.asarray(bunch.data), np.asarray(bunch.target)
+    n_train_all, n_test_all = int(spec["n_train"]), int(spec["n_test"])
+    if images.shape[0] != n_train_all + n_test_all:
+        raise DatasetError(
+            f"scikit-learn's digits have {images.shape[0]} images, the manifest "
+            f"expects {n_train_all + n_test_all}")
+    n_train = _subset_size(n_train, n_train_all, "n_train", name)
+    n_test = _subset_size(n_test, n_test_all, "n_test", name)
+    scale = float(spec["max_value"])
+    return Dataset(
+        name=name,
+        X_train=images[:n_train] / scale,
+        y_train=labels[:n_train].astype(np.int64),
+        X_test=images[n_train_all:n_train_all + n_test] / scale,
+        y_test=labels[n_train_all:n_train_all + n_test].astype(np.int64),
+        image_shape=tuple(int(v) for v in spec["image_shape"]),
+    )
+
+
+def _load_idx_dataset(name, spec, manifest, data_dir, n_train, n_test, download) -> Dataset:
+    if spec["source"] == "idx-split":
+        parent_name = spec["files_from"]
+        parent = manifest[parent_name]
+        roles = (spec["images"], spec["labels"])
+    else:
+        parent_name, parent = name, spec
+        roles = ("train_images", "train_labels", "test_images", "test_labels")
+    file_specs = {role: parent["files"][role] for role in roles}
+    image_shape = tuple(int(v) for v in parent["image_shape"])
+    # Check sizes before touching any file, so a bad argument fails fast.
+    if spec["source"] == "idx-split":
+        total = int(file_specs[roles[0]]["items"])
+        n_train_all = int(spec["n_train"])
+        n_test_all = total - n_train_all
+    else:
+        n_train_all = int(file_specs["train_images"]["items"])
+        n_test_all = int(file_specs["test_images"]["items"])
+    n_train = _subset_size(n_train, n_train_all, "n_train", name)
+    n_test = _subset_size(n_test, n_test_all, "n_test", name)
+
+    paths = _locate_files(name, parent_name, parent, file_specs, data_dir, download)
+    arrays = _read_checked_files(paths, file_specs, image_shape)
+
+    scale = float(parent["max_value"])
+    if spec["source"] == "idx-split":
+        images, labels = arrays[roles[0]], arrays[roles[1]]
+        train_x, train_y = images[:n_train], labels[:n_train]
+        test_x = images[n_train_all:n_train_all + n_test]
+        test_y = labels[n_train_all:n_train_all + n_test]
+    else:
+        train_x, train_y = arrays["train_images"][:n_train], arrays["train_labels"][:n_train]
+        test_x, test_y = arrays["test_images"][:n_test], arrays["test_labels"][:n_test]
+    return Dataset(
+        name=name,
+        X_train=_to_unit_interval(train_x, scale),
+        y_train=train_y.astype(np.int64),
+        X_test=_to_unit_interval(test_x, scale),
+        y_test=test_y.astype(np.int64),
+        image_shape=image_shape,
+    )
+
+
+def _to_unit_interval(images: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 images (n, rows, cols) -> float64 rows in [0, 1], in one pass."""
+    flat = images.reshape(images.shape[0], -1)
+    # Division (not multiplication by 1/scale) keeps the maximum exactly 1.0.
+    return np.divide(flat, scale, dtype=np.float64)
+
+
+def _subset_size(value, available: int, what: str, name: str) -> int:
+    if value is None:
+        return available
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise DatasetError(f"{what} must be a positive integer, got {value!r}")
+    if not 1 <= value <= available:
+        raise DatasetError(
+            f"{what}={value} is out of range for dataset {name!r}: it has "
+            f"{available} {what[2:]} examples (use 1..{available}, or None for all)")
+    return int(value)
+
+
+# ------------------------------------------------------------------ file search
+
+
+def _candidate_dirs(spec: dict, data_dir) -> list[Path]:
+    """Folders to search, in order (see the module docstring)."""
+    subdir = spec["subdir"]
+    dirs: list[Path] = []
+    for base, origin in ((data_dir, "data_dir"),
+                         (os.environ.get(DATA_DIR_ENV, "").strip() or None, f"${DATA_DIR_ENV}")):
+        if base is None:
+            continue
+        base = Path(base).expanduser()
+        if not base.is_dir():
+            raise DatasetError(f"{origin} {base} is not an existing folder")
+        dirs += [base, base / subdir]
+    dirs.append(default_cache_dir() / subdir)
+    for fallback in spec.get("fallback_dirs", []):
+        dirs.append((REPO_ROOT / fallback).resolve())
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def _find_in_dir(folder: Path, file_spec: dict) -> Path | None:
+    """The .gz archive or, failing that, the raw idx file in ``folder``."""
+    gz_name = file_spec["name"]
+    for candidate in (folder / gz_name, folder / gz_name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _locate_files(name, parent_name, parent, file_specs, data_dir, download) -> dict[str, Path]:
+    dirs = _candidate_dirs(parent, data_dir)
+    report = []
+    for folder in dirs:
+        found = {role: _find_in_dir(folder, fs) for role, fs in file_specs.items()}
+        if all(found.values()):
+            return found
+        if not folder.is_dir():
+            report.append(f"{folder} (no such folder)")
+        else:
+            lacking = [file_specs[r]["name"] for r, p in found.items() if p is None]
+            report.append(f"{folder} (lacks {', '.join(lacking)})")
+
+    wanted = ", ".join(fs["name"] for fs in file_specs.values())
+    where = "; ".join(report)
+    advice = (f"pass --data-dir DIR (data_dir=DIR) or set {DATA_DIR_ENV} to a folder "
+              "holding these files (.gz or uncompressed)")
+    urls = parent.get("urls", [])
+    if not download or not urls:
+        reason = "Downloading was not requested (download=False)" if urls else \
+            "This dataset has no download mirror"
+        raise DatasetError(
+            f"dataset {name!r}: files not found: {wanted}. Looked in: {where}. "
+            f"{reason}. To fix: {advice}"
+            + (", or load with download=True on a machine with internet access." if urls else "."))
+
+    target = default_cache_dir() / parent["subdir"]
+    try:
+        found = {}
+        for role, fs in file_specs.items():
+            found[role] = _find_in_dir(target, fs) or _download(fs, target, urls, parent_name)
+        return found
+    except _DownloadFailed as exc:
+        raise DatasetError(
+            f"dataset {name!r}: files not found: {wanted}. Looked in: {where}. "
+            f"Download into {target} failed: {exc}. To fix: {advice}, or connect to the "
+            "internet and try again.") from None
+
+
+# ------------------------------------------------------------------- downloading
+
+
+class _DownloadFailed(Exception):
+    """Every mirror failed for one file (message: what each mirror answered)."""
+
+
+def _download(file_spec: dict, target: Path, urls: list[str], dataset: str) -> Path:
+    """Fetch one official archive into ``target``, trying each mirror in turn."""
+    failures = []
+    for base in urls:
+        url = base.rstrip("/") + "/" + file_spec["name"]
+        try:
+            return _fetch_verified(url, target, file_spec)
+        except _DOWNLOAD_ERRORS as exc:
+            failures.append(f"{url}: {exc}")
+    raise _DownloadFailed(f"{file_spec['name']} of {dataset}: " + "; ".join(failures))
+
+
+def _fetch_verified(url: str, target: Path, file_spec: dict) -> Path:
+    """Stream ``url`` to a temporary file, check size and checksums, rename atomically.
+
+    Raises OSError (network, disk) or ValueError (size or checksum mismatch).
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    final = target / file_spec["name"]
+    expected_bytes = file_spec.get("gz_bytes")
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    n_bytes = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=target)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            with _urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                while chunk := response.read(1 << 20):
+                    n_bytes += len(chunk)
+                    if expected_bytes is not None and n_bytes > expected_bytes:
+                        raise ValueError(f"more than the official {expected_bytes} bytes")
+                    md5.update(chunk)
+                    sha256.update(chunk)
+                    out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if expected_bytes is not None and n_bytes != expected_bytes:
+            raise ValueError(f"got {n_bytes} bytes, the official file has {expected_bytes}")
+        if md5.hexdigest() != file_spec["md5"]:
+            raise ValueError(f"checksum mismatch: md5 {md5.hexdigest()}, "
+                             f"official {file_spec['md5']}")
+        if "sha256" in file_spec and sha256.hexdigest() != file_spec["sha256"]:
+            raise ValueError(f"checksum mismatch: sha256 {sha256.hexdigest()}, "
+                             f"official {file_spec['sha256']}")
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, final)
+        tmp_name = None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+    _VERIFIED.add(_file_key(final))
+    return final
+
+
+# ------------------------------------------------------------- reading & checks
+
+
+def _read_checked_files(paths: dict[str, Path], file_specs: dict[str, dict],
+                        image_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Read each file, check structure, counts, labels and checksum (in that order,
+    so that the message names the most specific problem)."""
+    arrays, raws, archive_ok = {}, {}, {}
+    for role, path in paths.items():
+        fs = file_specs[role]
+        data = _read_bytes(path)
+        archive_ok[role], mismatch = (
+            (True, None) if _file_key(path) in _VERIFIED else _check_archive(data, fs))
+        raws[role] = raw = _decompress(data, path, mismatch)
+        array = _parse_idx(raw, path)
+        _check_kind(array, path, "images" if role.endswith("images") else "labels",
+                    image_shape)
+        if role.endswith("labels"):
+            _check_labels(array, path)
+        arrays[role] = array
+
+    for split in {role.split("_")[0] for role in paths}:
+        images, labels = f"{split}_images", f"{split}_labels"
+        if images in arrays and labels in arrays and \
+                arrays[images].shape[0] != arrays[labels].shape[0]:
+            raise DatasetError(
+                f"image/label count mismatch: {paths[images]} holds "
+                f"{arrays[images].shape[0]} images but {paths[labels]} holds "
+                f"{arrays[labels].shape[0]} labels")
+
+    for role, path in paths.items():
+        fs = file_specs[role]
+        if arrays[role].shape[0] != int(fs["items"]):
+            raise DatasetError(
+                f"{path}: declares {arrays[role].shape[0]} items, the official "
+                f"{fs['name']} has {fs['items']}")
+        if not archive_ok[role]:
+            _check_raw_checksum(raws[role], path, fs)
+        _VERIFIED.add(_file_key(path))
+    return arrays
+
+
+def _check_archive(data: bytes, file_spec: dict) -> tuple[bool, str | None]:
+    """(matches, note): whether ``data`` is byte-identical to the official .gz archive,
+    and for a gzip file that is not, a note on the md5 mismatch for error messages."""
+    if data[:2] != _GZIP_MAGIC:
+        return False, None  # a raw idx file: checked later against raw_sha256
+    md5 = hashlib.md5(data).hexdigest()
+    matches = (md5 == file_spec["md5"]
+               and len(data) == file_spec.get("gz_bytes", len(data))
+               and ("sha256" not in file_spec
+                    or hashlib.sha256(data).hexdigest() == file_spec["sha256"]))
+    note = None if matches else (
+        f"its md5 {md5} does not match the official checksum {file_spec['md5']}")
+    return matches, note
+
+
+def _check_raw_checksum(raw: bytes, path: Path, file_spec: dict) -> None:
+    """Checksum of the decompressed content: for raw files and recompressed archives."""
+    expected = file_spec.get("raw_sha256")
+    if expected is None:
+        return  # nothing known beyond structure; size was checked by _parse_idx
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected:
+        raise DatasetError(
+            f"{path}: checksum mismatch: the idx content has sha256 {actual}, the official "
+            f"{file_spec['name']} decompresses to sha256 {expected}; the file is corrupt "
+            "or not the official one (delete it and fetch it again)")
+
+
+def _check_kind(array: np.ndarray, path: Path, kind: str, image_shape: tuple) -> None:
+    if array.dtype != np.uint8:
+        raise DatasetError(f"{path}: holds {array.dtype} values, expected unsigned bytes "
+                           "(idx type code 0x08)")
+    if kind == "images" and (array.ndim != 3 or array.shape[1:] != tuple(image_shape)):
+        raise DatasetError(
+            f"{path}: wrong declared dimensions {array.shape}: expected images of shape "
+            f"(n, {image_shape[0]}, {image_shape[1]})")
+    if kind == "labels" and array.ndim != 1:
+        raise DatasetError(
+            f"{path}: wrong declared dimensions {array.shape}: expected a label "
+            "file with one dimension (n,)")
+
+
+def _check_labels(labels: np.ndarray, path: Path) -> None:
+    if labels.size and int(labels.max()) >= N_CLASSES:
+        bad = np.flatnonzero(labels >= N_CLASSES)
+        raise DatasetError(
+            f"{path}: {bad.size} label values outside 0..{N_CLASSES - 1} (first at item "
+            f"{bad[0]}: {labels[bad[0]]})")
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _decompress(data: bytes, path: Path, checksum_note: str | None = None) -> bytes:
+    """Return the idx bytes: gunzipped if ``data`` starts with the gzip magic."""
+    if data[:2] != _GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as exc:
+        note = f"; {checksum_note}" if checksum_note else ""
+        raise DatasetError(
+            f"{path}: corrupt or truncated gzip data ({exc}){note}; delete the file "
+            "and fetch it again") from None
+
+
+def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
+    """Check an idx header against the data size; return a read-only view."""
+    if len(raw) < 4:
+        raise DatasetError(f"{path}: only {len(raw)} bytes, too short for an idx header "
+                           "(empty or truncated file)")
+    code, ndim = raw[2], raw[3]
+    if raw[0] != 0 or raw[1] != 0 or code not in _IDX_DTYPES or ndim == 0:
+        raise DatasetError(
+            f"{path}: wrong magic number 0x{raw[:4].hex()}: not an idx file (expected two "
+            "zero bytes, a type code 08-0E and the number of dimensions, e.g. "
+            "0x00000803 for images, 0x00000801 for labels)")
+    header_bytes = 4 + 4 * ndim
+    if len(raw) < header_bytes:
+        raise DatasetError(f"{path}: truncated header: {ndim} dimensions need "
+                           f"{header_bytes} bytes, the file has {len(raw)}")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    if 0 in dims:
+        raise DatasetError(f"{path}: wrong declared dimensions {dims}: every dimension "
+                           "must be positive")
+    dtype = _IDX_DTYPES[code]
+    data_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize
+    if len(raw) - header_bytes != data_bytes:
+        state = "truncated" if len(raw) - header_bytes < data_bytes else "has trailing bytes"
+        raise DatasetError(
+            f"{path}: file size does not match its header ({state}): dimensions {dims} "
+            f"need {header_bytes + data_bytes} bytes, the idx data has {len(raw)}")
+    return np.frombuffer(raw, dtype=dtype, offset=header_bytes).reshape(dims)
