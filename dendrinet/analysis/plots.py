@@ -1,0 +1,226 @@
+"""Matplotlib plots of spike output: raster, rate heatmap, PSTH, ISI histogram.
+
+Each function draws into ``ax`` (a new figure when ``ax`` is None) and returns
+the Axes; axis labels carry units. Nothing here calls ``plt.show``, so the
+functions work with any backend, including ``Agg``.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.transforms as mtransforms
+import numpy as np
+import quantities as pq
+
+from dendrinet.errors import DendrinetError
+
+#: gid of the vertical line drawn at the start of each presentation window.
+BOUNDARY_GID = "presentation-boundary"
+#: Above this many presentations the raster no longer writes example labels.
+MAX_LABELS = 40
+
+
+def _magnitude(values, unit, name: str) -> np.ndarray:
+    """Values as a float array in ``unit`` (plain arrays are taken to be in ``unit``)."""
+    if isinstance(values, pq.Quantity):
+        try:
+            values = values.rescale(unit).magnitude
+        except ValueError as err:
+            raise DendrinetError(f"{name} must be in units of {unit.dimensionality}, "
+                                 f"got {values.dimensionality}") from err
+    values = np.asarray(values, dtype=np.float64)
+    if np.isnan(values).any():
+        raise DendrinetError(f"{name} contains NaN")
+    return values
+
+
+def _new_axes(ax, figsize):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=4.0):
+    """Spike raster: one tick per spike, time against neuron index.
+
+    Parameters
+    ----------
+    times_ms : array, ms (or time Quantity)
+        Spike times.
+    node_ids : array of int
+        Neuron index of each spike.
+    presentations : dict of arrays, optional
+        ``t_start``, ``t_stop`` (ms) of each presentation window, optionally
+        ``phase`` and ``label``/``example_id``. Windows are shaded by phase, a
+        dashed line marks the start of each window, and example labels are
+        written above the axes (when there are at most ``MAX_LABELS`` windows).
+    ax : matplotlib Axes, optional
+        Axes to draw into.
+    marker_size : float
+        Tick size in points**2.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    times = _magnitude(times_ms, pq.ms, "times_ms")
+    node_ids = np.asarray(node_ids)
+    if times.ndim != 1 or times.shape != node_ids.shape:
+        raise DendrinetError(f"times_ms and node_ids must be 1-D of equal length, "
+                             f"got shapes {times.shape} and {node_ids.shape}")
+    ax = _new_axes(ax, (9, 4))
+    ax.scatter(times, node_ids, s=marker_size, marker="|", color="black", linewidths=0.8,
+               rasterized=times.size > 20_000)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("neuron index")
+    if node_ids.size:
+        ax.set_ylim(node_ids.min() - 0.5, node_ids.max() + 0.5)
+    if presentations is not None:
+        _draw_presentations(ax, presentations)
+    return ax
+
+
+def _draw_presentations(ax, presentations) -> None:
+    starts = _magnitude(presentations["t_start"], pq.ms, "presentation t_start")
+    stops = _magnitude(presentations["t_stop"], pq.ms, "presentation t_stop")
+    phases = [_text(p) for p in np.asarray(presentations.get("phase", [""] * starts.size)).tolist()]
+    colours = {phase: plt.cm.tab10(i) for i, phase in enumerate(dict.fromkeys(phases))}
+    for start, stop, phase in zip(starts, stops, phases):
+        ax.axvspan(start, stop, color=colours[phase], alpha=0.12, lw=0)
+        ax.axvline(start, color="0.4", lw=0.7, ls="--", gid=BOUNDARY_GID)
+    if any(phases):
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.3) for c in colours.values()]
+        # Outside the axes, so that it hides no spikes.
+        ax.legend(handles, list(colours), title="phase", loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    labels = presentations.get("label")
+    if labels is None or starts.size > MAX_LABELS:
+        return
+    labels = [_text(x) for x in np.asarray(labels).tolist()]
+    examples = np.asarray(presentations.get("example_id", np.arange(starts.size)))
+    # One label per example: phases of the same example share it.
+    new_example = np.r_[True, examples[1:] != examples[:-1]]
+    above_axes = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for start, label in zip(starts[new_example], np.asarray(labels, dtype=object)[new_example]):
+        ax.text(start, 1.01, label, transform=above_axes, ha="left", va="bottom",
+                fontsize="small", clip_on=False)
+
+
+def plot_rate_heatmap(rates, labels=None, ax=None, *, cmap="viridis"):
+    """Heatmap of firing rates, one row per presentation, one column per neuron.
+
+    Parameters
+    ----------
+    rates : array (n_presentations, n_nodes), Hz (or rate Quantity)
+        E.g. the output of :func:`rates_by_presentation`.
+    labels : array (n_presentations,), optional
+        Example label of each presentation. Rows are then grouped by label
+        (stable order), groups are separated by white lines and ticked with
+        their label.
+    ax : matplotlib Axes, optional
+        Axes to draw into.
+    cmap : str
+        Matplotlib colormap name.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The image is ``ax.images[0]``; a colorbar labelled "rate (Hz)" is added.
+    """
+    rates = _magnitude(rates, pq.Hz, "rates")
+    if rates.ndim != 2:
+        raise DendrinetError(
+            f"rates must be 2-D (n_presentations, n_nodes), got shape {rates.shape}")
+    ax = _new_axes(ax, (7, 5))
+    if labels is not None:
+        labels = np.array([_text(x) for x in np.asarray(labels).tolist()])
+        if labels.shape != (rates.shape[0],):
+            raise DendrinetError(f"labels must have one entry per row of rates ({rates.shape[0]}), "
+                                 f"got shape {labels.shape}")
+        order = np.argsort(labels, kind="stable")
+        rates, labels = rates[order], labels[order]
+    image = ax.imshow(rates, aspect="auto", interpolation="nearest", cmap=cmap,
+                      extent=(-0.5, rates.shape[1] - 0.5, rates.shape[0] - 0.5, -0.5))
+    ax.figure.colorbar(image, ax=ax, label="rate (Hz)")
+    ax.set_xlabel("neuron index")
+    if labels is None:
+        ax.set_ylabel("presentation")
+        return ax
+    groups, first = np.unique(labels, return_index=True)
+    bounds = np.r_[np.sort(first), labels.size]
+    for edge in bounds[1:-1]:
+        ax.axhline(edge - 0.5, color="white", lw=1.0)
+    ax.set_yticks((bounds[:-1] + bounds[1:] - 1) / 2, [labels[i] for i in np.sort(first)])
+    ax.set_ylabel("presentation, grouped by label")
+    return ax
+
+
+def plot_psth(rate, edges_ms, ax=None, *, color="tab:blue"):
+    """Population rate histogram as filled steps.
+
+    Parameters
+    ----------
+    rate : array (n_bins,), Hz (or rate Quantity)
+        Population rate per bin, e.g. the first output of :func:`psth`.
+    edges_ms : array (n_bins + 1,), ms (or time Quantity)
+        Bin edges, e.g. the second output of :func:`psth`.
+    ax : matplotlib Axes, optional
+        Axes to draw into.
+    color : matplotlib colour
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    rate = _magnitude(rate, pq.Hz, "rate")
+    edges = _magnitude(edges_ms, pq.ms, "edges_ms")
+    if rate.ndim != 1 or edges.shape != (rate.size + 1,):
+        raise DendrinetError(f"need n_bins rates and n_bins + 1 edges, "
+                             f"got shapes {rate.shape} and {edges.shape}")
+    ax = _new_axes(ax, (9, 3))
+    ax.stairs(rate, edges, fill=True, color=color, alpha=0.8)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("population rate (Hz)")
+    return ax
+
+
+def plot_isi_histogram(counts, edges_ms, ax=None, *, log=False, color="tab:gray"):
+    """Histogram of inter-spike intervals.
+
+    Parameters
+    ----------
+    counts : array (n_bins,)
+        Number of intervals per bin, e.g. the first output of :func:`isi_histogram`.
+    edges_ms : array (n_bins + 1,), ms (or time Quantity)
+        Bin edges.
+    ax : matplotlib Axes, optional
+        Axes to draw into.
+    log : bool
+        Logarithmic count axis (shows the exponential tail of Poisson firing as a line).
+    color : matplotlib colour
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    counts = _magnitude(counts, pq.dimensionless, "counts")
+    edges = _magnitude(edges_ms, pq.ms, "edges_ms")
+    if counts.ndim != 1 or edges.shape != (counts.size + 1,):
+        raise DendrinetError(f"need n_bins counts and n_bins + 1 edges, "
+                             f"got shapes {counts.shape} and {edges.shape}")
+    ax = _new_axes(ax, (6, 4))
+    ax.stairs(counts, edges, fill=True, color=color)
+    ax.set_xlim(edges[0], edges[-1])
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel("inter-spike interval (ms)")
+    ax.set_ylabel("number of intervals")
+    return ax
