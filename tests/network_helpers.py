@@ -1,0 +1,72 @@
+"""Small builders shared by the Brian2 network tests (schedules, parameters, kernels)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dendrinet.config import load_model
+from dendrinet.schedule import Schedule
+from dendrinet.weights import Parameters
+
+
+def model_variant(hidden=(3,), n_outputs=2, base="guerguiev2017-1hidden", equations=None,
+                  **neuron):
+    """A model with other layer sizes, neuron parameters or equation terms."""
+    model = load_model(base)
+    changes = {"hidden": tuple(hidden), "n_outputs": n_outputs,
+               "neuron": dataclasses.replace(model.neuron, **neuron)}
+    if equations:
+        changes["equations"] = dataclasses.replace(model.equations, **equations)
+    changes["learning"] = dataclasses.replace(model.learning, eta=(0.1,) * (len(hidden) + 1))
+    return dataclasses.replace(model, **changes)
+
+
+def make_schedule(phases, n_steps, settle, labels=None, examples=None, reset=None, dt=1.0):
+    """A Schedule from per-presentation lists (phase codes, lengths, settle steps, ...)."""
+    n = len(phases)
+    n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), (n,)).copy()
+    start = np.concatenate([[0], np.cumsum(n_steps)[:-1]]).astype(np.int64)
+
+    def column(values, default, dtype):
+        values = default if values is None else values
+        return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+
+    return Schedule(column(examples, 0, np.int64), column(labels, -1, np.int64),
+                    np.asarray(phases, dtype=np.int64), start, n_steps,
+                    column(settle, 0, np.int64), column(reset, False, bool), float(dt))
+
+
+def make_parameters(model, n_inputs, W=0.0, b=0.0, Y=0.0, rng=None, scale=1.0):
+    """Parameters filled with constants, or uniform random values if ``rng`` is given."""
+    sizes = model.layer_sizes(n_inputs)
+
+    def fill(shape, value):
+        if rng is not None:
+            return scale * rng.uniform(-1.0, 1.0, size=shape) + value
+        return np.full(shape, float(value))
+
+    Ws = [fill((sizes[l], sizes[l + 1]), W) for l in range(len(sizes) - 1)]
+    bs = [fill((sizes[l + 1],), b) for l in range(len(sizes) - 1)]
+    Ys = [fill((sizes[-1], sizes[l + 1]), Y) for l in range(len(sizes) - 2)]
+    return Parameters(Ws, bs, Ys)
+
+
+def kernel(t, tau_L, tau_s):
+    """The unit-area PSP kernel k(t), 1/ms (zero for t < 0)."""
+    t = np.asarray(t, dtype=np.float64)
+    k = (np.exp(-t / tau_L) - np.exp(-t / tau_s)) / (tau_L - tau_s)
+    return np.where(t >= 0, k, 0.0)
+
+
+def filtered_trains(spike_steps, spike_ids, n_neurons, n_steps, dt, tau_L, tau_s):
+    """``xL - xS`` after each step's update, from spike steps: ``sum_{m < n} k((n-m) dt)``."""
+    out = np.zeros((n_steps, n_neurons))
+    steps = np.arange(n_steps)
+    for m, i in zip(np.asarray(spike_steps, dtype=np.int64), spike_ids):
+        out[:, i] += kernel((steps - m) * dt, tau_L, tau_s) * (steps > m)
+    return out
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x)))
