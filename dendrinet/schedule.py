@@ -115,3 +115,6 @@ def test_schedule(protocol: ProtocolConfig, example_ids, labels=None) -> Schedul
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
     return _build(example_ids, labels, np.full(n, TEST), np.full(n, protocol.test_steps),
                   np.full(n, protocol.test_settle_steps), np.ones(n, bool), protocol.dt)
+
+
+test_schedule.__test__ = False  # a builder, not a pytest test, when imported by name
