@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,7 @@ class Parameters:
         try:
             with np.load(path) as data:
                 return cls.from_arrays(dict(data), str(path))
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, DendrinetError):
                 raise
             raise DendrinetError(f"{path}: not a readable parameter file ({exc})") from None

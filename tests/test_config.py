@@ -52,7 +52,6 @@ def test_model_by_name_and_brian2_namespace():
     ('tau_s = "3 ms"', 'tau_s = "12 ms"', "tau_s: must be shorter than tau_L"),
     ('tau_s = "3 ms"', 'tau_s = "3 Hz"', "tau_s: unit 'Hz' is not a time unit"),
     ('g_L = "0.1 /ms"', 'g_L = 0.1', "g_L: a rate needs a unit"),
-    ('eta = [0.21, 0.21]', 'eta = [0.21]', "1 learning rate(s) given"),
     ('mode = "random"', 'mode = "telepathic"', "mode: 'telepathic' is not one of"),
     ('hidden = [500]', 'hidden = [500, -3]', "hidden: expected a list of positive integers"),
 ])
@@ -86,3 +85,10 @@ def test_bad_protocol(tmp_path):
         load_protocol(write(tmp_path, text.replace('phase_duration = "50 ms"', 'phase_duration = "50.5 ms"')))
     with pytest.raises(ConfigError, match=r"unknown key\(s\) speed"):
         load_protocol(write(tmp_path, text.replace("[test]", "[test]\nspeed = 3")))
+
+
+def test_learning_rates_must_match_the_layers(tmp_path):
+    import re
+    text = re.sub(r"^eta = \[[^\]]*\]", "eta = [0.4]", BASE, count=1, flags=re.M)
+    with pytest.raises(ConfigError, match=r"1 learning rate\(s\) given, but the network has 2"):
+        load_model(write(tmp_path, text))

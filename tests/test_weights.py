@@ -65,3 +65,12 @@ def test_save_load_round_trip_and_errors(tmp_path):
     bad["W_1"] = bad["W_1"][:3]
     with pytest.raises(DendrinetError, match="W_1 has 3 inputs but layer 1 has 500"):
         Parameters.from_arrays(bad)
+
+
+def test_truncated_parameter_file_gives_clear_error(tmp_path):
+    p = initial_parameters(load_model("guerguiev2017-1hidden"), 16, 5)
+    p.save(tmp_path / "p.npz")
+    data = (tmp_path / "p.npz").read_bytes()
+    (tmp_path / "p.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DendrinetError, match="not a readable parameter file"):
+        Parameters.load(tmp_path / "p.npz")

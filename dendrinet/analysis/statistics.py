@@ -286,7 +286,9 @@ def rates_by_presentation(spikes, population=None, *, presentations=None, phase=
     starts, stops, _ = _presentation_windows(presentations, phase)
     order = np.argsort(starts, kind="stable")
     sorted_starts, sorted_stops = starts[order], stops[order]
-    if (sorted_starts[1:] < sorted_stops[:-1]).any():
+    # a rounding-level overlap (stop = start + duration in floating point) is a touch
+    tolerance = 1e-9 * max(1.0, float(np.abs(sorted_stops).max()))
+    if (sorted_starts[1:] < sorted_stops[:-1] - tolerance).any():
         raise DendrinetError("presentation windows overlap; select one phase")
     source = to_source(spikes, population, t_start=sorted_starts[0], t_stop=sorted_stops.max(),
                        n_nodes=n_nodes, chunk_size=chunk_size)

@@ -1,0 +1,60 @@
+"""``dendrinet evaluate``: test error and per-class error of a run's weights."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate", help="test error and per-class error of a trained run",
+        description="Evaluate the weights of one epoch of a run folder on a test set and "
+                    "print the test error and the error of each class. Test spikes are "
+                    "random, so the error can differ slightly from summary.json.")
+    parser.add_argument("run_dir", metavar="RUN", help="run folder written by 'dendrinet train'")
+    parser.add_argument("--epoch", type=_non_negative_int,
+                        help="epoch whose weights to use (0 = initial; default the last)")
+    parser.add_argument("--dataset", help="test set to use (default: the run's)")
+    parser.add_argument("--data-dir", help="folder searched first for the data files")
+    parser.add_argument("--n-test", type=_non_negative_int,
+                        help="use only the first N test examples")
+    parser.add_argument("--seed", type=_non_negative_int,
+                        help="seed of the test spikes (default: the run's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> int:
+    from dendrinet.errors import DendrinetError
+    from dendrinet.training import Run, evaluate_run
+
+    if args.n_test == 0:
+        raise DendrinetError("--n-test must be at least 1")
+    run_ = Run.open(args.run_dir, allow_unfinished=True)
+    result = evaluate_run(run_, epoch=args.epoch, dataset=args.dataset,
+                          data_dir=args.data_dir, n_test=args.n_test, seed=args.seed,
+                          progress=not args.quiet)
+    n = len(result["y_true"])
+    print(f"{run_.path}: epoch {result['epoch']} of {run_.summary.model} on "
+          f"{result['dataset']}: test error {100 * result['error']:.2f}% "
+          f"({result['n_errors']} of {n})")
+    s = run_.summary
+    if result["epoch"] == s.epochs_done and result["dataset"] == s.dataset and n == s.n_test:
+        print(f"  (recorded during training: {100 * s.final_test_error:.2f}%)")
+    print("  class  examples  error")
+    for k, (count, err) in enumerate(zip(result["class_counts"], result["per_class_error"])):
+        shown = "   -" if np.isnan(err) else f"{100 * err:6.2f}%"
+        print(f"  {k:5d}  {count:8d}  {shown}")
+    return 0

@@ -1,0 +1,92 @@
+"""``dendrinet train``: train a network and write a run folder."""
+from __future__ import annotations
+
+import argparse
+
+from dendrinet.training import ENGINES
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train", help="train a network and write a run folder",
+        description="Train a segregated-dendrite network with its local learning rules and "
+                    "write a run folder (summary.json, weights per epoch, history, "
+                    "predictions, spike sample, checkpoint). A killed run continues with "
+                    "--resume and ends bit for bit where an uninterrupted run would.",
+        epilog="example: dendrinet train --model guerguiev2017-1hidden --dataset mnist-10k "
+               "--epochs 10 --out runs/1hidden")
+    parser.add_argument("--model", help="model file or name in models/ (e.g. "
+                        "guerguiev2017-1hidden); with --resume, default the run's")
+    parser.add_argument("--protocol", help="protocol file or name in protocols/ (default "
+                        "guerguiev2017; with --resume, the run's)")
+    parser.add_argument("--dataset", help="digits, mnist-10k, mnist or fashion-mnist "
+                        "(default mnist-10k; with --resume, the run's)")
+    parser.add_argument("--epochs", type=_positive_int,
+                        help="number of epochs (default: the protocol's; with --resume, "
+                             "the run's, or more to extend it)")
+    parser.add_argument("--out", required=True, help="run folder to write, e.g. runs/NAME")
+    parser.add_argument("--seed", type=_non_negative_int,
+                        help="seed of everything random (default 0)")
+    parser.add_argument("--engine", choices=ENGINES, help="simulation engine (default fast)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="delete an existing run in --out and start again")
+    parser.add_argument("--data-dir", help="folder searched first for the data files")
+    parser.add_argument("--n-train", type=_positive_int,
+                        help="use only the first N training examples")
+    parser.add_argument("--n-test", type=_positive_int, help="use only the first N test examples")
+    parser.add_argument("--spike-samples", type=_non_negative_int, default=20,
+                        help="test presentations recorded to spikes.h5 (default 20)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (the per-epoch lines stay)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def print_result(summary) -> None:
+    """The closing lines of ``train`` and ``demo``: final errors and the folder."""
+    last = summary.epochs[-1]
+    n_wrong = round(last.test_error * summary.n_test)
+    print(f"{summary.model} on {summary.dataset}: test error {100 * last.test_error:.2f}% "
+          f"({n_wrong} of {summary.n_test}) after {summary.epochs_done} epoch(s); "
+          f"{last.ms_per_train_example:.3f} ms per training example, "
+          f"{last.ms_per_test_example:.3f} ms per test example")
+    print(f"run folder: {summary.path}")
+
+
+def run(args) -> int:
+    from dendrinet.errors import DendrinetError
+    from dendrinet.training import train
+
+    if args.model is None and not args.resume:
+        raise DendrinetError("--model is required (a model file or a name in models/)")
+    if args.resume and args.force:
+        raise DendrinetError("--resume and --force exclude each other")
+    summary = train(args.model, args.protocol, args.dataset, args.out, epochs=args.epochs,
+                    seed=args.seed, engine=args.engine, resume=args.resume,
+                    progress="lines" if args.quiet else True, n_spike_samples=args.spike_samples,
+                    force=args.force, data_dir=args.data_dir, n_train=args.n_train,
+                    n_test=args.n_test)
+    print_result(summary)
+    return 0

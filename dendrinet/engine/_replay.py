@@ -1,0 +1,230 @@
+"""Replay: the fast engine's step with given spike trains for every population.
+
+The Brian2 network and the fast engine draw different random numbers, so their spikes
+differ; with the spikes of one run imposed on the other, every potential, trace and
+phase average must agree (to rounding). :func:`replay` runs
+:func:`dendrinet.engine._simulate.run_presentation` (the one implementation of the step)
+with the spikes read instead of drawn, records the per-step traces, and optionally
+applies the plasticity after every target phase exactly as training does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from dendrinet.config import ModelConfig
+from dendrinet.engine._kernels import JIT
+from dendrinet.engine._layout import FlatLayout
+from dendrinet.engine._simulate import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, TRACES,
+                                        make_net, make_state, new_acc, new_scratch, reset_acc,
+                                        reset_state, run_presentation)
+from dendrinet.equations import TEACHING_CONDUCTANCE
+from dendrinet.errors import DendrinetError
+from dendrinet.plasticity import learn_flat, mode_code, n_stats, sigmoid, stat_names, work_size
+from dendrinet.schedule import FORWARD, TARGET, Schedule
+from dendrinet.weights import Parameters
+
+
+@dataclass
+class ReplayResult:
+    """What :func:`replay` computed (population names ``input``, ``hidden_<l>``,
+    ``output``, as in :class:`dendrinet.network.SimulationResult`).
+
+    Attributes
+    ----------
+    sizes : dict of str -> int
+    V_bar : dict of str -> ndarray (n_presentations, n)
+        Mean somatic potential over each window (hidden and output).
+    alpha : dict of str -> ndarray (n_presentations, n)
+        ``sigmoid(mean V_a)`` per presentation (hidden layers).
+    phi_bar : dict of str -> ndarray (n_presentations, n)
+        Mean ``phi_max sigmoid(V)`` over the window, 1/ms (hidden and output).
+    s_bar : dict of str -> ndarray (n_presentations, n)
+        Mean filtered spike train ``xL - xS`` over the window, 1/ms (every population).
+    traces : dict of str -> dict of str -> ndarray (n_steps, n)
+        ``V``, ``V_b`` (and ``V_a`` for hidden layers) after the state update of every
+        step (Brian2 ``StateMonitor`` in the ``after_groups`` slot).
+    params : Parameters
+        The parameters at the end (changed only with ``learn=True``).
+    records : dict of str -> ndarray
+        With ``learn=True``: per learning example (target presentation) the statistics
+        of :func:`dendrinet.plasticity.learn_flat` and ``presentation`` (its index).
+    """
+
+    sizes: dict
+    V_bar: dict = field(default_factory=dict)
+    alpha: dict = field(default_factory=dict)
+    phi_bar: dict = field(default_factory=dict)
+    s_bar: dict = field(default_factory=dict)
+    traces: dict = field(default_factory=dict)
+    params: Parameters | None = None
+    records: dict = field(default_factory=dict)
+
+
+@njit(**JIT)
+def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase, label,
+                reset, given, tr_V, tr_Vb, tr_Va, V_bar, Va_bar, phi_bar, s_bar, s_in_bar,
+                learn, lrn_args, records, rec_pres):
+    (Y_noise, eta, P_hid, P_out, k_B, k_D, mode, train_hidden, eta_Y, alpha_f, alpha_t,
+     e, e_bp, work, stats) = lrn_args
+    L = net.sizes.size - 1
+    n_units = net.uo[L]
+    n_hid = net.uo[L - 1]
+    no_rec = np.zeros((1, 1), np.uint8)
+    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES
+    n_learn = 0
+    for k in range(start.size):
+        if reset[k]:
+            reset_state(st)
+        reset_acc(acc)
+        run_presentation(net, st, scr, acc, ev_ptr, ev_ids, start[k], n_steps[k], settle[k],
+                         phase[k] == TARGET, label[k], flags, given, start[k], no_rec, 0, tr_V,
+                         tr_Vb, tr_Va, start[k])
+        nw = n_steps[k] - settle[k]
+        for j in range(n_units):
+            V_bar[k, j] = acc.V[j] / nw
+            Va_bar[k, j] = acc.Va[j] / nw
+            phi_bar[k, j] = acc.phi[j] / nw
+            s_bar[k, j] = acc.s[j] / nw
+        for i in range(acc.s_in.size):
+            s_in_bar[k, i] = acc.s_in[i] / nw
+        if learn and k > 0 and phase[k] == TARGET and phase[k - 1] == FORWARD:
+            for j in range(n_hid):
+                alpha_f[j] = sigmoid(Va_bar[k - 1, j])
+                alpha_t[j] = sigmoid(Va_bar[k, j])
+            learn_flat(net.W, net.b, net.Y, Y_noise, net.sizes, net.uo, net.wo, net.yo,
+                       V_bar[k - 1], alpha_f, alpha_t, phi_bar[k], s_in_bar[k - 1], s_bar[k - 1],
+                       eta, P_hid, P_out, k_B, k_D, net.phi_max, mode, train_hidden, eta_Y,
+                       e, e_bp, work, stats)
+            for c in range(stats.size):
+                records[n_learn, c] = stats[c]
+            rec_pres[n_learn] = k
+            n_learn += 1
+    return n_learn
+
+
+def _dense_spikes(spikes, name: str, n: int, n_steps: int, dt: float) -> np.ndarray:
+    """A (n_steps, n) 0/1 matrix from ``(times_ms, ids)`` or from a dense array."""
+    value = spikes[name]
+    if isinstance(value, tuple) and len(value) == 2:
+        times = np.asarray(value[0], dtype=np.float64)
+        ids = np.asarray(value[1])
+        if times.shape != ids.shape or times.ndim != 1:
+            raise DendrinetError(f"spikes[{name!r}]: times and ids must be 1-D arrays of the "
+                                 f"same length")
+        if not np.all(np.isfinite(times)):
+            raise DendrinetError(f"spikes[{name!r}]: spike times must be finite")
+        steps = np.round(times / dt).astype(np.int64)
+        if np.any(np.abs(steps * dt - times) > 1e-6 * dt):
+            raise DendrinetError(f"spikes[{name!r}]: spike times must be multiples of dt = "
+                                 f"{dt} ms")
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= n):
+            raise DendrinetError(f"spikes[{name!r}]: neuron ids must be integers in [0, {n})")
+        if steps.size and (steps.min() < 0 or steps.max() >= n_steps):
+            raise DendrinetError(f"spikes[{name!r}]: spike times must lie in [0, "
+                                 f"{n_steps * dt}) ms, the schedule's duration")
+        dense = np.zeros((n_steps, n), np.uint8)
+        np.add.at(dense, (steps, ids.astype(np.int64)), 1)
+        if dense.size and dense.max() > 1:
+            raise DendrinetError(f"spikes[{name!r}]: a neuron spikes twice in one step "
+                                 f"(Bernoulli spikes allow at most one)")
+        return dense
+    arr = np.asarray(value)
+    if arr.shape != (n_steps, n):
+        raise DendrinetError(f"spikes[{name!r}]: expected (times_ms, ids) or an array of shape "
+                             f"{(n_steps, n)}, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise DendrinetError(f"spikes[{name!r}]: a dense spike array must hold 0 or 1")
+    return arr.astype(np.uint8)
+
+
+def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: dict, *,
+           learn: bool = False) -> ReplayResult:
+    """Run the network's equations over ``schedule`` with the given spike trains.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Standard equations only.
+    params : Parameters
+        Not modified (a copy is learned with ``learn=True``).
+    schedule : Schedule
+        Presentations (phases, labels, windows, resets) and ``dt``; the state starts
+        at zero.
+    spikes : dict
+        For ``"input"``, ``"hidden_<l>"``, ``"output"``: ``(times_ms, ids)`` (times from
+        the start of the schedule, multiples of ``dt``; e.g. ``SimulationResult.spikes``)
+        or a 0/1 array of shape ``(schedule.total_steps, n)``.
+    learn : bool
+        Apply the plasticity after every target phase that follows a forward phase
+        (as training does).
+
+    Returns
+    -------
+    ReplayResult
+    """
+    from dendrinet.engine.fast import check_model_supported
+
+    check_model_supported(model)
+    if not isinstance(schedule, Schedule):
+        raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
+    params = params.copy()
+    params.validate("parameters")
+    layout = FlatLayout.from_sizes(params.layer_sizes)
+    L = layout.n_layers
+    names = ["input"] + [f"hidden_{l}" for l in range(L - 1)] + ["output"]
+    if not isinstance(spikes, dict) or set(names) - set(spikes):
+        raise DendrinetError(f"spikes must be a dict with the populations {names}")
+    T = int(schedule.total_steps)
+    dt = float(schedule.dt)
+    dense = {name: _dense_spikes(spikes, name, int(n), T, dt)
+             for name, n in zip(names, layout.sizes)}
+    steps, ids = np.nonzero(dense["input"])
+    ev_ptr = np.concatenate([[0], np.cumsum(np.bincount(steps, minlength=T))]).astype(np.int64)
+    ev_ids = ids.astype(np.int64)
+    given = np.ascontiguousarray(np.concatenate([dense[n] for n in names[1:]], axis=1))
+
+    W, b, Y, Yn = layout.pack(params)
+    net = make_net(layout, W, b, Y, model, dt, TEACHING_CONDUCTANCE)
+    n_in, n_units = layout.n_inputs, layout.n_units
+    st = make_state(n_in, n_units)
+    scr = new_scratch(n_in, n_units, L, model.n_outputs)
+    acc = new_acc(n_in, n_units)
+    n_pres = len(schedule)
+    tr = [np.zeros((T, n_units)) for _ in range(3)]
+    V_bar, Va_bar, phi_bar, s_bar = (np.zeros((n_pres, n_units)) for _ in range(4))
+    s_in_bar = np.zeros((n_pres, n_in))
+    m = model
+    z = np.zeros
+    lrn_args = (Yn, np.asarray(m.learning.eta, dtype=np.float64), float(m.P_hidden),
+                float(m.P_output), float(m.neuron.k_B), float(m.neuron.k_D), mode_code(m),
+                bool(m.learning.train_hidden), float(m.feedback.eta_Y), z(n_units), z(n_units),
+                z(n_units), z(n_units), z(work_size(layout.sizes)), z(n_stats(L - 1)))
+    records = np.zeros((max(n_pres, 1), n_stats(L - 1)))
+    rec_pres = np.zeros(max(n_pres, 1), np.int64)
+    n_learn = _replay_run(net, st, scr, acc, ev_ptr, ev_ids, schedule.start, schedule.n_steps,
+                          schedule.settle, schedule.phase, schedule.label,
+                          schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2],
+                          V_bar, Va_bar, phi_bar, s_bar, s_in_bar, bool(learn), lrn_args,
+                          records, rec_pres)
+    layout.unpack_into(params, W, b, Y)
+
+    result = ReplayResult(sizes={n: int(s) for n, s in zip(names, layout.sizes)}, params=params)
+    result.s_bar["input"] = s_in_bar
+    for l, name in enumerate(names[1:]):
+        part = slice(layout.uo[l], layout.uo[l + 1])
+        result.V_bar[name] = V_bar[:, part]
+        result.phi_bar[name] = phi_bar[:, part]
+        result.s_bar[name] = s_bar[:, part]
+        result.traces[name] = {"V": tr[0][:, part], "V_b": tr[1][:, part]}
+        if name != "output":
+            with np.errstate(over="ignore"):  # exp overflow -> alpha = 0, as it should
+                result.alpha[name] = 1.0 / (1.0 + np.exp(-Va_bar[:, part]))
+            result.traces[name]["V_a"] = tr[2][:, part]
+    if learn:
+        result.records = {name: records[:n_learn, c].copy()
+                          for c, name in enumerate(stat_names(L - 1))}
+        result.records["presentation"] = rec_pres[:n_learn].copy()
+    return result

@@ -1,0 +1,435 @@
+"""Training through the Brian2 network, with the fast engine's plasticity kernels.
+
+:class:`Brian2Engine` has the public interface of
+:class:`dendrinet.engine.fast.FastEngine` (``train_epoch``, ``evaluate``,
+``record_spikes``, ``get_state``/``set_state``, ``params``, ``epochs_done``), so that
+``dendrinet train --engine brian2`` can use it, and it runs any model, including
+custom equation terms the fast engine refuses.
+
+How an epoch runs. The whole epoch (forward + target phase per example) is one Brian2
+``run`` of a :class:`~dendrinet.network.DendriticNetwork` on the runtime device. A
+``network_operation`` at the end of every step does nothing except at the last step of
+a presentation: there it reads the window sums straight from the groups' state arrays
+(after the step's accumulation) and zeroes them; after a target phase it calls
+:func:`dendrinet.plasticity.learn_flat` (the kernel the fast engine uses) on flat copies
+of the parameters and writes the new weights and biases into the Synapses' and groups'
+arrays, in place, before the next step. Weights therefore change between examples only,
+as docs/design.md requires.
+
+Randomness. Brian2 is seeded at the start of every epoch with a seed derived from
+``(seed, epoch)``, and the phase jitter comes from ``numpy.random.default_rng([seed,
+epoch])`` as in the fast engine, so an epoch resumed from :meth:`get_state` is drawn as
+it would have been without the interruption. Spikes differ from the fast engine's (other
+random streams); the potentials given the same spikes agree to rounding
+(tests/test_equivalence.py).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.encoding import validate_images
+from dendrinet.engine._layout import FlatLayout
+from dendrinet.errors import DendrinetError
+from dendrinet.network import (_STATE, _SUMS, DendriticNetwork, _root_cause, population_kind,
+                               population_names)
+from dendrinet.plasticity import learn_flat, mode_code, n_stats, stat_names, work_size
+from dendrinet.schedule import FORWARD, TARGET, TEST, test_schedule, training_schedule
+from dendrinet.weights import Parameters
+
+__all__ = ["Brian2Engine"]
+
+_STATE_FORMAT = 1
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _derived_seed(seed: int, stream: int, epoch: int) -> int:
+    """A Brian2 seed (< 2**32) for one stream (training, test) and epoch."""
+    return int(np.random.SeedSequence([seed, stream, epoch]).generate_state(1)[0])
+
+
+class Brian2Engine:
+    """Trains and tests a segregated-dendrite network simulated by Brian2.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Any model (custom ``[equations]`` terms included).
+    protocol : ProtocolConfig
+        Phase lengths, windows and ``dt`` (ms).
+    params : Parameters
+        Trained in place (``W``, ``b``; ``Y`` in the symmetric and learned modes); copied
+        into Brian2 at the start of every epoch and back at its end.
+    seed : int
+        Seed of the spikes and phase jitter (non-negative).
+    target : {"cython", "numpy"}
+        Brian2 code generation target. ``cython`` compiles once per network shape
+        (minutes the first time, cached afterwards) and then runs several times faster.
+
+    Attributes
+    ----------
+    params : Parameters
+    epochs_done : int
+    """
+
+    name = "brian2"
+
+    def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
+                 seed: int = 0, target: str = "cython"):
+        if not isinstance(model, ModelConfig):
+            raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
+        if not isinstance(protocol, ProtocolConfig):
+            raise DendrinetError(f"protocol must be a ProtocolConfig, got "
+                                 f"{type(protocol).__name__}")
+        if not isinstance(params, Parameters):
+            raise DendrinetError(f"params must be a dendrinet.weights.Parameters, got "
+                                 f"{type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
+        if target not in ("cython", "numpy"):
+            raise DendrinetError(f"target must be 'cython' or 'numpy', got {target!r}")
+        params.validate("parameters")
+        sizes = tuple(params.layer_sizes)
+        if sizes != tuple(model.layer_sizes(sizes[0])):
+            raise DendrinetError(f"parameters have layer sizes {sizes}, but model "
+                                 f"{model.name!r} needs hidden {list(model.hidden)} and "
+                                 f"{model.n_outputs} outputs")
+        if model.neuron.phi_max * protocol.dt > 1:
+            raise DendrinetError(f"phi_max * dt = {model.neuron.phi_max * protocol.dt:g} > 1: "
+                                 f"Bernoulli spikes need at most one spike per step")
+        self.model = model
+        self.protocol = protocol
+        self.params = params
+        self.seed = int(seed)
+        self.target = target
+        self.layout = FlatLayout.from_sizes(sizes)
+        self.names = population_names(model)
+        self.epochs_done = 0
+        self._net: DendriticNetwork | None = None  # training network, built on first use
+        self._pending_state: dict | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layout.n_inputs
+
+    # ------------------------------------------------------------ helpers
+    def _new_network(self, **options) -> DendriticNetwork:
+        return DendriticNetwork(self.model, self.params, self.n_inputs, self.protocol.dt,
+                                target=self.target, **options)
+
+    def _arrays(self, net: DendriticNetwork, variables) -> dict:
+        """Direct references to the state arrays of the groups (runtime device)."""
+        return {(name, var): net.groups[name].variables[var].get_value()
+                for name in self.names for var in variables(name)}
+
+    def _run(self, net: DendriticNetwork, schedule, X, seed: int, operation) -> None:
+        import brian2 as b2
+
+        net.prepare(schedule, X)
+        b2.seed(seed)
+        op = b2.NetworkOperation(operation, when="end", clock=net.clock,
+                                 name="dendrinet_engine_step")
+        net.network.add(op)
+        previous = b2.prefs.codegen.target
+        b2.prefs.codegen.target = self.target
+        try:
+            net.network.run(schedule.total_steps * self.protocol.dt * b2.ms,
+                            namespace=net._namespace)
+        except Exception as exc:
+            raise DendrinetError(f"Brian2 cannot simulate the network: {_root_cause(exc)}") \
+                from exc
+        finally:
+            b2.prefs.codegen.target = previous
+            net.network.remove(op)
+        net._step += schedule.total_steps
+
+    # ------------------------------------------------------------ training
+    def train_epoch(self, X, y, order=None, progress=None, sample_every: int = 100
+                    ) -> dict[str, np.ndarray]:
+        """One pass over the examples ``order`` (rows of ``X``), learning after each.
+
+        Same parameters and returned history as
+        :meth:`dendrinet.engine.fast.FastEngine.train_epoch`.
+        """
+        from dendrinet.engine.fast import _check_callback, _check_indices, _check_labels
+
+        X = validate_images(X, self.n_inputs, "X")
+        y = _check_labels(y, X.shape[0], self.model.n_outputs)
+        order = np.arange(X.shape[0]) if order is None else _check_indices(order, X.shape[0],
+                                                                            "order")
+        _check_callback(progress)
+        if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
+                or sample_every < 1:
+            raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
+        layout, model = self.layout, self.model
+        L = layout.n_layers
+        n = order.size
+        epoch = self.epochs_done
+        schedule = training_schedule(self.protocol, order, y[order],
+                                     np.random.default_rng([self.seed, epoch]))
+        records = np.zeros((n, 1 + n_stats(L - 1)))
+        n_samples = -(-n // sample_every)
+        samples_f = np.zeros((n_samples, layout.n_hidden_units))
+        samples_t = np.zeros((n_samples, layout.n_hidden_units))
+        sample_rows = np.zeros(n_samples, np.int64)
+        if n:
+            if self._net is None:
+                self._net = self._new_network(record_spikes=False, record_averages=False)
+                if self._pending_state is not None:
+                    self._load_state(self._pending_state)
+                    self._pending_state = None
+            learner = _Learner(self, self._net, schedule, records, samples_f, samples_t,
+                               sample_rows, sample_every, progress)
+            self._net.set_parameters(self.params)
+            self._run(self._net, schedule, X, _derived_seed(self.seed, 1, epoch), learner.step)
+            learner.finish()
+            layout.unpack_into(self.params, learner.W, learner.b, learner.Y)
+        self.epochs_done += 1
+        hist = {"epoch": np.full(n, self.epochs_done, np.int64), "example_id": order.copy(),
+                "label": y[order], "correct": records[:, 0] > 0.5}
+        for c, name in enumerate(stat_names(L - 1)):
+            hist[name] = records[:, 1 + c].copy()
+        for l in range(L - 1):
+            lo, hi = layout.uo[l], layout.uo[l + 1]
+            hist[f"alpha_f_{l}"] = samples_f[:, lo:hi].copy()
+            hist[f"alpha_t_{l}"] = samples_t[:, lo:hi].copy()
+        hist["sample_position"] = sample_rows.copy()
+        hist["sample_example_id"] = order[sample_rows] if n else sample_rows.copy()
+        return hist
+
+    # ---------------------------------------------------------------- test
+    def evaluate(self, X, y=None, progress=None) -> dict:
+        """Test presentations (state reset, ``test_duration``) of every row of ``X``.
+
+        Same parameters and result as :meth:`dendrinet.engine.fast.FastEngine.evaluate`
+        (``pred``, ``mean_V``; with ``y`` also ``correct`` and ``error``). Runs on a
+        separate network: the training state is untouched.
+        """
+        from dendrinet.engine.fast import _check_callback, _check_labels
+
+        X = validate_images(X, self.n_inputs, "X")
+        labels = None if y is None else _check_labels(y, X.shape[0], self.model.n_outputs)
+        _check_callback(progress)
+        n = X.shape[0]
+        mean_V = np.zeros((n, self.model.n_outputs))
+        if n:
+            net = self._new_network(record_spikes=False, record_averages=False)
+            schedule = test_schedule(self.protocol, np.arange(n))
+            sum_V = net.groups["output"].variables["sum_V"].get_value()
+            n_window = schedule.n_steps - schedule.settle
+            ends = schedule.start + schedule.n_steps - 1
+            counter = {"step": 0, "k": 0, "correct": 0}
+
+            def step():
+                s = counter["step"]
+                counter["step"] = s + 1
+                k = counter["k"]
+                if k >= n or s != ends[k]:
+                    return
+                mean_V[k] = sum_V / n_window[k]
+                sum_V[:] = 0.0
+                counter["k"] = k + 1
+                if labels is not None and np.argmax(mean_V[k]) == labels[k]:
+                    counter["correct"] += 1
+                if progress is not None and (k + 1) % 100 == 0:
+                    progress(k + 1, None if labels is None else counter["correct"])
+
+            self._run(net, schedule, X, _derived_seed(self.seed, 2, 0), step)
+            if progress is not None:
+                progress(n, None if labels is None else counter["correct"])
+        out = {"pred": mean_V.argmax(axis=1).astype(np.int64), "mean_V": mean_V}
+        if labels is not None:
+            out["correct"] = out["pred"] == labels
+            out["error"] = float(1.0 - out["correct"].mean()) if n else math.nan
+        return out
+
+    def record_spikes(self, X, example_ids, labels=None) -> dict:
+        """Spike trains of every layer during test presentations of some rows of ``X``.
+
+        Same result as :meth:`dendrinet.engine.fast.FastEngine.record_spikes`:
+        ``"input"``, ``"hidden_<l>"``, ``"output"`` as ``(times_ms, ids)``,
+        ``"presentations"`` (structured array) and ``"mean_V"``.
+        """
+        from dendrinet.engine.fast import _check_indices, _check_labels
+
+        X = validate_images(X, self.n_inputs, "X")
+        ids = _check_indices(example_ids, X.shape[0], "example_ids")
+        lab = np.full(ids.size, -1, np.int64) if labels is None else \
+            _check_labels(labels, ids.size, self.model.n_outputs, "labels")
+        pres = np.zeros(ids.size, dtype=[("example_id", np.int64), ("label", np.int64),
+                                         ("phase", np.int64), ("t_start", np.float64),
+                                         ("t_stop", np.float64)])
+        out = {name: (np.zeros(0), np.zeros(0, np.int64)) for name in self.names}
+        out["mean_V"] = np.zeros((ids.size, self.model.n_outputs))
+        if ids.size:
+            schedule = test_schedule(self.protocol, ids, lab)
+            net = self._new_network()
+            result = net.run(schedule, X, seed=_derived_seed(self.seed, 3, 0))
+            out.update(result.spikes)
+            out["mean_V"] = result.V_bar["output"]
+            pres["t_start"], pres["t_stop"] = schedule.t_start, schedule.t_stop
+        pres["example_id"], pres["label"], pres["phase"] = ids, lab, TEST
+        out["presentations"] = pres
+        return out
+
+    # --------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Potentials and traces of the training network, epoch count and seed."""
+        state = {"epochs_done": np.array(self.epochs_done, np.int64),
+                 "seed": np.array(self.seed, np.int64),
+                 "layer_sizes": self.layout.sizes.copy(),
+                 "format": np.array(_STATE_FORMAT, np.int64)}
+        if self._net is not None:
+            arrays = self._arrays(self._net, lambda name: _STATE[population_kind(name)])
+            for (name, var), value in arrays.items():
+                state[f"{name}.{var}"] = value.copy()
+        elif self._pending_state is not None:
+            state.update({k: v for k, v in self._pending_state.items() if "." in k})
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` dictionary (validated)."""
+        if not isinstance(state, dict) or not {"epochs_done", "seed", "layer_sizes"} <= set(state):
+            raise DendrinetError("engine state must be a dict from Brian2Engine.get_state()")
+        sizes = np.asarray(state["layer_sizes"])
+        if not np.array_equal(sizes, self.layout.sizes):
+            raise DendrinetError(f"engine state is for layer sizes {sizes.tolist()}, this engine "
+                                 f"has {self.layout.sizes.tolist()}")
+        if int(np.asarray(state["seed"])) != self.seed:
+            raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
+                                 f"engine has seed {self.seed}")
+        for key, value in state.items():
+            if "." not in key:
+                continue
+            name, var = key.split(".", 1)
+            if name not in self.names or var not in _STATE[population_kind(name)]:
+                raise DendrinetError(f"engine state has an unknown entry {key!r}")
+            value = np.asarray(value, dtype=np.float64)
+            n = int(self.layout.sizes[self.names.index(name)])
+            if value.shape != (n,) or not np.all(np.isfinite(value)):
+                raise DendrinetError(f"engine state {key!r}: expected {n} finite values")
+        self.epochs_done = int(np.asarray(state["epochs_done"]))
+        if self._net is None:
+            self._pending_state = dict(state)
+        else:
+            self._load_state(state)
+
+    def _load_state(self, state: dict) -> None:
+        arrays = self._arrays(self._net, lambda name: _STATE[population_kind(name)])
+        for (name, var), array in arrays.items():
+            key = f"{name}.{var}"
+            if key in state:
+                array[:] = np.asarray(state[key], dtype=np.float64)
+
+
+class _Learner:
+    """The per-step callback of a training epoch: phase averages and plasticity."""
+
+    def __init__(self, engine: Brian2Engine, net: DendriticNetwork, schedule, records,
+                 samples_f, samples_t, sample_rows, sample_every, progress):
+        model, layout = engine.model, engine.layout
+        self.layout = layout
+        self.names = engine.names
+        self.schedule = schedule
+        self.ends = schedule.start + schedule.n_steps - 1
+        self.n_window = schedule.n_steps - schedule.settle
+        self.records, self.samples_f, self.samples_t = records, samples_f, samples_t
+        self.sample_rows, self.sample_every, self.progress = sample_rows, sample_every, progress
+        self.sums = engine._arrays(net, lambda name: _SUMS[population_kind(name)])
+        self.W, self.b, self.Y, self.Y_noise = layout.pack(engine.params)
+        # the Brian2 arrays the new parameters are written into
+        self.w_arrays = [s.variables["w"].get_value() for s in net.feedforward]
+        self.y_arrays = [s.variables["w"].get_value() for s in net.feedback]
+        self.b_arrays = [net.groups[name].variables["b"].get_value() for name in self.names[1:]]
+        self.writes_Y = model.feedback.mode in ("symmetric", "noisy_symmetric", "learned")
+        n = model.neuron
+        self.constants = (np.asarray(model.learning.eta, dtype=np.float64), float(model.P_hidden),
+                          float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
+                          mode_code(model), bool(model.learning.train_hidden),
+                          float(model.feedback.eta_Y))
+        n_units = layout.n_units
+        self.V_f, self.alpha_f, self.alpha_t = (np.zeros(n_units) for _ in range(3))
+        self.phi_t, self.s_units = np.zeros(n_units), np.zeros(n_units)
+        self.s_in = np.zeros(layout.n_inputs)
+        self.e, self.e_bp = np.zeros(n_units), np.zeros(n_units)
+        self.work = np.zeros(work_size(layout.sizes))
+        self.stats = np.zeros(n_stats(layout.n_layers - 1))
+        self.n_steps_seen = 0
+        self.k = 0  # next presentation to finish
+        self.n_correct = 0
+        self.n_samples = 0
+
+    def _units(self, out, var, n_window, transform=None, layers=None):
+        """Copy a window mean of every (or the given) layer's ``var`` into a unit array."""
+        for l, name in enumerate(self.names[1:]):
+            if layers is not None and l not in layers:
+                continue
+            key = (name, var)
+            if key in self.sums:
+                values = self.sums[key] / n_window
+                out[self.layout.uo[l]:self.layout.uo[l + 1]] = \
+                    values if transform is None else transform(values)
+
+    def step(self) -> None:
+        step = self.n_steps_seen
+        self.n_steps_seen = step + 1
+        k = self.k
+        if k >= len(self.ends) or step != self.ends[k]:
+            return
+        nw = float(self.n_window[k])
+        phase = self.schedule.phase[k]
+        L = self.layout.n_layers
+        if phase == FORWARD:
+            self._units(self.V_f, "sum_V", nw)
+            self._units(self.s_units, "sum_s", nw)
+            self._units(self.alpha_f, "sum_Va", nw, _sigmoid)
+            self.s_in[:] = self.sums[("input", "sum_s")] / nw
+        elif phase == TARGET:
+            self._units(self.alpha_t, "sum_Va", nw, _sigmoid)
+            self._units(self.phi_t, "sum_phi", nw, layers=(L - 1,))
+            self._learn(k // 2)
+        for array in self.sums.values():
+            array[:] = 0.0
+        self.k = k + 1
+
+    def _learn(self, q: int) -> None:
+        lo = self.layout.uo[-2]
+        (eta, P_hid, P_out, k_B, k_D, phi_max, mode, train_hidden, eta_Y) = self.constants
+        learn_flat(self.W, self.b, self.Y, self.Y_noise, self.layout.sizes, self.layout.uo,
+                   self.layout.wo, self.layout.yo, self.V_f, self.alpha_f, self.alpha_t,
+                   self.phi_t, self.s_in, self.s_units, eta, P_hid, P_out, k_B, k_D, phi_max,
+                   mode, train_hidden, eta_Y, self.e, self.e_bp, self.work, self.stats)
+        label = self.schedule.label[2 * q]
+        correct = int(np.argmax(self.V_f[lo:]) == label)
+        self.n_correct += correct
+        self.records[q, 0] = correct
+        self.records[q, 1:] = self.stats
+        if q % self.sample_every == 0:
+            hid = self.layout.n_hidden_units
+            self.samples_f[self.n_samples] = self.alpha_f[:hid]
+            self.samples_t[self.n_samples] = self.alpha_t[:hid]
+            self.sample_rows[self.n_samples] = q
+            self.n_samples += 1
+        wo, uo, yo = self.layout.wo, self.layout.uo, self.layout.yo
+        for l, array in enumerate(self.w_arrays):
+            array[:] = self.W[wo[l]:wo[l + 1]]
+        for l, array in enumerate(self.b_arrays):
+            array[:] = self.b[uo[l]:uo[l + 1]]
+        if self.writes_Y:
+            for l, array in enumerate(self.y_arrays):
+                array[:] = self.Y[yo[l]:yo[l + 1]]
+        if self.progress is not None and (q + 1) % 50 == 0:
+            self.progress(q + 1, self.n_correct)
+
+    def finish(self) -> None:
+        if self.k != len(self.ends):
+            raise DendrinetError(f"internal error: {self.k} of {len(self.ends)} presentations "
+                                 f"were completed by the Brian2 run")
+        n = len(self.ends) // 2
+        if self.progress is not None and n % 50:
+            self.progress(n, self.n_correct)

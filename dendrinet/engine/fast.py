@@ -1,0 +1,469 @@
+"""The fast engine: the discrete-time network of docs/design.md in Numba.
+
+It integrates exactly the equations of the Brian2 network (:mod:`dendrinet.network`):
+same step order, exact trace decays, exponential-Euler somata, Bernoulli spikes,
+weights that change only between examples. It is fast because
+
+* whole chunks of examples (256) run inside one Numba call, learning included;
+* input spikes are drawn as geometric inter-spike intervals (about 2,000 draws per
+  MNIST example instead of 784 x 103) and propagated event by event: the weight rows
+  of one step's spikes are summed once into the postsynaptic traces;
+* the per-neuron, per-step update vectorises (SIMD): one random stream per neuron
+  (xoroshiro128+), a branch-free ``exp``/sigmoid accurate to 1e-15, no branches in
+  the loops (``_kernels``, ``_simulate``);
+* with fixed feedback weights and no apical conductance (``g_A = 0``, the paper's
+  default) the apical potential is obtained from the output layer's own traces
+  instead of 2 x n_hidden apical traces (``_simulate.run_presentation``, Notes);
+* traces below 1e-30 are set to zero every 32 steps (no denormals; the weight rows of
+  long-silent inputs are skipped by learning), 14 orders of magnitude below the
+  precision of any potential;
+* test examples are independent (state reset) and run in parallel on every core.
+
+Random streams. ``seed`` fixes everything: the per-neuron and input streams of
+training (carried across epochs, part of :meth:`FastEngine.get_state`), the phase
+jitter (``numpy`` generator seeded with ``[seed, epoch]``, through
+:func:`dendrinet.schedule.training_schedule`), and the test streams, which are seeded per
+example from ``(seed, row of X)``: evaluating the same images with the same parameters
+gives the same result, whatever the number of threads, and :meth:`FastEngine.record_spikes`
+shows exactly the spikes of :meth:`FastEngine.evaluate`.
+
+:func:`replay` runs the same step with given spike trains for every population (for
+comparisons with Brian2); the engine's own spikes replayed through it reproduce its
+training to rounding (tests/test_fast_engine.py).
+
+Compilation. The kernels are compiled on first use (about a minute) and cached on disk
+(``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the cache is dropped
+automatically when any engine source changes (``_kernels.refresh_stale_cache``).
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from dendrinet import plasticity
+from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.encoding import validate_images
+from dendrinet.engine import _kernels, _loops, _replay, _simulate
+from dendrinet.engine._kernels import derive_key, refresh_stale_cache, seed_streams
+from dendrinet.engine._layout import FlatLayout
+from dendrinet.engine._loops import (Learn, evaluate_examples, new_events, record_examples,
+                                     train_chunk)
+from dendrinet.engine._replay import ReplayResult, replay
+from dendrinet.engine._simulate import STATE_FLOATS, make_net, make_state, new_acc, new_scratch
+from dendrinet.equations import TEACHING_CONDUCTANCE
+from dendrinet.errors import DendrinetError
+from dendrinet.plasticity import mode_code, n_stats, stat_names, work_size
+from dendrinet.schedule import TEST, training_schedule
+from dendrinet.weights import Parameters
+
+__all__ = ["FastEngine", "replay", "ReplayResult", "check_model_supported"]
+
+refresh_stale_cache([_kernels, _simulate, _loops, _replay, plasticity])
+
+#: Training examples per Numba call (progress is reported between chunks).
+TRAIN_CHUNK = 256
+#: Test examples per parallel Numba call.
+TEST_CHUNK = 1024
+_STATE_FORMAT = 1
+
+
+def check_model_supported(model: ModelConfig) -> None:
+    """Raise a :class:`DendrinetError` if the fast engine cannot run ``model``."""
+    if not model.equations.is_default:
+        raise DendrinetError(
+            f"model {model.name!r} adds custom equation terms ([equations] section); the fast "
+            f"engine implements only the standard equations: use the Brian2 engine "
+            f"(engine='brian2') for this model")
+
+
+def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
+    if not isinstance(params, Parameters):
+        raise DendrinetError(f"params must be a dendrinet.weights.Parameters, got "
+                             f"{type(params).__name__}")
+    params.validate("parameters")
+    sizes = params.layer_sizes
+    if tuple(sizes[1:-1]) != tuple(model.hidden) or sizes[-1] != model.n_outputs:
+        raise DendrinetError(f"parameters have layer sizes {sizes}, but model {model.name!r} "
+                             f"needs hidden {list(model.hidden)} and {model.n_outputs} outputs")
+    for name in ("W", "b", "Y"):
+        for l, a in enumerate(getattr(params, name)):
+            if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+                raise DendrinetError(f"parameters: {name}_{l} must be a writable, C-contiguous "
+                                     f"float64 array (the engine updates it in place)")
+    if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
+        raise DendrinetError("parameters: Y_noise must have the shapes of Y")
+    return sizes
+
+
+def _check_labels(y, n: int, n_out: int, what: str = "y") -> np.ndarray:
+    try:
+        labels = np.asarray(y)
+    except Exception:  # noqa: BLE001 - anything numpy cannot take is bad input
+        raise DendrinetError(f"{what}: expected an array of integer labels") from None
+    if labels.shape != (n,):
+        raise DendrinetError(f"{what}: expected {n} labels (one per example), got shape "
+                             f"{labels.shape}")
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise DendrinetError(f"{what}: labels must be whole numbers")
+    elif labels.dtype.kind not in "iub":
+        raise DendrinetError(f"{what}: labels must be integers, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if n and (labels.min() < 0 or labels.max() >= n_out):
+        raise DendrinetError(f"{what}: labels must be in [0, {n_out}) for {n_out} output "
+                             f"neurons, found {labels.min()}..{labels.max()}")
+    return labels
+
+
+def _check_indices(idx, n: int, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(idx)
+    except Exception:  # noqa: BLE001
+        raise DendrinetError(f"{what}: expected an array of example indices") from None
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise DendrinetError(f"{what}: expected a 1-D array of integer example indices")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise DendrinetError(f"{what}: indices must be in [0, {n}), found "
+                             f"{arr.min()}..{arr.max()}")
+    return arr
+
+
+def _check_callback(progress):
+    if progress is not None and not callable(progress):
+        raise DendrinetError("progress must be a callable progress(n_done, n_correct) or None")
+
+
+class FastEngine:
+    """Trains and tests a segregated-dendrite network with the Numba kernels.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Standard equations only (``model.equations.is_default``).
+    protocol : ProtocolConfig
+        Phase lengths, windows, ``dt`` (ms).
+    params : Parameters
+        Trained in place (``W``, ``b``; ``Y`` in the symmetric and learned modes).
+    seed : int
+        Seed of every random stream of the engine (non-negative).
+
+    Attributes
+    ----------
+    params : Parameters
+    epochs_done : int
+        Number of :meth:`train_epoch` calls so far (it selects the phase jitter).
+    """
+
+    name = "fast"
+
+    def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
+                 seed: int = 0):
+        if not isinstance(model, ModelConfig):
+            raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
+        if not isinstance(protocol, ProtocolConfig):
+            raise DendrinetError(f"protocol must be a ProtocolConfig, got "
+                                 f"{type(protocol).__name__}")
+        check_model_supported(model)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+                not 0 <= seed < 2**64:
+            raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
+        sizes = _check_params(model, params)
+        p_max = model.neuron.phi_max * protocol.dt
+        if p_max > 1.0:
+            raise DendrinetError(f"phi_max * dt = {p_max:g} > 1: Bernoulli spikes need at most "
+                                 f"one spike per step; use a shorter dt")
+        self.model = model
+        self.protocol = protocol
+        self.params = params
+        self.seed = int(seed)
+        self.layout = FlatLayout.from_sizes(sizes)
+        self._key = np.uint64(self.seed)
+        self._state = make_state(self.layout.n_inputs, self.layout.n_units)
+        # numba returns uint64 results as Python ints: wrap them again
+        train_key = np.uint64(derive_key(self._key, np.uint64(1)))
+        seed_streams(train_key, self._state.s0, self._state.s1)
+        seed_streams(np.uint64(derive_key(train_key, np.uint64(1))), self._state.rin0,
+                     self._state.rin1)
+        self._test_key = np.uint64(derive_key(self._key, np.uint64(2)))
+        self.epochs_done = 0
+        # Projected apical potential (see _simulate.run_presentation) where it is exact:
+        # no apical conductance and feedback weights that never change.
+        fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
+        self._apical_train = not (model.neuron.g_A == 0.0 and fixed_Y)
+        self._apical_test = model.neuron.g_A != 0.0
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def n_inputs(self) -> int:
+        return self.layout.n_inputs
+
+    def _net(self):
+        _check_params(self.model, self.params)  # the caller may have replaced arrays
+        W, b, Y, Yn = self.layout.pack(self.params)
+        net = make_net(self.layout, W, b, Y, self.model, self.protocol.dt, TEACHING_CONDUCTANCE)
+        return net, Yn
+
+    def _learn(self, Yn: np.ndarray) -> Learn:
+        m = self.model
+        n_units, n_in = self.layout.n_units, self.layout.n_inputs
+        z = lambda n: np.zeros(n)  # noqa: E731
+        return Learn(Yn, np.asarray(m.learning.eta, dtype=np.float64), float(m.P_hidden),
+                     float(m.P_output), float(m.neuron.k_B), float(m.neuron.k_D), mode_code(m),
+                     bool(m.learning.train_hidden), float(m.feedback.eta_Y),
+                     z(n_units), z(n_units), z(n_units), z(n_units), z(n_in), z(n_units),
+                     z(n_units), z(n_units), z(work_size(self.layout.sizes)),
+                     z(n_stats(self.layout.n_layers - 1)))
+
+    # ------------------------------------------------------------ training
+    def train_epoch(self, X, y, order=None, progress=None, sample_every: int = 100
+                    ) -> dict[str, np.ndarray]:
+        """One pass over the examples ``order`` (rows of ``X``), learning after each.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            Pixel intensities in [0, 1].
+        y : array of int (n,)
+            Labels in ``[0, n_outputs)``.
+        order : array of int, optional
+            Rows of ``X`` in presentation order (the caller shuffles); default
+            ``0 .. n-1``. May repeat or omit rows.
+        progress : callable, optional
+            ``progress(n_done, n_correct)``, called after every chunk of examples.
+        sample_every : int
+            Keep the full plateau vectors of every ``sample_every``-th example.
+
+        Returns
+        -------
+        dict of str -> ndarray
+            Per example (in presentation order): ``epoch``, ``example_id``, ``label``,
+            ``correct`` (forward-phase prediction, bool), ``loss_out``, and per hidden
+            layer ``loss_hidden_<l>``, ``angle_<l>`` (degrees), ``alpha_diff_mean_<l>``,
+            ``alpha_diff_sd_<l>``; the sampled ``alpha_f_<l>``, ``alpha_t_<l>``
+            (n_samples, n_hidden_l) with ``sample_position`` (position in this epoch)
+            and ``sample_example_id``.
+        """
+        return self._train(X, y, order, progress, sample_every, record=False)[0]
+
+    def _train(self, X, y, order, progress, sample_every, record: bool):
+        X = validate_images(X, self.n_inputs, "X")
+        y = _check_labels(y, X.shape[0], self.model.n_outputs)
+        order = np.arange(X.shape[0]) if order is None else _check_indices(order, X.shape[0],
+                                                                            "order")
+        _check_callback(progress)
+        if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
+                or sample_every < 1:
+            raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
+        n = order.size
+        layout = self.layout
+        n_hidden_layers = layout.n_layers - 1
+        rng = np.random.default_rng([self.seed, self.epochs_done])
+        schedule = training_schedule(self.protocol, order, y[order], rng)
+        n_fwd = np.ascontiguousarray(schedule.n_steps[0::2])
+        n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
+        settle = self.protocol.settle_steps
+        net, Yn = self._net()
+        lrn = self._learn(Yn)
+        n_in, n_units = layout.n_inputs, layout.n_units
+        scr = new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs)
+        acc = new_acc(n_in, n_units)
+        ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
+        records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
+        n_samples = -(-n // sample_every)
+        samples_f = np.zeros((n_samples, layout.n_hidden_units))
+        samples_t = np.zeros((n_samples, layout.n_hidden_units))
+        sample_rows = np.zeros(n_samples, np.int64)
+        total_steps = int(schedule.total_steps)
+        rec = np.zeros((total_steps if record else 1, n_in + n_units), np.uint8)
+        done, k, row = 0, 0, 0
+        while done < n:
+            stop = min(n, done + TRAIN_CHUNK)
+            ks, row = train_chunk(net, self._state, scr, acc, lrn, ev, X, y, order[done:stop],
+                                  n_fwd[done:stop], n_tgt[done:stop], settle,
+                                  records[done:stop], samples_f[k:], samples_t[k:],
+                                  sample_rows[k:], sample_every, done, self._apical_train,
+                                  record, rec, row)
+            k += ks
+            done = stop
+            if progress is not None:
+                progress(done, int(records[:done, 0].sum()))
+        layout.unpack_into(self.params, net.W, net.b, net.Y)
+        self.epochs_done += 1
+        hist = {"epoch": np.full(n, self.epochs_done, np.int64), "example_id": order.copy(),
+                "label": y[order], "correct": records[:, 0] > 0.5}
+        for c, name in enumerate(stat_names(n_hidden_layers)):
+            hist[name] = records[:, 1 + c].copy()
+        for l in range(n_hidden_layers):
+            lo, hi = layout.uo[l], layout.uo[l + 1]
+            hist[f"alpha_f_{l}"] = samples_f[:, lo:hi].copy()
+            hist[f"alpha_t_{l}"] = samples_t[:, lo:hi].copy()
+        hist["sample_position"] = sample_rows.copy()
+        hist["sample_example_id"] = order[sample_rows] if n else sample_rows.copy()
+        return hist, schedule, rec
+
+    # ---------------------------------------------------------------- test
+    def evaluate(self, X, y=None, progress=None) -> dict:
+        """Test presentations (state reset, ``test_duration``) of every row of ``X``, on
+        every core.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            Pixel intensities in [0, 1].
+        y : array of int (n,), optional
+            Labels; adds ``correct`` and ``error`` to the result.
+        progress : callable, optional
+            ``progress(n_done, n_correct)`` (``n_correct`` is None without ``y``).
+
+        Returns
+        -------
+        dict
+            ``pred`` (int64, argmax of the mean output potential), ``mean_V`` (n, n_out),
+            mean output somatic potential over the window; with ``y`` also ``correct``
+            (bool) and ``error`` (fraction).
+        """
+        X = validate_images(X, self.n_inputs, "X")
+        labels = None if y is None else _check_labels(y, X.shape[0], self.model.n_outputs)
+        _check_callback(progress)
+        n = X.shape[0]
+        net, _ = self._net()
+        steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
+        mean_V = np.zeros((n, self.model.n_outputs))
+        positions = np.arange(n, dtype=np.int64)
+        threads = numba.get_num_threads()
+        done, n_correct = 0, 0
+        while done < n:
+            stop = min(n, done + TEST_CHUNK)
+            blocks = min(stop - done, 4 * threads)
+            evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
+                              settle, mean_V[done:stop], blocks, self._apical_test)
+            if labels is not None:
+                n_correct += int(np.count_nonzero(
+                    mean_V[done:stop].argmax(axis=1) == labels[done:stop]))
+            done = stop
+            if progress is not None:
+                progress(done, None if labels is None else n_correct)
+        out = {"pred": mean_V.argmax(axis=1).astype(np.int64), "mean_V": mean_V}
+        if labels is not None:
+            out["correct"] = out["pred"] == labels
+            out["error"] = float(1.0 - out["correct"].mean()) if n else math.nan
+        return out
+
+    def record_spikes(self, X, example_ids, labels=None) -> dict:
+        """Spike trains of every layer during test presentations of some rows of ``X``.
+
+        The spikes are those :meth:`evaluate` draws for the same rows (same streams).
+        Presentations are laid end to end: presentation ``k`` covers
+        ``[k T, (k + 1) T)`` ms, ``T = test_duration``.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            The image set; ``example_ids`` index its rows.
+        example_ids : array of int
+            Rows to present, in order.
+        labels : array of int, optional
+            Their labels (stored with the presentations; -1 if not given).
+
+        Returns
+        -------
+        dict
+            ``"input"``, ``"hidden_<l>"``, ``"output"``: ``(times_ms, ids)`` arrays in time
+            order; ``"presentations"``: structured array with fields ``example_id``,
+            ``label``, ``phase`` (:data:`dendrinet.schedule.TEST`), ``t_start``,
+            ``t_stop`` (ms); ``"mean_V"`` (n, n_out) as in :meth:`evaluate`.
+        """
+        X = validate_images(X, self.n_inputs, "X")
+        ids = _check_indices(example_ids, X.shape[0], "example_ids")
+        lab = np.full(ids.size, -1, np.int64) if labels is None else \
+            _check_labels(labels, ids.size, self.model.n_outputs, "labels")
+        net, _ = self._net()
+        steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
+        layout = self.layout
+        rec = np.zeros((ids.size * steps, layout.n_inputs + layout.n_units), np.uint8)
+        mean_V = np.zeros((ids.size, self.model.n_outputs))
+        record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
+                        mean_V, self._apical_test, rec)
+        out = _spikes_from_matrix(rec, layout, self.protocol.dt)
+        dt = self.protocol.dt
+        pres = np.zeros(ids.size, dtype=[("example_id", np.int64), ("label", np.int64),
+                                         ("phase", np.int64), ("t_start", np.float64),
+                                         ("t_stop", np.float64)])
+        pres["example_id"] = ids
+        pres["label"] = lab
+        pres["phase"] = TEST
+        pres["t_start"] = np.arange(ids.size) * steps * dt
+        pres["t_stop"] = (np.arange(ids.size) + 1) * steps * dt
+        out["presentations"] = pres
+        out["mean_V"] = mean_V
+        return out
+
+    # --------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue training bit for bit (with the parameters,
+        which are saved separately): potentials, traces, random streams, epoch count."""
+        st = self._state
+        state = {name: getattr(st, name).copy() for name in STATE_FLOATS}
+        if not self._apical_train:
+            # not simulated: the apical traces are Y^T times the output's own traces
+            lay = self.layout
+            for l, Y in enumerate(self.params.Y):
+                part = slice(lay.uo[l], lay.uo[l + 1])
+                state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
+                state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
+        state["rng_units"] = np.stack([st.s0, st.s1], axis=1)
+        state["rng_input"] = np.concatenate([st.rin0, st.rin1])
+        state["epochs_done"] = np.array(self.epochs_done, np.int64)
+        state["seed"] = np.array(self.seed, np.uint64)
+        state["layer_sizes"] = self.layout.sizes.copy()
+        state["format"] = np.array(_STATE_FORMAT, np.int64)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` dictionary (validated: keys, shapes, finite)."""
+        if not isinstance(state, dict):
+            raise DendrinetError("engine state must be a dict from FastEngine.get_state()")
+        needed = set(STATE_FLOATS) | {"rng_units", "rng_input", "epochs_done", "seed",
+                                      "layer_sizes"}
+        missing = sorted(needed - set(state))
+        if missing:
+            raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a fast-engine "
+                                 f"state?)")
+        sizes = np.asarray(state["layer_sizes"])
+        if not np.array_equal(sizes, self.layout.sizes):
+            raise DendrinetError(f"engine state is for layer sizes {sizes.tolist()}, this engine "
+                                 f"has {self.layout.sizes.tolist()}")
+        if int(np.asarray(state["seed"])) != self.seed:
+            raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
+                                 f"engine has seed {self.seed}")
+        st = self._state
+        for name in STATE_FLOATS:
+            value = np.asarray(state[name], dtype=np.float64)
+            target = getattr(st, name)
+            if value.shape != target.shape or not np.all(np.isfinite(value)):
+                raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
+                                     f"values, got shape {value.shape}")
+            target[...] = value
+        units = np.asarray(state["rng_units"])
+        inp = np.asarray(state["rng_input"])
+        if units.shape != (st.s0.size, 2) or inp.shape != (2,):
+            raise DendrinetError("engine state: random stream arrays have the wrong shape")
+        st.s0[...] = units[:, 0].astype(np.uint64)
+        st.s1[...] = units[:, 1].astype(np.uint64)
+        st.rin0[0] = np.uint64(inp[0])
+        st.rin1[0] = np.uint64(inp[1])
+        self.epochs_done = int(np.asarray(state["epochs_done"]))
+
+
+def _spikes_from_matrix(rec: np.ndarray, layout: FlatLayout, dt: float) -> dict:
+    """``(times_ms, ids)`` per population from a (steps, inputs + units) 0/1 matrix."""
+    names = ["input"] + [f"hidden_{l}" for l in range(layout.n_layers - 1)] + ["output"]
+    bounds = [0, layout.n_inputs] + [layout.n_inputs + int(u) for u in layout.uo[1:]]
+    out = {}
+    for name, lo, hi in zip(names, bounds[:-1], bounds[1:]):
+        steps, ids = np.nonzero(rec[:, lo:hi])
+        out[name] = (steps * dt, ids.astype(np.int64))
+    return out

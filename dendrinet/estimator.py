@@ -1,0 +1,276 @@
+"""A scikit-learn estimator around the segregated-dendrite network.
+
+>>> from sklearn.datasets import load_digits
+>>> from dendrinet.estimator import SegregatedDendriteClassifier
+>>> X, y = load_digits(return_X_y=True)
+>>> clf = SegregatedDendriteClassifier(hidden=100, epochs=3).fit(X[:1400] / 16, y[:1400])
+>>> clf.score(X[1400:] / 16, y[1400:])  # doctest: +SKIP
+
+Training runs in memory (no run folder; use :func:`dendrinet.training.train` for
+that). With the same seed, model, protocol and data, :meth:`fit` reaches exactly the
+parameters :func:`~dendrinet.training.train` writes for the same epoch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
+from dendrinet.errors import ConfigError, DendrinetError
+from dendrinet.training import (_History, _Progress, _check_epochs, _check_seed,
+                                _seed_streams, evaluation_seed, make_engine)
+from dendrinet.weights import initial_parameters
+
+__all__ = ["SegregatedDendriteClassifier"]
+
+
+class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
+    """Spiking network of pyramidal neurons with segregated dendrites (Guerguiev,
+    Lillicrap & Richards, eLife 2017), trained with its local learning rules.
+
+    Parameters
+    ----------
+    model : str, path or ModelConfig, default "guerguiev2017-1hidden"
+        Network model: a name in ``models/``, a model file, or a
+        :class:`~dendrinet.config.ModelConfig`. Its number of output neurons is
+        replaced by the number of classes seen in :meth:`fit`.
+    protocol : str, path or ProtocolConfig, default "guerguiev2017"
+        Presentation protocol (phase lengths, test duration): a name in
+        ``protocols/``, a protocol file or a :class:`~dendrinet.config.ProtocolConfig`.
+    epochs : int, default 10
+        Number of passes over the training data.
+    hidden : int, sequence of int or None, default None
+        Hidden layer sizes, bottom to top, replacing the model's (an int is one hidden
+        layer; ``()`` is no hidden layer). If the number of layers changes, give
+        ``eta`` too.
+    eta : float, sequence of float or None, default None
+        Learning rates (dimensionless), one per weight layer bottom to top (hidden
+        layers, then output), or one float for all layers. ``None`` keeps the model's.
+    seed : int, default 0
+        Seed of the initial weights, the example order, the spikes and the phase
+        jitter. Prediction uses a fresh engine seeded from it, so :meth:`predict` is
+        deterministic.
+    engine : {"fast", "brian2"}, default "fast"
+        Simulation engine.
+    verbose : bool, default False
+        Show a progress bar and one line per epoch on stderr/stdout.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+        Class labels, sorted; output neuron ``k`` stands for ``classes_[k]``.
+    n_features_in_ : int
+        Number of input features (pixels) seen in :meth:`fit`.
+    model_ : ModelConfig
+        The model actually trained (hidden sizes, learning rates, outputs applied).
+    protocol_ : ProtocolConfig
+    params_ : Parameters
+        Trained weights and biases.
+    history_ : dict of ndarray
+        Per-training-example history of all epochs (``epoch``, ``example_id``,
+        ``label`` (class index), ``correct``, losses, plateau differences, angles; see
+        ``docs/design.md``).
+    train_errors_ : ndarray, shape (epochs,)
+        Fraction of training examples misclassified during each epoch.
+    fit_seconds_ : float
+        Wall-clock duration of :meth:`fit`, s.
+    """
+
+    def __init__(self, model="guerguiev2017-1hidden", protocol="guerguiev2017", epochs=10,
+                 hidden=None, eta=None, seed=0, engine="fast", verbose=False):
+        self.model = model
+        self.protocol = protocol
+        self.epochs = epochs
+        self.hidden = hidden
+        self.eta = eta
+        self.seed = seed
+        self.engine = engine
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ validation
+    def _validate_X(self, X, fitted: bool) -> np.ndarray:
+        if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+            raise DendrinetError("X is a sparse matrix; pass a dense array of pixel "
+                                 "intensities in [0, 1]")
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DendrinetError(f"X must be numeric pixel intensities ({exc})") from None
+        if X.ndim != 2:
+            raise DendrinetError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise DendrinetError(f"X must have at least one sample and one feature, got "
+                                 f"shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise DendrinetError("X contains NaN or infinity; pixel intensities must be finite")
+        lo, hi = float(X.min()), float(X.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DendrinetError(f"X values lie in [{lo:g}, {hi:g}]; scale pixels to [0, 1] "
+                                 "(they set input rates as a fraction of the maximum rate)")
+        if fitted and X.shape[1] != self.n_features_in_:
+            raise DendrinetError(f"X has {X.shape[1]} features, but the classifier was fitted "
+                                 f"with {self.n_features_in_}")
+        return np.ascontiguousarray(X)
+
+    def _build_model(self, n_classes: int) -> tuple[ModelConfig, ProtocolConfig]:
+        model = self.model if isinstance(self.model, ModelConfig) else load_model(self.model)
+        protocol = self.protocol if isinstance(self.protocol, ProtocolConfig) else \
+            load_protocol(self.protocol)
+        hidden = model.hidden
+        if self.hidden is not None:
+            if isinstance(self.hidden, numbers.Integral) and not isinstance(self.hidden, bool):
+                hidden = (int(self.hidden),)
+            else:
+                try:
+                    hidden = tuple(self.hidden)
+                except TypeError:
+                    hidden = None
+                if hidden is None or any(isinstance(h, bool) or not isinstance(h, numbers.Integral)
+                                         for h in hidden):
+                    raise ConfigError(f"hidden must be an int or a sequence of ints, got "
+                                      f"{self.hidden!r}")
+                hidden = tuple(int(h) for h in hidden)
+            if any(h < 1 for h in hidden):
+                raise ConfigError(f"hidden layer sizes must be positive, got {self.hidden!r}")
+        n_layers = len(hidden) + 1
+        eta = model.learning.eta
+        if self.eta is not None:
+            if isinstance(self.eta, numbers.Real) and not isinstance(self.eta, bool):
+                eta = (float(self.eta),) * n_layers
+            else:
+                try:
+                    eta = tuple(float(e) for e in self.eta)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"eta must be a number or a sequence of numbers, got "
+                                      f"{self.eta!r}") from None
+            if any(not np.isfinite(e) or e < 0 for e in eta):
+                raise ConfigError(f"learning rates must be finite and non-negative, got {eta}")
+        if len(eta) != n_layers:
+            raise ConfigError(f"{len(eta)} learning rate(s) {eta} for a network with {n_layers} "
+                              f"weight layer(s) (hidden={hidden}); pass eta with one rate per "
+                              "layer, or one number for all")
+        learning = dataclasses.replace(model.learning, eta=tuple(eta))
+        model = dataclasses.replace(model, hidden=hidden, n_outputs=n_classes, learning=learning)
+        return model, protocol
+
+    # ------------------------------------------------------------------- API
+    def fit(self, X, y):
+        """Train the network on labelled examples.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Pixel intensities in [0, 1] (dimensionless; an input neuron fires at
+            ``X * phi_max``).
+        y : array_like, shape (n_samples,)
+            Class labels (any sortable values, at least two classes).
+
+        Returns
+        -------
+        self
+        """
+        X = self._validate_X(X, fitted=False)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise DendrinetError(f"y must be 1-D with one label per row of X ({X.shape[0]}), "
+                                 f"got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise DendrinetError("y contains NaN or infinity")
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DendrinetError(f"y must hold at least two classes, got {classes.tolist()}")
+        epochs = _check_epochs(self.epochs)
+        seed = _check_seed(self.seed)
+        model, protocol = self._build_model(len(classes))
+        y_index = y_index.astype(np.int64)
+
+        t_start = time.perf_counter()
+        init_rng, order_rng = _seed_streams(seed)
+        params = initial_parameters(model, X.shape[1], init_rng)
+        engine = make_engine(self.engine, model, protocol, params, seed)
+        history, errors = _History(), []
+        for epoch in range(1, epochs + 1):
+            order = order_rng.permutation(len(X)) if protocol.shuffle else np.arange(len(X))
+            bar = _Progress(self.verbose, len(X), f"epoch {epoch}/{epochs}", with_error=True)
+            try:
+                hist = engine.train_epoch(X, y_index, order=order, progress=bar)
+            finally:
+                bar.close()
+            history.append(epoch, hist)
+            errors.append(1.0 - float(np.mean(hist["correct"])))
+            if self.verbose:
+                print(f"epoch {epoch}/{epochs}: train error {100 * errors[-1]:.2f}%", flush=True)
+
+        self.classes_ = classes
+        self.n_features_in_ = int(X.shape[1])
+        self.model_ = model
+        self.protocol_ = protocol
+        self.params_ = params
+        self.history_ = history.arrays()
+        self.train_errors_ = np.array(errors)
+        self.fit_seconds_ = time.perf_counter() - t_start
+        return self
+
+    def _evaluate(self, X) -> dict:
+        check_is_fitted(self, "params_")
+        X = self._validate_X(X, fitted=True)
+        # the engine seed of a training run's last evaluation: predictions on a run's
+        # test set equal its predictions.npz
+        seed = evaluation_seed(_check_seed(self.seed), len(self.train_errors_))
+        engine = make_engine(self.engine, self.model_, self.protocol_, self.params_.copy(), seed)
+        bar = _Progress(self.verbose, len(X), "predict", with_error=False)
+        try:
+            return engine.evaluate(X, None, progress=bar)
+        finally:
+            bar.close()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Mean somatic potential of each output neuron over the test window.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Pixel intensities in [0, 1].
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_classes)
+            Dimensionless potentials; column ``k`` belongs to ``classes_[k]``; the
+            prediction is the column with the largest value.
+        """
+        return np.asarray(self._evaluate(X)["mean_V"], dtype=np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class of each example (argmax of :meth:`decision_function`).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Pixel intensities in [0, 1].
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        pred = np.asarray(self._evaluate(X)["pred"], dtype=np.int64)
+        return self.classes_[pred]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Fraction of examples classified correctly (accuracy), in [0, 1].
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Pixel intensities in [0, 1].
+        y : array_like, shape (n_samples,)
+            True labels.
+        sample_weight : array_like, shape (n_samples,), optional
+            Weights of the examples.
+        """
+        return super().score(X, y, sample_weight=sample_weight)

@@ -1,0 +1,177 @@
+"""Training analyses on a small real run: every number traced back to the run's files."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import quantities as pq  # noqa: E402
+
+from dendrinet.analysis.training import (  # noqa: E402
+    backprop_angles, confusion_matrix, format_percent, hidden_layers, learning_curves, losses,
+    open_run, per_class_error, running_mean,
+)
+from dendrinet.analysis.training_plots import (  # noqa: E402
+    plot_backprop_angle, plot_confusion_matrix, plot_learning_curves, plot_losses,
+)
+from dendrinet.errors import DendrinetError, RunError  # noqa: E402
+from small_run import EPOCHS, small_run, summary_json, unfinished_copy  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    return small_run(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _history(run_dir):
+    with np.load(run_dir / "history.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_learning_curves_equal_summary_json(run_dir):
+    info = summary_json(run_dir)
+    curves = learning_curves(run_dir)
+    assert curves.name == run_dir.name
+    np.testing.assert_array_equal(curves.epoch, np.arange(1, EPOCHS + 1))
+    assert curves.test_error.units == pq.percent
+    np.testing.assert_allclose(curves.test_error.magnitude,
+                               [100 * e["test_error"] for e in info["epochs"]], rtol=1e-12)
+    np.testing.assert_allclose(curves.train_error.magnitude,
+                               [100 * e["train_error"] for e in info["epochs"]], rtol=1e-12)
+    np.testing.assert_allclose(curves.ms_per_train_example.magnitude,
+                               [e["ms_per_train_example"] for e in info["epochs"]])
+
+
+def test_confusion_matrix_counts_the_test_set_and_matches_the_test_error(run_dir):
+    info = summary_json(run_dir)
+    confusion = confusion_matrix(run_dir)
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == info["dataset"]["n_test"]
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(
+        1 - info["final_test_error"], abs=1e-12)
+    with np.load(run_dir / "predictions.npz") as p:
+        y_true, y_pred = p["y_true"], p["y_pred"]
+    np.testing.assert_array_equal(confusion.sum(axis=1), np.bincount(y_true, minlength=10))
+    np.testing.assert_array_equal(confusion.sum(axis=0), np.bincount(y_pred, minlength=10))
+
+
+def test_per_class_error_weighted_by_class_size_is_the_test_error(run_dir):
+    info = summary_json(run_dir)
+    confusion = confusion_matrix(run_dir)
+    errors = per_class_error(confusion)
+    assert errors.units == pq.percent
+    sizes = confusion.sum(axis=1)
+    assert np.average(errors.magnitude, weights=sizes) == pytest.approx(
+        100 * info["final_test_error"], rel=1e-12)
+
+
+def test_confusion_matrix_of_labels_and_its_errors():
+    confusion = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]),
+                                 n_classes=4)
+    expected = np.zeros((4, 4), int)
+    for t, p in [(0, 0), (0, 1), (1, 1), (2, 2), (2, 0), (2, 2)]:
+        expected[t, p] += 1
+    np.testing.assert_array_equal(confusion, expected)
+    errors = per_class_error(confusion).magnitude
+    np.testing.assert_allclose(errors[:3], [50.0, 0.0, 100.0 / 3])
+    assert np.isnan(errors[3])  # class without examples
+    with pytest.raises(DendrinetError, match="differ in length"):
+        confusion_matrix(np.array([0, 1]), np.array([0]))
+    with pytest.raises(DendrinetError, match="non-negative"):
+        confusion_matrix(np.array([0, -1]), np.array([0, 0]))
+    with pytest.raises(DendrinetError, match="n_classes is 2"):
+        confusion_matrix(np.array([0, 2]), np.array([0, 0]), n_classes=2)
+    with pytest.raises(DendrinetError, match="pass y_pred"):
+        confusion_matrix(np.array([0, 1]))
+
+
+def test_losses_per_epoch_are_the_means_of_the_history(run_dir):
+    history = _history(run_dir)
+    result = losses(run_dir)
+    assert set(result.per_example) == {"output", "hidden_0"}
+    np.testing.assert_array_equal(result.epochs, np.arange(1, EPOCHS + 1))
+    for name, key in (("output", "loss_out"), ("hidden_0", "loss_hidden_0")):
+        np.testing.assert_array_equal(result.per_example[name], history[key])
+        for i, epoch in enumerate(result.epochs):
+            values = history[key][history["epoch"] == epoch]
+            assert result.per_epoch[name][i] == pytest.approx(np.nanmean(values), rel=1e-12)
+
+
+def test_backprop_angles_and_running_mean(run_dir):
+    history = _history(run_dir)
+    angles = backprop_angles(run_dir, layer=0, window=50)
+    assert angles.angle.units == pq.deg
+    np.testing.assert_array_equal(angles.angle.magnitude, history["angle_0"])
+    finite = angles.angle.magnitude[np.isfinite(angles.angle.magnitude)]
+    assert finite.size > 0 and finite.min() >= 0 and finite.max() <= 180
+    for i, epoch in enumerate(angles.epochs):
+        assert angles.epoch_mean.magnitude[i] == pytest.approx(
+            np.nanmean(history["angle_0"][history["epoch"] == epoch]), rel=1e-12)
+    k = 200  # any index: the trailing mean of the last 50 finite angles
+    window = history["angle_0"][k - 49:k + 1]
+    assert angles.running_mean.magnitude[k] == pytest.approx(np.nanmean(window), rel=1e-12)
+    with pytest.raises(DendrinetError, match=r"hidden layer must be an integer in \[0, 1\)"):
+        backprop_angles(run_dir, layer=1)
+
+
+def test_running_mean_skips_nan_and_shortens_at_the_start():
+    values = np.array([0.0, 10.0, np.nan, 20.0, 30.0])
+    np.testing.assert_allclose(running_mean(values, 2), [0.0, 5.0, 10.0, 20.0, 25.0])
+    np.testing.assert_allclose(running_mean(values, 1)[[0, 1, 3]], [0.0, 10.0, 20.0])
+    assert np.isnan(running_mean(values, 1)[2])
+    with pytest.raises(DendrinetError, match="window"):
+        running_mean(values, 0)
+
+
+def test_format_percent_matches_summary_formatting():
+    assert format_percent(0.0312) == "3.12%"
+    assert format_percent(0.5) == "50.00%"
+    assert format_percent(float("nan")) == "n/a"
+
+
+def test_unfinished_and_missing_runs(run_dir, tmp_path):
+    unfinished = unfinished_copy(run_dir, tmp_path / "unfinished")
+    with pytest.raises(RunError, match="unfinished"):
+        open_run(unfinished, allow_unfinished=False)
+    assert hidden_layers(open_run(unfinished)) == 1  # analyses accept it by default
+    with pytest.raises(RunError, match="not found"):
+        learning_curves(tmp_path / "nowhere")
+    with pytest.raises(DendrinetError, match="run folder or a Run"):
+        learning_curves(42)
+
+
+def test_plots_draw_the_analysed_numbers(run_dir):
+    curves = learning_curves(run_dir)
+    other = learning_curves(run_dir)
+    ax = plot_learning_curves([curves, other])
+    assert len(ax.lines) == 4  # test and train line per run
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curves.test_error.magnitude)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), curves.train_error.magnitude)
+    assert ax.get_legend().get_texts()[0].get_text() == f"{run_dir.name} (test)"
+    assert "(%)" in ax.get_ylabel()
+
+    angles = backprop_angles(run_dir)
+    ax = plot_backprop_angle(angles)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), angles.running_mean.magnitude)
+    assert "(deg)" in ax.get_ylabel()
+
+    result = losses(run_dir)
+    ax = plot_losses(result)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), result.per_epoch["output"])
+
+    confusion = confusion_matrix(run_dir)
+    ax = plot_confusion_matrix(confusion)
+    image = ax.images[0].get_array()
+    rows = confusion.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(image, 100 * confusion / rows)
+    texts = {(t.get_position()): t.get_text() for t in ax.texts}
+    assert len(texts) == np.count_nonzero(confusion)
+    i, j = np.unravel_index(np.argmax(confusion), confusion.shape)
+    assert texts[(j, i)] == f"{100 * confusion[i, j] / rows[i, 0]:.0f}"
