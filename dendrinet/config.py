@@ -15,7 +15,9 @@ Errors. An unknown key, a missing unit, a wrong unit or an impossible value rais
 """
 from __future__ import annotations
 
+import json
 import math
+import numbers
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -520,6 +522,97 @@ def _validate_protocol(p: ProtocolConfig, where: str) -> None:
                           f"({p.settle} ms >= {p.phase_duration} ms), or the window is empty")
     if p.test_settle >= p.test_duration:
         raise ConfigError(f"{where} [test].settle: must be shorter than the test duration")
+
+
+# --------------------------------------------------------------------- TOML export
+
+
+def _toml_value(value: Any) -> str:
+    """One TOML value: bool, string, integer, float or a (nested) list of them.
+    Numpy scalars are accepted (they register as :mod:`numbers` types)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic strings
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # repr round-trips every float exactly
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_tables(tables: dict[str, dict]) -> str:
+    lines = []
+    for name, table in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def model_to_toml(model: ModelConfig) -> str:
+    """A model file that :func:`load_model` reads back to ``model`` (equal dataclasses).
+
+    Used for models built in code (for example by the estimator) that have no file.
+    Times are written in ms, rates and conductances in 1/ms.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        The model to write.
+
+    Returns
+    -------
+    str
+        The text of a TOML model file.
+    """
+    neuron = {}
+    for name, kind in model.neuron._UNITS.items():
+        value = getattr(model.neuron, name)
+        neuron[name] = value if kind is None else f"{value!r} {'ms' if kind == 'time' else '/ms'}"
+    learning = {"eta": list(model.learning.eta), "train_hidden": model.learning.train_hidden}
+    for key in ("P_hidden", "P_output"):
+        if getattr(model.learning, key) is not None:
+            learning[key] = getattr(model.learning, key)
+    tables = {
+        "model": {"name": model.name, "description": model.description},
+        "network": {"hidden": list(model.hidden), "n_outputs": model.n_outputs},
+        "neuron": neuron,
+        "init": asdict(model.init),
+        "feedback": asdict(model.feedback),
+        "learning": learning,
+        "equations": asdict(model.equations),
+    }
+    return "# written by dendrinet.config.model_to_toml\n" + _toml_tables(tables)
+
+
+def protocol_to_toml(protocol: ProtocolConfig) -> str:
+    """A protocol file that :func:`load_protocol` reads back to ``protocol`` (times in
+    ms).
+
+    Parameters
+    ----------
+    protocol : ProtocolConfig
+        The protocol to write.
+
+    Returns
+    -------
+    str
+        The text of a TOML protocol file.
+    """
+    p = protocol
+    ms = lambda v: f"{v!r} ms"  # noqa: E731
+    tables = {
+        "protocol": {"name": p.name, "description": p.description, "dt": ms(p.dt)},
+        "train": {"phase_duration": ms(p.phase_duration), "jitter": p.jitter,
+                  "jitter_mean": p.jitter_mean, "jitter_scale": p.jitter_scale,
+                  "settle": ms(p.settle), "epochs": p.epochs, "shuffle": p.shuffle,
+                  "input_spikes": p.input_spikes},
+        "test": {"duration": ms(p.test_duration), "settle": ms(p.test_settle)},
+    }
+    return "# written by dendrinet.config.protocol_to_toml\n" + _toml_tables(tables)
 
 
 # ----------------------------------------------------------------------- helpers

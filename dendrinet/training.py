@@ -34,7 +34,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -43,8 +42,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dendrinet._atomic import write_json_atomic
 from dendrinet.config import (MODELS_DIR, PROTOCOLS_DIR, ModelConfig, ProtocolConfig,
-                              load_model, load_protocol)
+                              load_model, load_protocol, model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError, DendrinetError, RunError
 from dendrinet.schedule import PHASE_NAMES
 from dendrinet.weights import Parameters, initial_parameters, save_npz_atomic
@@ -272,21 +272,6 @@ def evaluation_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 0x7E57]).generate_state(1)[0])
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _read_json(path: Path, what: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -318,74 +303,6 @@ def _dataset_fingerprint(ds) -> str:
         h.update(str((a.dtype.str, a.shape)).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-# --------------------------------------------------------------- TOML export
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic strings
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_tables(tables: dict[str, dict]) -> str:
-    lines = []
-    for name, table in tables.items():
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def model_to_toml(model: ModelConfig) -> str:
-    """A model file that :func:`dendrinet.config.load_model` reads back to ``model``.
-
-    Used for models built in code (for example by the estimator) that have no file.
-    Times are written in ms, rates and conductances in 1/ms.
-    """
-    neuron = {}
-    for name, kind in model.neuron._UNITS.items():
-        value = getattr(model.neuron, name)
-        neuron[name] = value if kind is None else f"{value!r} {'ms' if kind == 'time' else '/ms'}"
-    learning = {"eta": list(model.learning.eta), "train_hidden": model.learning.train_hidden}
-    for key in ("P_hidden", "P_output"):
-        if getattr(model.learning, key) is not None:
-            learning[key] = getattr(model.learning, key)
-    tables = {
-        "model": {"name": model.name, "description": model.description},
-        "network": {"hidden": list(model.hidden), "n_outputs": model.n_outputs},
-        "neuron": neuron,
-        "init": dataclasses.asdict(model.init),
-        "feedback": dataclasses.asdict(model.feedback),
-        "learning": learning,
-        "equations": dataclasses.asdict(model.equations),
-    }
-    return "# written by dendrinet.training.model_to_toml\n" + _toml_tables(tables)
-
-
-def protocol_to_toml(protocol: ProtocolConfig) -> str:
-    """A protocol file that :func:`dendrinet.config.load_protocol` reads back to
-    ``protocol`` (times in ms)."""
-    p = protocol
-    ms = lambda v: f"{v!r} ms"  # noqa: E731
-    tables = {
-        "protocol": {"name": p.name, "description": p.description, "dt": ms(p.dt)},
-        "train": {"phase_duration": ms(p.phase_duration), "jitter": p.jitter,
-                  "jitter_mean": p.jitter_mean, "jitter_scale": p.jitter_scale,
-                  "settle": ms(p.settle), "epochs": p.epochs, "shuffle": p.shuffle,
-                  "input_spikes": p.input_spikes},
-        "test": {"duration": ms(p.test_duration), "settle": ms(p.test_settle)},
-    }
-    return "# written by dendrinet.training.protocol_to_toml\n" + _toml_tables(tables)
 
 
 def _config_and_text(spec, kind: str) -> tuple[Any, str]:
@@ -904,7 +821,7 @@ def _timed(method, *args, bar, **kwargs):
 
 def _write_summary(out: Path, **kwargs) -> RunSummary:
     info = _summary_dict(**kwargs)
-    _write_json_atomic(out / SUMMARY, info)
+    write_json_atomic(out / SUMMARY, info)
     return RunSummary.from_dict(info, out)
 
 

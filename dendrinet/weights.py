@@ -9,14 +9,13 @@ dimensionless.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dendrinet._atomic import atomic_open
 from dendrinet.config import ModelConfig
 from dendrinet.errors import DendrinetError
 
@@ -115,17 +114,8 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     reader (or a killed writer) never sees a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb", suffix=".tmp.npz") as fh:
+        np.savez(fh, **arrays)
 
 
 def _uniform_layer(rng: np.random.Generator, model: ModelConfig, n_pre: int, n_post: int):

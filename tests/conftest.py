@@ -16,3 +16,21 @@ def shared_mnist_dir():
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"shared MNIST data not found at {SHARED_MNIST}")
     return SHARED_MNIST
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """Folder of the session's small real training run (trained once, see small_run.py)."""
+    from small_run import small_run
+
+    return small_run(tmp_path_factory)
+
+
+@pytest.fixture
+def close_figures():
+    """Close every matplotlib figure after the test. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("close_figures")``."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -3,7 +3,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -14,20 +13,10 @@ from dendrinet.analysis.training_plots import (  # noqa: E402
     plot_plateau_differences, plot_plateau_histograms,
 )
 from dendrinet.errors import DendrinetError  # noqa: E402
-from small_run import (  # noqa: E402
-    EPOCHS, N_HIDDEN, SAMPLE_EVERY, small_run, summary_json,
-)
+from small_run import EPOCHS, N_HIDDEN, SAMPLE_EVERY, summary_json  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory):
-    return small_run(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # run_dir comes from conftest.py
 
 
 def test_pooled_statistics_equal_those_of_all_values():

@@ -3,7 +3,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import quantities as pq  # noqa: E402
@@ -16,18 +15,10 @@ from dendrinet.analysis.training_plots import (  # noqa: E402
     plot_backprop_angle, plot_confusion_matrix, plot_learning_curves, plot_losses,
 )
 from dendrinet.errors import DendrinetError, RunError  # noqa: E402
-from small_run import EPOCHS, small_run, summary_json, unfinished_copy  # noqa: E402
+from small_run import EPOCHS, summary_json, unfinished_copy  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory):
-    return small_run(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # run_dir comes from conftest.py
 
 
 def _history(run_dir):

@@ -4,7 +4,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import quantities as pq  # noqa: E402
@@ -17,18 +16,10 @@ from dendrinet.analysis.weights import (  # noqa: E402
     weight_statistics,
 )
 from dendrinet.errors import DendrinetError  # noqa: E402
-from small_run import EPOCHS, N_HIDDEN, small_run  # noqa: E402
+from small_run import EPOCHS, N_HIDDEN  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory):
-    return small_run(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # run_dir comes from conftest.py
 
 
 def _weights(run_dir, epoch):

@@ -1,10 +1,12 @@
 """Model and protocol files -> validated dataclasses."""
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
-from dendrinet.config import MODELS_DIR, load_model, load_protocol
+from dendrinet.config import (MODELS_DIR, PROTOCOLS_DIR, load_model, load_protocol,
+                              model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError
 
 BASE = (MODELS_DIR / "guerguiev2017-1hidden.toml").read_text()
@@ -92,3 +94,30 @@ def test_learning_rates_must_match_the_layers(tmp_path):
     text = re.sub(r"^eta = \[[^\]]*\]", "eta = [0.4]", BASE, count=1, flags=re.M)
     with pytest.raises(ConfigError, match=r"1 learning rate\(s\) given, but the network has 2"):
         load_model(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_model_to_toml_reads_back_to_every_shipped_model(tmp_path, path):
+    model = load_model(path)
+    assert load_model(write(tmp_path, model_to_toml(model))) == model
+
+
+def test_model_to_toml_round_trips_values_built_in_code(tmp_path):
+    base = load_model("guerguiev2017-1hidden")
+    model = dataclasses.replace(
+        base, name="built", description='quotes " and \\ and\na newline',
+        hidden=(7, 3), n_outputs=4,
+        neuron=dataclasses.replace(base.neuron, tau_s=0.1 + 0.2, g_A=0.05),
+        learning=dataclasses.replace(base.learning, eta=(0.1, 1e-3, 3.3e-5), P_hidden=12.5,
+                                     train_hidden=False),
+        feedback=dataclasses.replace(base.feedback, mode="sparse", sparsity=0.25),
+        equations=dataclasses.replace(base.equations, apical="2*tanh(V_a_lin/2)"))
+    back = load_model(write(tmp_path, model_to_toml(model)))
+    assert back == model
+    assert back.neuron.tau_s == 0.1 + 0.2  # floats are written exactly, not rounded
+
+
+@pytest.mark.parametrize("path", sorted(PROTOCOLS_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_protocol_to_toml_reads_back_to_every_shipped_protocol(tmp_path, path):
+    protocol = load_protocol(path)
+    assert load_protocol(write(tmp_path, protocol_to_toml(protocol), "p.toml")) == protocol

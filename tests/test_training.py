@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dendrinet.config import MODELS_DIR, load_model, load_protocol
+from dendrinet.config import (MODELS_DIR, load_model, load_protocol, model_to_toml,
+                              protocol_to_toml)
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import ConfigError, RunError
 from dendrinet.store import SpikeStore
-from dendrinet.training import (Run, _seed_streams, evaluate_run, model_to_toml,
-                                protocol_to_toml, train)
+from dendrinet.training import Run, _seed_streams, evaluate_run, train
 from dendrinet.weights import initial_parameters
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,6 +34,18 @@ def _magnitude(values, unit, name: str) -> np.ndarray:
     return values
 
 
+def _histogram(values, unit, name: str, plural: str, edges_ms
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Checked float arrays of a histogram: ``values`` (n_bins,) in ``unit`` and the bin
+    edges (n_bins + 1,) in ms. ``name`` and ``plural`` name the values in errors."""
+    values = _magnitude(values, unit, name)
+    edges = _magnitude(edges_ms, pq.ms, "edges_ms")
+    if values.ndim != 1 or edges.shape != (values.size + 1,):
+        raise DendrinetError(f"need n_bins {plural} and n_bins + 1 edges, "
+                             f"got shapes {values.shape} and {edges.shape}")
+    return values, edges
+
+
 def _new_axes(ax, figsize):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -176,11 +188,7 @@ def plot_psth(rate, edges_ms, ax=None, *, color="tab:blue"):
     -------
     matplotlib.axes.Axes
     """
-    rate = _magnitude(rate, pq.Hz, "rate")
-    edges = _magnitude(edges_ms, pq.ms, "edges_ms")
-    if rate.ndim != 1 or edges.shape != (rate.size + 1,):
-        raise DendrinetError(f"need n_bins rates and n_bins + 1 edges, "
-                             f"got shapes {rate.shape} and {edges.shape}")
+    rate, edges = _histogram(rate, pq.Hz, "rate", "rates", edges_ms)
     ax = _new_axes(ax, (9, 3))
     ax.stairs(rate, edges, fill=True, color=color, alpha=0.8)
     ax.set_xlim(edges[0], edges[-1])
@@ -209,11 +217,7 @@ def plot_isi_histogram(counts, edges_ms, ax=None, *, log=False, color="tab:gray"
     -------
     matplotlib.axes.Axes
     """
-    counts = _magnitude(counts, pq.dimensionless, "counts")
-    edges = _magnitude(edges_ms, pq.ms, "edges_ms")
-    if counts.ndim != 1 or edges.shape != (counts.size + 1,):
-        raise DendrinetError(f"need n_bins counts and n_bins + 1 edges, "
-                             f"got shapes {counts.shape} and {edges.shape}")
+    counts, edges = _histogram(counts, pq.dimensionless, "counts", "counts", edges_ms)
     ax = _new_axes(ax, (6, 4))
     ax.stairs(counts, edges, fill=True, color=color)
     ax.set_xlim(edges[0], edges[-1])

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from dendrinet.commands.train import _non_negative_int, _positive_int, print_result
+from dendrinet.commands._common import (add_engine_argument, add_model_arguments,
+                                        add_quiet_argument, add_seed_argument, positive_int)
+from dendrinet.commands.train import print_result
 
 DEFAULT_MODEL = "guerguiev2017-1hidden"
 DEFAULT_EPOCHS = 30
@@ -22,17 +24,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "test images, no download), print the error and time per example of "
                     "every epoch and write a run folder. An earlier demo run in the same "
                     "folder is replaced.")
-    parser.add_argument("--hidden", type=_positive_int,
+    parser.add_argument("--hidden", type=positive_int,
                         help="hidden layer size (default: the model's, 500)")
-    parser.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS,
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                         help=f"number of epochs (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--protocol", default="guerguiev2017",
-                        help="protocol file or name (default guerguiev2017; 'quick' is faster)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    add_model_arguments(parser, model=False, protocol_default="guerguiev2017",
+                        protocol_help="protocol file or name (default guerguiev2017; 'quick' "
+                                      "is faster)")
+    add_seed_argument(parser, default=0, help="seed (default 0)")
     parser.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    parser.add_argument("--engine", default="fast", choices=("fast", "brian2"),
-                        help="simulation engine (default fast)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_engine_argument(parser, default="fast")
+    add_quiet_argument(parser)
     parser.set_defaults(func=run)
     return parser
 

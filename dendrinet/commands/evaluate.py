@@ -5,15 +5,8 @@ import argparse
 
 import numpy as np
 
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+from dendrinet.commands._common import (add_data_arguments, add_quiet_argument,
+                                        add_seed_argument, non_negative_int)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,15 +16,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "print the test error and the error of each class. Test spikes are "
                     "random, so the error can differ slightly from summary.json.")
     parser.add_argument("run_dir", metavar="RUN", help="run folder written by 'dendrinet train'")
-    parser.add_argument("--epoch", type=_non_negative_int,
+    parser.add_argument("--epoch", type=non_negative_int,
                         help="epoch whose weights to use (0 = initial; default the last)")
-    parser.add_argument("--dataset", help="test set to use (default: the run's)")
-    parser.add_argument("--data-dir", help="folder searched first for the data files")
-    parser.add_argument("--n-test", type=_non_negative_int,
+    add_data_arguments(parser, dataset_help="test set to use (default: the run's)")
+    parser.add_argument("--n-test", type=non_negative_int,
                         help="use only the first N test examples")
-    parser.add_argument("--seed", type=_non_negative_int,
-                        help="seed of the test spikes (default: the run's)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_seed_argument(parser, default=None, help="seed of the test spikes (default: the run's)")
+    add_quiet_argument(parser, help="no progress bar")
     parser.set_defaults(func=run)
     return parser
 

@@ -3,15 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from dendrinet.commands._common import positive_int
 
 
 def _milliseconds(text: str) -> float:
@@ -43,9 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="start of the spike analysis window, ms (default 0)")
     parser.add_argument("--t-stop", type=_milliseconds, metavar="MS",
                         help="end of the spike analysis window, ms (default: end of recording)")
-    parser.add_argument("--presentations", type=_positive_int, default=6, metavar="N",
+    parser.add_argument("--presentations", type=positive_int, default=6, metavar="N",
                         help="examples shown in the raster (default 6)")
-    parser.add_argument("--dpi", type=_positive_int, default=110,
+    parser.add_argument("--dpi", type=positive_int, default=110,
                         help="resolution of the PNG files (default 110)")
     parser.set_defaults(func=run)
     return parser

@@ -9,24 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from dendrinet.commands._common import (add_data_arguments, add_model_arguments,
+                                        add_seed_argument, non_negative_int, positive_int)
 from dendrinet.errors import DendrinetError
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,23 +24,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "spikes and presentations to an HDF5 spike store.",
         epilog="example: dendrinet simulate --model guerguiev2017-1hidden --dataset digits "
                "--index 0 --n-examples 3 --out run.h5")
-    parser.add_argument("--model", default="guerguiev2017-1hidden",
-                        help="model file or name in models/ (default guerguiev2017-1hidden)")
-    parser.add_argument("--protocol", default="guerguiev2017",
-                        help="protocol file or name in protocols/ (default guerguiev2017)")
-    parser.add_argument("--dataset", default="digits",
-                        help="digits, mnist-10k, mnist or fashion-mnist (default digits)")
-    parser.add_argument("--data-dir", default=None, help="folder with the idx files")
-    parser.add_argument("--index", type=_non_negative_int, default=0,
+    add_model_arguments(parser, model_default="guerguiev2017-1hidden",
+                        protocol_default="guerguiev2017")
+    add_data_arguments(parser, dataset_default="digits", data_dir_help="folder with the idx files")
+    parser.add_argument("--index", type=non_negative_int, default=0,
                         help="first example (index in the chosen split, default 0)")
-    parser.add_argument("--n-examples", type=_positive_int, default=1,
+    parser.add_argument("--n-examples", type=positive_int, default=1,
                         help="number of consecutive examples (default 1)")
     parser.add_argument("--phase", choices=("train", "test"), default="train",
                         help="train: forward + target phase per example; test: one "
                              "presentation per example, state reset before it (default train)")
     parser.add_argument("--out", default=None, help="write spikes to this HDF5 spike store")
-    parser.add_argument("--seed", type=_non_negative_int, default=0,
-                        help="seed of weights, phase jitter and spikes (default 0)")
+    add_seed_argument(parser, default=0,
+                      help="seed of weights, phase jitter and spikes (default 0)")
     parser.add_argument("--target", choices=("numpy", "cython"), default="numpy",
                         help="Brian2 code generation target (default numpy; cython compiles "
                              "once, then runs faster)")

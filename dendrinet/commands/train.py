@@ -3,27 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from dendrinet.training import ENGINES
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_engine_argument,
+                                        add_model_arguments, add_quiet_argument,
+                                        add_seed_argument, non_negative_int, positive_int)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,31 +17,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "--resume and ends bit for bit where an uninterrupted run would.",
         epilog="example: dendrinet train --model guerguiev2017-1hidden --dataset mnist-10k "
                "--epochs 10 --out runs/1hidden")
-    parser.add_argument("--model", help="model file or name in models/ (e.g. "
-                        "guerguiev2017-1hidden); with --resume, default the run's")
-    parser.add_argument("--protocol", help="protocol file or name in protocols/ (default "
-                        "guerguiev2017; with --resume, the run's)")
-    parser.add_argument("--dataset", help="digits, mnist-10k, mnist or fashion-mnist "
-                        "(default mnist-10k; with --resume, the run's)")
-    parser.add_argument("--epochs", type=_positive_int,
+    add_model_arguments(
+        parser, model_help="model file or name in models/ (e.g. guerguiev2017-1hidden); "
+                           "with --resume, default the run's",
+        protocol_help="protocol file or name in protocols/ (default guerguiev2017; with "
+                      "--resume, the run's)")
+    add_data_arguments(parser, dataset_help=f"{DATASETS_HELP} (default mnist-10k; with "
+                                            "--resume, the run's)")
+    parser.add_argument("--epochs", type=positive_int,
                         help="number of epochs (default: the protocol's; with --resume, "
                              "the run's, or more to extend it)")
     parser.add_argument("--out", required=True, help="run folder to write, e.g. runs/NAME")
-    parser.add_argument("--seed", type=_non_negative_int,
-                        help="seed of everything random (default 0)")
-    parser.add_argument("--engine", choices=ENGINES, help="simulation engine (default fast)")
+    add_seed_argument(parser, default=None, help="seed of everything random (default 0)")
+    add_engine_argument(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--force", action="store_true",
                         help="delete an existing run in --out and start again")
-    parser.add_argument("--data-dir", help="folder searched first for the data files")
-    parser.add_argument("--n-train", type=_positive_int,
+    parser.add_argument("--n-train", type=positive_int,
                         help="use only the first N training examples")
-    parser.add_argument("--n-test", type=_positive_int, help="use only the first N test examples")
-    parser.add_argument("--spike-samples", type=_non_negative_int, default=20,
+    parser.add_argument("--n-test", type=positive_int, help="use only the first N test examples")
+    parser.add_argument("--spike-samples", type=non_negative_int, default=20,
                         help="test presentations recorded to spikes.h5 (default 20)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bars (the per-epoch lines stay)")
+    add_quiet_argument(parser, help="no progress bars (the per-epoch lines stay)")
     parser.set_defaults(func=run)
     return parser
 

@@ -16,7 +16,15 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
 3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V`` (or given);
 4. propagation: every spike adds ``psp_jump`` to its own ``xL, xS`` and ``psp_jump * W[i, :]``
    (or ``psp_jump * Y_l[k, :]``) to the postsynaptic traces. The weight rows of the
-   spikes of one step are summed first (one pass over the targets per step).
+   spikes of one step are summed first into a pending vector ``c``, which the state
+   update of the next step adds to ``bL, bS`` before anything reads them (one pass over
+   the arrays instead of two; the same operations in the same order); at the end of a
+   presentation the pending input is added, so that the state between presentations
+   is plain.
+
+Input traces act on nothing: only their window means ``s_bar`` are needed. They decay
+lazily (multiplied by ``exp(-k dt/tau)`` from a table when they jump or when the
+window sums start), then step by step inside the window.
 
 Tiny traces. A trace that decays for thousands of steps without input would end in the
 denormal range, where x86 arithmetic is ~100x slower. Every 32 steps, traces with
@@ -56,7 +64,7 @@ State = namedtuple("State", [
 ])
 
 #: Scratch arrays of one simulation thread.
-Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive"])
+Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive", "last"])
 
 #: Window sums of one presentation.
 Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in"])
@@ -102,7 +110,8 @@ def new_state(n_inputs, n_units):
 def new_scratch(n_inputs, n_units, n_layers, n_out):
     return Scratch(np.zeros(n_units), np.zeros(n_units, np.uint8),
                    np.zeros(n_units + n_inputs + 1, np.int64), np.zeros(n_layers + 1, np.int64),
-                   np.zeros(n_units), np.zeros(n_units), np.zeros(n_out))
+                   np.zeros(n_units), np.zeros(n_units), np.zeros(n_out),
+                   np.zeros(n_inputs, np.int64))
 
 
 @njit(**JIT)
@@ -423,7 +432,22 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     apical = (flags & APICAL) != 0
     sig_lo = 0 if (flags & ACC_PHI_ALL) != 0 else n_hid
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
+    xinL, xinS = st.xinL, st.xinS
     b, sig, spk, idx, cnt, c, ca = net.b, scr.sig, scr.spk, scr.idx, scr.cnt, scr.c, scr.ca
+    # Input traces decay lazily (they act on nothing; only their window sums are used):
+    # xin[i] holds the value after the decay of step last[i] (-1: before step 0), and
+    # is brought up to date with powL[k] = dL^k when input i spikes, when the window
+    # sums of s start (from then on all decay step by step) and at the end.
+    powL = np.empty(n_steps + 1)
+    powS = np.empty(n_steps + 1)
+    powL[0] = 1.0
+    powS[0] = 1.0
+    for k in range(1, n_steps + 1):
+        powL[k] = powL[k - 1] * dL
+        powS[k] = powS[k - 1] * dS
+    last = scr.last
+    last[:] = -1
+    stepwise = False
     for t in range(n_steps):
         if t % FLUSH_EVERY == 0:
             flush_tiny(st)
@@ -433,15 +457,19 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             lo = uo[l]
             hi = uo[l + 1]
             if apical:
-                _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], aL[lo:hi], aS[lo:hi], b[lo:hi],
-                             net.E_hid, net.cB, net.cA, dL, dS)
+                _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi], aS[lo:hi],
+                             b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
             else:
-                _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], b[lo:hi], net.E_hid, net.cB,
-                            dL, dS)
-        _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], b[n_hid:], scr.drive, E_out, cD, dL,
-                     dS)
+                _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], b[lo:hi], J, net.E_hid,
+                            net.cB, dL, dS)
+        _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:], scr.drive, J,
+                     E_out, cD, dL, dS)
         _decay(xL, xS, dL, dS)
-        _decay(st.xinL, st.xinS, dL, dS)
+        if stepwise:
+            _decay(xinL, xinS, dL, dS)
+        elif window and acc_s:
+            _catch_up(xinL, xinS, last, powL, powS, t)
+            stepwise = True
         # 2. window sums and traces, from the updated state
         if window:
             _sigmoid(V[sig_lo:], sig[sig_lo:])
@@ -450,7 +478,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 _add(acc.V, V)
             if acc_s:
                 _add_diff(acc.s, xL, xS)
-                _add_diff(acc.s_in, st.xinL, st.xinS)
+                _add_diff(acc.s_in, xinL, xinS)
             if acc_va:
                 if apical:
                     _add_diff(acc.Va[:n_hid], aL[:n_hid], aS[:n_hid])
@@ -482,12 +510,19 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
         # 4. propagation: inputs -> layer 0, layer l -> layer l + 1, output -> apical;
         #    the rows of one step's spikes are summed, then added to both traces
         if e1 > e0:
-            for e in range(e0, e1):
-                i = ev_ids[e]
-                st.xinL[i] += J
-                st.xinS[i] += J
+            if stepwise:
+                for e in range(e0, e1):
+                    i = ev_ids[e]
+                    xinL[i] += J
+                    xinS[i] += J
+            else:
+                for e in range(e0, e1):
+                    i = ev_ids[e]
+                    k = t - last[i]
+                    xinL[i] = xinL[i] * powL[k] + J
+                    xinS[i] = xinS[i] * powS[k] + J
+                    last[i] = t
             _add_rows(net.W[wo[0]:wo[1]], sizes[1], ev_ids[e0:e1], c[:uo[1]])
-            _apply_pending(bL[:uo[1]], bS[:uo[1]], c[:uo[1]], J)
         for l in range(L):
             if cnt[l + 1] == cnt[l]:
                 continue
@@ -496,17 +531,29 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 j = uo[l] + spiking[e]
                 xL[j] += J
                 xS[j] += J
-            if l < L - 1:
-                lo = uo[l + 1]
-                hi = uo[l + 2]
-                _add_rows(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking, c[lo:hi])
-                _apply_pending(bL[lo:hi], bS[lo:hi], c[lo:hi], J)
+            if l < L - 1:  # into c, added to the traces at the next step (or below)
+                _add_rows(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking,
+                          c[uo[l + 1]:uo[l + 2]])
             elif apical:
                 for h in range(L - 1):
                     lo = uo[h]
                     hi = uo[h + 1]
                     _add_rows(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, ca[lo:hi])
                     _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
+    # leave a plain state: pending basal input added, input traces up to date
+    _apply_pending(bL, bS, c, J)
+    if not stepwise:
+        _catch_up(xinL, xinS, last, powL, powS, n_steps - 1)
+
+
+@njit(**JIT)
+def _catch_up(xL, xS, last, powL, powS, t):
+    """Bring lazily decayed traces up to date (the value after the decay of step ``t``)."""
+    for i in range(xL.size):
+        k = t - last[i]
+        xL[i] *= powL[k]
+        xS[i] *= powS[k]
+        last[i] = t
 
 
 @njit(**JIT)
