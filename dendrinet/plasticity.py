@@ -153,14 +153,15 @@ def hidden_error(V_f, alpha_f, alpha_t, phi_max, k_B, e):
         ``alpha_t - alpha_f`` over the layer.
     """
     n = V_f.size
+    for j in range(n):  # no reduction in this loop: it vectorises
+        s = fast_sigmoid(V_f[j])
+        e[j] = (alpha_t[j] - alpha_f[j]) * k_B * phi_max * s * (1.0 - s)
     total = 0.0
     loss = 0.0
     for j in range(n):
         d = alpha_t[j] - alpha_f[j]
         total += d
         loss += d * d
-        s = fast_sigmoid(V_f[j])
-        e[j] = d * k_B * phi_max * s * (1.0 - s)
     mean = total / n
     var = loss / n - mean * mean
     return loss, mean, math.sqrt(var if var > 0.0 else 0.0)
@@ -187,8 +188,10 @@ def backprop_error(W_above, e_above, V_f, phi_max, k_B, out):
         acc = 0.0
         for k in range(n_above):
             acc += W_above[j, k] * e_above[k]
+        out[j] = acc
+    for j in range(n):  # vectorises
         s = fast_sigmoid(V_f[j])
-        out[j] = acc * k_B * phi_max * s * (1.0 - s)
+        out[j] *= k_B * phi_max * s * (1.0 - s)
 
 
 @njit(**_JIT)

@@ -10,8 +10,8 @@ import pytest
 
 from dendrinet.config import load_model, load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.engine._kernels import (fast_exp_array, fast_sigmoid_array, input_events,
-                                       seed_streams)
+from dendrinet.engine._kernels import (fast_exp_array, fast_log_array, fast_sigmoid_array,
+                                       input_events, seed_streams)
 from dendrinet.engine.fast import FastEngine, _spikes_from_matrix, replay
 from dendrinet.errors import DendrinetError
 from dendrinet.schedule import TARGET, test_schedule, training_schedule
@@ -49,7 +49,7 @@ def no_spikes(model, n_steps):
 # ------------------------------------------------------------------ kernels
 
 
-def test_fast_exp_and_sigmoid_are_accurate_to_a_few_ulp():
+def test_fast_exp_log_and_sigmoid_are_accurate_to_a_few_ulp():
     x = np.linspace(-700.0, 700.0, 200001)
     out = np.empty_like(x)
     fast_exp_array(x, out)
@@ -57,6 +57,12 @@ def test_fast_exp_and_sigmoid_are_accurate_to_a_few_ulp():
     v = np.linspace(-40.0, 40.0, 200001)
     fast_sigmoid_array(v, out)
     assert np.max(np.abs(out / (1.0 / (1.0 + np.exp(-v))) - 1.0)) < 2e-15
+    w = np.concatenate([np.geomspace(2.0 ** -52, 1.0, 100000), np.geomspace(1e-300, 1e300, 999)])
+    out = np.empty_like(w)
+    fast_log_array(w, out)
+    ref = np.log(w)
+    assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300)) < 2e-15
+    assert out[np.argmin(np.abs(w - 1))] == 0.0  # log(1) exactly
 
 
 def test_geometric_input_events_are_bernoulli_per_step():

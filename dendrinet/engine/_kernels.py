@@ -197,6 +197,17 @@ def uniform(s0, s1, j):
 
 
 @njit(inline="always", **JIT)
+def uniform_step(a, c):
+    """:func:`uniform` on a stream held in two local variables (registers) instead of
+    arrays: returns the new state and the number, ``(a, c, u)``."""
+    result = a + c
+    c ^= a
+    a2 = ((a << _U24) | (a >> _U40)) ^ c ^ (c << _U16)
+    c2 = (c << _U37) | (c >> _U27)
+    return a2, c2, ubits_f64((result >> _U12) | _ONE_BITS) - 1.0
+
+
+@njit(inline="always", **JIT)
 def mix64(z):
     """splitmix64's finaliser: a bijective 64-bit hash."""
     z = (z ^ (z >> _U30)) * _MIX1
@@ -257,6 +268,8 @@ def input_events(x, p_max, n_steps, rng0, rng1, ev_step, ev_id, counts, ptr, ids
         Number of input spikes.
     """
     n = 0
+    a = rng0[0]
+    c = rng1[0]
     for i in range(x.size):
         p = p_max * x[i]
         if p <= 0.0:
@@ -267,17 +280,20 @@ def input_events(x, p_max, n_steps, rng0, rng1, ev_step, ev_id, counts, ptr, ids
                 ev_id[n] = i
                 n += 1
             continue
-        log_q = math.log1p(-p)
+        inv_log_q = 1.0 / math.log1p(-p)
         t = -1
         while True:
+            a, c, u = uniform_step(a, c)
             # 1 - u is exact (u on a 2^-52 grid) and in (0, 1]: gap >= 0
-            gap = fast_log(1.0 - uniform(rng0, rng1, 0)) / log_q
+            gap = fast_log(1.0 - u) * inv_log_q
             if gap >= n_steps - 1 - t:
                 break
             t += 1 + int(gap)
             ev_step[n] = t
             ev_id[n] = i
             n += 1
+    rng0[0] = a
+    rng1[0] = c
     # counting sort by step (stable: ids stay ascending within a step)
     for t in range(n_steps):
         counts[t] = 0
@@ -313,31 +329,28 @@ def refresh_stale_cache(modules) -> None:
     from numba.core.registry import CPUDispatcher
 
     digest = hashlib.sha256()
-    dispatchers = []
+    folders: dict[str, set] = {}
     for module in modules:
         digest.update(Path(module.__file__).read_bytes())
-        dispatchers += [f for f in vars(module).values()
-                        if isinstance(f, CPUDispatcher) and getattr(f, "_cache", None) is not None
-                        and hasattr(f._cache, "_cache_path")]
+        stem = Path(module.__file__).stem
+        for f in vars(module).values():
+            cache = getattr(f, "_cache", None) if isinstance(f, CPUDispatcher) else None
+            if cache is not None and hasattr(cache, "_cache_path"):
+                folders.setdefault(cache._cache_path, set()).add(stem)
     stamp = digest.hexdigest()
-    folders = {}
-    for f in dispatchers:
-        folders.setdefault(f._cache._cache_path, []).append(f)
-    for folder, funcs in folders.items():
+    for folder, stems in folders.items():
         stamp_file = Path(folder) / "dendrinet-engine-sources.sha256"
         try:
             if stamp_file.read_text().strip() == stamp:
                 continue
         except OSError:
             pass
-        try:
-            for f in funcs:
-                index = Path(f._cache._cache_file._index_path)
-                stem = index.name[:-len(".nbi")]
-                for old in Path(folder).glob(stem + "*"):
+        try:  # every cache file of these modules, also those of renamed/moved functions
+            for stem in stems:
+                for old in Path(folder).glob(stem + ".*"):
                     if old.suffix in (".nbi", ".nbc"):
                         os.remove(old)
             Path(folder).mkdir(parents=True, exist_ok=True)
             stamp_file.write_text(stamp + "\n")
-        except (OSError, AttributeError):
+        except OSError:
             pass

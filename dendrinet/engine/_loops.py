@@ -8,8 +8,8 @@ from numba import njit, prange
 
 from dendrinet.engine._kernels import JIT, derive_key, input_events, seed_streams
 from dendrinet.engine._simulate import (ACC_S, ACC_V, ACC_VA, APICAL, DRAW, RECORD, mean_apical,
-                                        new_acc, new_scratch, new_state, reset_acc, reset_state,
-                                        run_presentation)
+                                        new_acc, new_scratch, new_state,
+                                        reset_acc, reset_state, run_presentation)
 from dendrinet.plasticity import learn_flat, sigmoid
 
 #: Plasticity constants and per-example buffers of the training loop.

@@ -18,8 +18,9 @@ from dendrinet.config import ModelConfig
 from dendrinet.engine._kernels import JIT
 from dendrinet.engine._layout import FlatLayout
 from dendrinet.engine._simulate import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, TRACES,
-                                        make_net, make_state, new_acc, new_scratch, reset_acc,
-                                        reset_state, run_presentation)
+                                        make_net, make_state, new_acc, new_scratch,
+                                        reset_acc, reset_state,
+                                        run_presentation)
 from dendrinet.equations import TEACHING_CONDUCTANCE
 from dendrinet.errors import DendrinetError
 from dendrinet.plasticity import learn_flat, mode_code, n_stats, sigmoid, stat_names, work_size

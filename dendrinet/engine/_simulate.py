@@ -20,11 +20,13 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
    update of the next step adds to ``bL, bS`` before anything reads them (one pass over
    the arrays instead of two; the same operations in the same order); at the end of a
    presentation the pending input is added, so that the state between presentations
-   is plain.
+   is plain. The own-trace jumps ``xL, xS += psp_jump`` are likewise folded into the
+   next step's decay, ``x <- (x + psp_jump spk) exp(-dt/tau)`` (no loop over spikes).
 
-Input traces act on nothing: only their window means ``s_bar`` are needed. They decay
-lazily (multiplied by ``exp(-k dt/tau)`` from a table when they jump or when the
-window sums start), then step by step inside the window.
+Input traces act on nothing: only their window means ``s_bar`` are needed. They are
+updated lazily: multiplied by ``exp(-k dt/tau)`` from a table when they jump and at the
+end of the presentation, their window sums taken as geometric sums over the stretches
+between jumps (no per-step work for the inputs; the same values up to rounding).
 
 Tiny traces. A trace that decays for thousands of steps without input would end in the
 denormal range, where x86 arithmetic is ~100x slower. Every 32 steps, traces with
@@ -205,10 +207,14 @@ def _sigmoid(V, sig):
 
 
 @njit(**JIT)
-def _decay(L_, S_, dL, dS):
-    for j in range(L_.size):
-        L_[j] *= dL
-        S_[j] *= dS
+def _decay_jump(xL, xS, spk, J, dL, dS):
+    """Own traces of the units: the jumps of the previous step's spikes (``spk``, step 4
+    of that step, folded in here to avoid a scalar loop over the spikes), then this
+    step's decay: ``x <- (x + J spk) d``, the same operations in the same order."""
+    for j in range(xL.size):
+        jump = J * spk[j]
+        xL[j] = (xL[j] + jump) * dL
+        xS[j] = (xS[j] + jump) * dS
 
 
 @njit(**JIT)
@@ -434,20 +440,27 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
     xinL, xinS = st.xinL, st.xinS
     b, sig, spk, idx, cnt, c, ca = net.b, scr.sig, scr.spk, scr.idx, scr.cnt, scr.c, scr.ca
-    # Input traces decay lazily (they act on nothing; only their window sums are used):
-    # xin[i] holds the value after the decay of step last[i] (-1: before step 0), and
-    # is brought up to date with powL[k] = dL^k when input i spikes, when the window
-    # sums of s start (from then on all decay step by step) and at the end.
+    # Input traces are updated lazily (they act on nothing; only their window sums are
+    # used): xin[i] holds the value after step last[i] (-1: before step 0); in between
+    # it decays geometrically, so it is brought up to date with powL[k] = dL^k when
+    # input i spikes and at the end, and its window sum over a stretch of k steps is
+    # xin * (cumL[b + 1] - cumL[a]), cumL[m] = 1 + dL + ... + dL^(m - 1).
     powL = np.empty(n_steps + 1)
     powS = np.empty(n_steps + 1)
+    cumL = np.empty(n_steps + 2)
+    cumS = np.empty(n_steps + 2)
     powL[0] = 1.0
     powS[0] = 1.0
+    cumL[0] = 0.0
+    cumS[0] = 0.0
     for k in range(1, n_steps + 1):
         powL[k] = powL[k - 1] * dL
         powS[k] = powS[k - 1] * dS
+    for k in range(1, n_steps + 2):
+        cumL[k] = cumL[k - 1] + powL[k - 1]
+        cumS[k] = cumS[k - 1] + powS[k - 1]
     last = scr.last
     last[:] = -1
-    stepwise = False
     for t in range(n_steps):
         if t % FLUSH_EVERY == 0:
             flush_tiny(st)
@@ -464,12 +477,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                             net.cB, dL, dS)
         _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:], scr.drive, J,
                      E_out, cD, dL, dS)
-        _decay(xL, xS, dL, dS)
-        if stepwise:
-            _decay(xinL, xinS, dL, dS)
-        elif window and acc_s:
-            _catch_up(xinL, xinS, last, powL, powS, t)
-            stepwise = True
+        _decay_jump(xL, xS, spk, J, dL, dS)
         # 2. window sums and traces, from the updated state
         if window:
             _sigmoid(V[sig_lo:], sig[sig_lo:])
@@ -478,7 +486,6 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 _add(acc.V, V)
             if acc_s:
                 _add_diff(acc.s, xL, xS)
-                _add_diff(acc.s_in, xinL, xinS)
             if acc_va:
                 if apical:
                     _add_diff(acc.Va[:n_hid], aL[:n_hid], aS[:n_hid])
@@ -510,27 +517,21 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
         # 4. propagation: inputs -> layer 0, layer l -> layer l + 1, output -> apical;
         #    the rows of one step's spikes are summed, then added to both traces
         if e1 > e0:
-            if stepwise:
-                for e in range(e0, e1):
-                    i = ev_ids[e]
-                    xinL[i] += J
-                    xinS[i] += J
-            else:
-                for e in range(e0, e1):
-                    i = ev_ids[e]
-                    k = t - last[i]
-                    xinL[i] = xinL[i] * powL[k] + J
-                    xinS[i] = xinS[i] * powS[k] + J
-                    last[i] = t
+            for e in range(e0, e1):
+                i = ev_ids[e]
+                k = t - last[i]
+                if acc_s and window:  # window sum of the stretch last+1 .. t
+                    a = max(settle, last[i] + 1) - last[i]
+                    acc.s_in[i] += (xinL[i] * (cumL[k + 1] - cumL[a])
+                                    - xinS[i] * (cumS[k + 1] - cumS[a]))
+                xinL[i] = xinL[i] * powL[k] + J
+                xinS[i] = xinS[i] * powS[k] + J
+                last[i] = t
             _add_rows(net.W[wo[0]:wo[1]], sizes[1], ev_ids[e0:e1], c[:uo[1]])
         for l in range(L):
             if cnt[l + 1] == cnt[l]:
                 continue
             spiking = idx[cnt[l]:cnt[l + 1]]
-            for e in range(spiking.size):
-                j = uo[l] + spiking[e]
-                xL[j] += J
-                xS[j] += J
             if l < L - 1:  # into c, added to the traces at the next step (or below)
                 _add_rows(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking,
                           c[uo[l + 1]:uo[l + 2]])
@@ -540,17 +541,25 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                     hi = uo[h + 1]
                     _add_rows(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, ca[lo:hi])
                     _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
-    # leave a plain state: pending basal input added, input traces up to date
+    # leave a plain state: pending basal input and own-trace jumps added, input traces
+    # up to date
     _apply_pending(bL, bS, c, J)
-    if not stepwise:
-        _catch_up(xinL, xinS, last, powL, powS, n_steps - 1)
+    _decay_jump(xL, xS, spk, J, 1.0, 1.0)
+    spk[:] = 0
+    _catch_up(xinL, xinS, last, powL, powS, cumL, cumS, n_steps - 1, settle, acc.s_in,
+              acc_s and n_steps > settle)
 
 
 @njit(**JIT)
-def _catch_up(xL, xS, last, powL, powS, t):
-    """Bring lazily decayed traces up to date (the value after the decay of step ``t``)."""
+def _catch_up(xL, xS, last, powL, powS, cumL, cumS, t, settle, sums, accumulate):
+    """Bring lazily decayed traces up to date (the value after step ``t``), adding the
+    window sums of the stretch ``last + 1 .. t`` first if ``accumulate``."""
     for i in range(xL.size):
         k = t - last[i]
+        if accumulate and k > 0:
+            a = max(settle, last[i] + 1) - last[i]
+            if a <= k:
+                sums[i] += xL[i] * (cumL[k + 1] - cumL[a]) - xS[i] * (cumS[k + 1] - cumS[a])
         xL[i] *= powL[k]
         xS[i] *= powS[k]
         last[i] = t

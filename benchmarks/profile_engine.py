@@ -1,0 +1,154 @@
+"""Where the time of a training example goes (fast engine, 784-500-10, one core).
+
+Times, per training example, the whole ``train_epoch`` and its parts called one by one
+(input events, forward and target presentations, plasticity), then each per-step
+kernel in isolation on arrays of the real sizes, scaled by the steps per example. The
+parts should add up to the whole; the kernels show what a step costs.
+
+    python benchmarks/profile_engine.py [--data-dir synthetic]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def best_time(fn, n: int, repeat: int = 5) -> float:
+    """Best thread-CPU seconds per call over ``repeat`` batches of ``n`` calls."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.thread_time() - t0) / n)
+    return best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="guerguiev2017-1hidden")
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "mnist"))
+    args = parser.parse_args(argv)
+
+    import numba
+    import numpy as np
+    from numba import njit
+
+    from bench_engine import load_mnist, make_engine
+    from dendrinet.engine import _kernels as K
+    from dendrinet.engine import _loops as LP
+    from dendrinet.engine import _simulate as S
+    from dendrinet.plasticity import learn_flat
+
+    numba.set_num_threads(1)
+    ds = load_mnist(args.data_dir)
+    engine = make_engine(args.model, ds.n_inputs)
+    engine.train_epoch(ds.X_train[:500], ds.y_train[:500])  # warm-up, realistic state
+    n = 500
+    t0 = time.thread_time()
+    engine.train_epoch(ds.X_train[500:500 + n], ds.y_train[500:500 + n])
+    whole = (time.thread_time() - t0) / n
+    print(f"train_epoch: {1e3 * whole:.3f} ms per example")
+
+    net, Yn = engine._net()
+    lrn = engine._learn(Yn)
+    lay = engine.layout
+    st = engine._state
+    scr = S.new_scratch(lay.n_inputs, lay.n_units, lay.n_layers, lay.sizes[-1])
+    acc = S.new_acc(lay.n_inputs, lay.n_units)
+    ev = LP.new_events(lay.n_inputs, 200)
+    no8, nof = np.zeros((1, 1), np.uint8), np.zeros((1, 1))
+    base = S.DRAW | S.ACC_VA | (S.APICAL if engine._apical_train else 0)
+    settle, nf, nt = 30, 51, 52
+    X = ds.X_train
+    parts = {"input events": 0.0, "forward phase": 0.0, "target phase": 0.0, "plasticity": 0.0}
+    spikes = 0
+    for q in range(-1, n):  # q = -1: compile the signatures of this loop
+        if q == 0:
+            parts = dict.fromkeys(parts, 0.0)
+            spikes = 0
+        c0 = time.thread_time()
+        spikes += K.input_events(X[max(q, 0)], net.p_max, nf + nt, st.rin0, st.rin1, ev.step, ev.id,
+                                 ev.counts, ev.ptr, ev.ids)
+        c1 = time.thread_time()
+        S.reset_acc(acc)
+        S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, 0,
+                           base | S.ACC_V | S.ACC_S, no8, 0, no8, 0, nof, nof, nof, 0)
+        c2 = time.thread_time()
+        S.reset_acc(acc)
+        S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, nf, nt, settle, True, 0, base,
+                           no8, 0, no8, 0, nof, nof, nof, 0)
+        c3 = time.thread_time()
+        learn_flat(net.W, net.b, net.Y, Yn, lay.sizes, lay.uo, lay.wo, lay.yo, lrn.V_f,
+                   lrn.alpha_f, lrn.alpha_t, lrn.phi_t, lrn.s_in, lrn.s_units, lrn.eta * 1e-300,
+                   lrn.P_hid, lrn.P_out, lrn.k_B, lrn.k_D, net.phi_max, lrn.mode, True, 0.0,
+                   lrn.e, lrn.e_bp, lrn.work, lrn.stats)
+        c4 = time.thread_time()
+        for name, dt in zip(parts, (c1 - c0, c2 - c1, c3 - c2, c4 - c3)):
+            parts[name] += dt / n
+    for name, t in parts.items():
+        print(f"  {name:<16}{1e3 * t:8.3f} ms")
+    print(f"  {'sum':<16}{1e3 * sum(parts.values()):8.3f} ms   "
+          f"({spikes / n / (nf + nt):.1f} input spikes per step)")
+    s_nz = np.where(st.xinL != 0, 0.01, 0.0)
+    W0 = net.W[:lay.sizes[0] * lay.sizes[1]].reshape(lay.sizes[0], lay.sizes[1])
+    e = np.full(lay.sizes[1], 1e-3)
+    from dendrinet.plasticity import apply_update
+    t_upd = best_time(lambda: apply_update(W0, net.b[:lay.sizes[1]], s_nz, e, 1e-300), 200)
+    print(f"  (W_0 update alone, {np.count_nonzero(s_nz)} live rows: {1e3 * t_upd:.3f} ms)")
+
+    # per-step kernels on arrays of the real sizes
+    steps = nf + nt
+    n_h, n_u, n_in = lay.sizes[1], lay.n_units, lay.n_inputs
+    rng = np.random.default_rng(0)
+    arr = [rng.random(n_u) for _ in range(8)]
+    s0 = np.asarray(st.s0).copy()
+    s1 = np.asarray(st.s1).copy()
+    spk = (rng.random(n_u) < 0.15).astype(np.uint8)
+    idx = np.zeros(n_u + 1, np.int64)
+    rows = np.sort(rng.choice(n_in, 19, replace=False)).astype(np.int64)
+    hid_rows = np.sort(rng.choice(n_h, int(spk[:n_h].sum()), replace=False)).astype(np.int64)
+    W = net.W
+    W1 = W[lay.wo[1]:lay.wo[2]]
+    c = np.zeros(n_u)
+
+    def loop(f):
+        @njit
+        def run(k, *a):
+            for _ in range(k):
+                f(*a)
+        return run
+
+    kernels = {
+        # decay factors 1: repeated calls must not drive the values into denormals
+        "soma (hidden)": (S._soma_basal, (arr[0][:n_h], arr[1][:n_h], arr[2][:n_h],
+                                          np.zeros(n_h), arr[3][:n_h], 0.14, 0.5, 0.8, 1.0,
+                                          1.0)),
+        "decay xL, xS": (S._decay_jump, (arr[4], arr[5], spk.copy(), 0.0, 1.0, 1.0)),
+        "draw": (S._draw, (arr[6] * 0.0, s0, s1, 0.2, spk.copy())),
+        "compact": (S._compact, (spk[:n_h], idx)),
+        "input rows (19)": (S._add_rows, (W[:lay.wo[1]], n_h, rows, c[:n_h])),
+        "hidden rows": (S._add_rows, (W1, lay.sizes[2], hid_rows, c[n_h:])),
+    }
+    print(f"\nper-step kernels (x {steps} steps per example):")
+    total = 0.0
+    for name, (f, a) in kernels.items():
+        run = loop(f)
+        t = best_time(lambda: run(1000, *a), 5) / 1000
+        total += t * steps
+        print(f"  {name:<18}{1e6 * t:8.3f} us/step  {1e3 * t * steps:7.3f} ms/example")
+    print(f"  {'sum':<18}{'':>16}{1e3 * total:7.3f} ms/example")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
