@@ -44,7 +44,6 @@ def main(argv=None) -> int:
     from numba import njit
 
     from bench_engine import load_mnist, make_engine
-    from dendrinet.engine import _kernels as K
     from dendrinet.engine import _loops as LP
     from dendrinet.engine import _simulate as S
     from dendrinet.plasticity import learn_flat
@@ -63,7 +62,7 @@ def main(argv=None) -> int:
     lrn = engine._learn(Yn)
     lay = engine.layout
     st = engine._state
-    scr = S.new_scratch(lay.n_inputs, lay.n_units, lay.n_layers, lay.sizes[-1])
+    scr = S.new_scratch(lay.n_inputs, lay.n_units, lay.n_layers, lay.sizes[-1], net.W_in)
     acc = S.new_acc(lay.n_inputs, lay.n_units)
     ev = LP.new_events(lay.n_inputs, 200)
     no8, nof = np.zeros((1, 1), np.uint8), np.zeros((1, 1))
@@ -77,8 +76,7 @@ def main(argv=None) -> int:
             parts = dict.fromkeys(parts, 0.0)
             spikes = 0
         c0 = time.thread_time()
-        spikes += K.input_events(X[max(q, 0)], net.p_max, nf + nt, st.rin0, st.rin1, ev.step, ev.id,
-                                 ev.counts, ev.ptr, ev.ids)
+        spikes += LP._input_events(X[max(q, 0)], net.p_max, nf + nt, st, ev)
         c1 = time.thread_time()
         S.reset_acc(acc)
         S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, 0,
@@ -134,9 +132,9 @@ def main(argv=None) -> int:
                                           np.zeros(n_h), arr[3][:n_h], 0.14, 0.5, 0.8, 1.0,
                                           1.0)),
         "decay xL, xS": (S._decay_jump, (arr[4], arr[5], spk.copy(), 0.0, 1.0, 1.0)),
-        "draw": (S._draw, (arr[6] * 0.0, s0, s1, 0.2, spk.copy())),
-        "compact": (S._compact, (spk[:n_h], idx)),
-        "input rows (19)": (S._add_rows, (W[:lay.wo[1]], n_h, rows, c[:n_h])),
+        "draw + compact": (S._draw, (arr[6] * 0.0, s0, s1, 0.2, spk.copy(), scr, lay.uo,
+                                     idx, np.zeros(lay.n_layers + 1, np.int64))),
+        "input rows (19)": (S._add_rows, (net.W_in, n_h, rows, scr.c_in)),
         "hidden rows": (S._add_rows, (W1, lay.sizes[2], hid_rows, c[n_h:])),
     }
     print(f"\nper-step kernels (x {steps} steps per example):")

@@ -195,7 +195,7 @@ def backprop_error(W_above, e_above, V_f, phi_max, k_B, out):
 
 
 @njit(**_JIT)
-def apply_update(W, b, s_pre, e, scale):
+def apply_update(W, b, s_pre, e, scale, W_copy=None):
     """``W += scale * outer(s_pre, e)`` and ``b += scale * e``, in place.
 
     Parameters
@@ -208,6 +208,9 @@ def apply_update(W, b, s_pre, e, scale):
         Error of the postsynaptic layer.
     scale : float
         ``eta * P`` of the layer.
+    W_copy : array (n_pre * n_post,), optional
+        A flat lower-precision copy of ``W`` (the fast engine's float32 input weights):
+        its changed rows are rewritten from ``W`` while they are in cache.
     """
     n_pre, n_post = W.shape
     for i in range(n_pre):
@@ -215,6 +218,10 @@ def apply_update(W, b, s_pre, e, scale):
         if a != 0.0:  # rows of silent inputs: nothing to add (saves memory traffic)
             for j in range(n_post):
                 W[i, j] += a * e[j]
+            if W_copy is not None:
+                row = W_copy[i * n_post:(i + 1) * n_post]
+                for j in range(n_post):
+                    row[j] = W[i, j]
     for j in range(n_post):
         b[j] += scale * e[j]
 
@@ -300,7 +307,7 @@ def symmetric_feedback_flat(W, sizes, wo, Y, yo, Y_noise, work):
 def learn_flat(W, b, Y, Y_noise, sizes, uo, wo, yo,
                V_f, alpha_f, alpha_t, phi_t, s_in, s_units,
                eta, P_hid, P_out, k_B, k_D, phi_max, mode, train_hidden, eta_Y,
-               e, e_bp, work, stats):
+               e, e_bp, work, stats, W_in_copy=None):
     """One example's plasticity on the flat parameter layout, in place.
 
     Parameters
@@ -332,6 +339,9 @@ def learn_flat(W, b, Y, Y_noise, sizes, uo, wo, yo,
     stats : float64 array (:func:`n_stats`), output
         ``loss_out``, then per hidden layer ``loss_hidden, angle (degrees),
         alpha_diff_mean, alpha_diff_sd`` (see :func:`stat_names`).
+    W_in_copy : array, optional
+        Flat copy of the first weight matrix in another precision, kept equal to it
+        (rounded) through :func:`apply_update`.
     """
     L = sizes.size - 1
     n_out = sizes[L]
@@ -363,7 +373,11 @@ def learn_flat(W, b, Y, Y_noise, sizes, uo, wo, yo,
         pre = s_in if l == 0 else s_units[uo[l - 1]:uo[l]]
         W_l = W[wo[l]:wo[l + 1]].reshape((sizes[l], sizes[l + 1]))
         P = P_out if l == L - 1 else P_hid
-        apply_update(W_l, b[uo[l]:uo[l + 1]], pre, e[uo[l]:uo[l + 1]], eta[l] * P)
+        if l == 0:
+            apply_update(W_l, b[uo[l]:uo[l + 1]], pre, e[uo[l]:uo[l + 1]], eta[l] * P,
+                         W_in_copy)
+        else:
+            apply_update(W_l, b[uo[l]:uo[l + 1]], pre, e[uo[l]:uo[l + 1]], eta[l] * P)
     # feedback
     if mode == SYMMETRIC or mode == NOISY_SYMMETRIC:
         symmetric_feedback_flat(W, sizes, wo, Y, yo, Y_noise, work)

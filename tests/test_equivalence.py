@@ -2,7 +2,8 @@
 
 1. Replay: the spikes the Brian2 network drew (numpy target) are imposed on the fast
    engine's step (:func:`dendrinet.engine.fast.replay`); every compartment potential
-   (V, V_b, V_a at every step) and every phase average must agree to 1e-6.
+   (V, V_b, V_a at every step) and every phase average must agree to 1e-6, with the
+   input rows summed in float64 and in float32 (the engine's default for training).
 2. Statistics: both engines draw their own spikes for the same test presentations;
    the per-presentation layer rates must agree within a paired 4-sigma bound.
 """
@@ -38,20 +39,20 @@ def test_replayed_spikes_give_identical_potentials(digits, hidden):
     net = DendriticNetwork(model, params, digits.n_inputs, protocol.dt,
                            record_traces=("V", "V_b", "V_a"))
     brian = net.run(schedule, digits.X_train, seed=21)
-    fast = replay(model, params, schedule, brian.spikes)
-
     assert all(len(brian.spikes[name][0]) > 50 for name in brian.sizes)
-    for name in list(brian.sizes)[1:]:
-        for var, trace in brian.traces[name].items():
-            np.testing.assert_allclose(fast.traces[name][var], trace, rtol=0, atol=TOLERANCE,
-                                       err_msg=f"{name}.{var}")
-        np.testing.assert_allclose(fast.V_bar[name], brian.V_bar[name], atol=TOLERANCE)
-        np.testing.assert_allclose(fast.phi_bar[name], brian.phi_bar[name], atol=TOLERANCE)
-        if name != "output":
-            np.testing.assert_allclose(fast.alpha[name], brian.alpha[name], atol=TOLERANCE)
-    for name in brian.sizes:
-        if name in fast.s_bar:
-            np.testing.assert_allclose(fast.s_bar[name], brian.s_bar[name], atol=TOLERANCE)
+    for precision in ("double", "single"):
+        fast = replay(model, params, schedule, brian.spikes, input_precision=precision)
+        for name in list(brian.sizes)[1:]:
+            for var, trace in brian.traces[name].items():
+                np.testing.assert_allclose(fast.traces[name][var], trace, rtol=0,
+                                           atol=TOLERANCE, err_msg=f"{precision} {name}.{var}")
+            np.testing.assert_allclose(fast.V_bar[name], brian.V_bar[name], atol=TOLERANCE)
+            np.testing.assert_allclose(fast.phi_bar[name], brian.phi_bar[name], atol=TOLERANCE)
+            if name != "output":
+                np.testing.assert_allclose(fast.alpha[name], brian.alpha[name], atol=TOLERANCE)
+        for name in brian.sizes:
+            if name in fast.s_bar:
+                np.testing.assert_allclose(fast.s_bar[name], brian.s_bar[name], atol=TOLERANCE)
     # the target phase moved the plateaus: the comparison is not between constants
     assert np.abs(brian.alpha["hidden_0"][1] - brian.alpha["hidden_0"][0]).mean() > 0.01
 

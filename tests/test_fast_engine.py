@@ -10,8 +10,8 @@ import pytest
 
 from dendrinet.config import load_model, load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.engine._kernels import (fast_exp_array, fast_log_array, fast_sigmoid_array,
-                                       input_events, seed_streams)
+from dendrinet.engine._kernels import (fast_exp_array, fast_sigmoid_array, input_events,
+                                       seed_streams)
 from dendrinet.engine.fast import FastEngine, _spikes_from_matrix, replay
 from dendrinet.errors import DendrinetError
 from dendrinet.schedule import TARGET, test_schedule, training_schedule
@@ -49,7 +49,7 @@ def no_spikes(model, n_steps):
 # ------------------------------------------------------------------ kernels
 
 
-def test_fast_exp_log_and_sigmoid_are_accurate_to_a_few_ulp():
+def test_fast_exp_and_sigmoid_are_accurate_to_a_few_ulp():
     x = np.linspace(-700.0, 700.0, 200001)
     out = np.empty_like(x)
     fast_exp_array(x, out)
@@ -57,30 +57,28 @@ def test_fast_exp_log_and_sigmoid_are_accurate_to_a_few_ulp():
     v = np.linspace(-40.0, 40.0, 200001)
     fast_sigmoid_array(v, out)
     assert np.max(np.abs(out / (1.0 / (1.0 + np.exp(-v))) - 1.0)) < 2e-15
-    w = np.concatenate([np.geomspace(2.0 ** -52, 1.0, 100000), np.geomspace(1e-300, 1e300, 999)])
-    out = np.empty_like(w)
-    fast_log_array(w, out)
-    ref = np.log(w)
-    assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300)) < 2e-15
-    assert out[np.argmin(np.abs(w - 1))] == 0.0  # log(1) exactly
 
 
-def test_geometric_input_events_are_bernoulli_per_step():
+def test_input_events_are_independent_bernoulli_per_step():
     """Counts per input within 4 sigma of the binomial mean; spikes in consecutive steps
-    as often as independence predicts (p^2); at most one spike per step."""
+    of one input, and in the same step of two inputs, as often as independence
+    predicts (p^2, p p'); at most one spike per step; silent pixels never draw."""
     p_max, n_steps = 0.2, 20000
-    x = np.array([0.0, 0.05, 0.25, 0.5, 1.0])
-    s0, s1 = np.zeros(1, np.uint64), np.zeros(1, np.uint64)
+    x = np.array([0.0, 0.05, 0.25, 0.5, 1.0, 0.5])
+    n_in = x.size
+    s0, s1 = np.zeros(n_in, np.uint64), np.zeros(n_in, np.uint64)
     seed_streams(np.uint64(123), s0, s1)
-    cap = x.size * n_steps + 1
-    buf = [np.zeros(cap, np.int64) for _ in range(2)]
-    ptr, ids, counts = np.zeros(n_steps + 1, np.int64), np.zeros(cap, np.int64), \
-        np.zeros(n_steps, np.int64)
-    n = input_events(x, p_max, n_steps, s0, s1, buf[0], buf[1], counts, ptr, ids)
-    dense = np.zeros((n_steps, x.size), int)
+    silent = (s0[0], s1[0])
+    scratch = (np.zeros(n_in, np.int64), np.zeros(n_in), np.zeros(n_in, np.uint64),
+               np.zeros(n_in, np.uint64), np.zeros(n_in, np.uint8))
+    ptr, ids = np.zeros(n_steps + 1, np.int64), np.zeros(n_in * n_steps + 1, np.int64)
+    n = input_events(x, p_max, n_steps, s0, s1, *scratch, ptr, ids)
+    dense = np.zeros((n_steps, n_in), int)
     steps = np.repeat(np.arange(n_steps), np.diff(ptr))
     np.add.at(dense, (steps, ids[:n]), 1)
-    assert dense.max() <= 1 and n == dense.sum()
+    assert dense.max() <= 1 and n == dense.sum() == ptr[-1]
+    assert all(np.all(np.diff(ids[ptr[t]:ptr[t + 1]]) > 0) for t in range(100))
+    assert (s0[0], s1[0]) == silent
     for i, xi in enumerate(x):
         p = p_max * xi
         count = dense[:, i].sum()
@@ -88,6 +86,9 @@ def test_geometric_input_events_are_bernoulli_per_step():
         pairs = np.sum(dense[1:, i] * dense[:-1, i])
         q = p * p
         assert abs(pairs - (n_steps - 1) * q) <= 4 * math.sqrt(n_steps * q * (1 - q)) + 1e-9
+    both = np.sum(dense[:, 3] * dense[:, 5])
+    q = (p_max * 0.5) ** 2
+    assert abs(both - n_steps * q) <= 4 * math.sqrt(n_steps * q * (1 - q))
 
 
 # ---------------------------------------------------------- analytic checks
@@ -143,26 +144,29 @@ def test_one_input_spike_gives_the_sampled_psp_kernel(protocol):
 # --------------------------------------------------------- fast == replay
 
 
-@pytest.mark.parametrize("mode, hidden, g_A", [
-    ("random", (30,), 0.0),           # projected apical potential
-    ("random", (30,), 0.05),          # explicit apical traces acting on the soma
-    ("symmetric", (30, 20), 0.0),
-    ("learned", (30,), 0.0),
-    ("backprop", (30, 20), 0.0),
-    ("random", (), 0.0),
+@pytest.mark.parametrize("mode, hidden, g_A, precision", [
+    ("random", (30,), 0.0, "single"),           # projected apical potential
+    ("random", (30,), 0.0, "double"),
+    ("random", (30,), 0.05, "single"),          # explicit apical traces acting on the soma
+    ("symmetric", (30, 20), 0.0, "single"),
+    ("learned", (30,), 0.0, "single"),
+    ("backprop", (30, 20), 0.0, "single"),
+    ("random", (), 0.0, "single"),
+    ("random", (), 0.0, "double"),
 ])
-def test_training_equals_the_replay_of_its_own_spikes(digits, protocol, mode, hidden, g_A):
+def test_training_equals_the_replay_of_its_own_spikes(digits, protocol, mode, hidden, g_A,
+                                                      precision):
     """Record every spike of 25 training examples, replay them through the reference
-    step (explicit traces, plasticity after each target phase): parameters, plateau
-    vectors and per-example records agree to 1e-10."""
+    step (explicit traces, plasticity after each target phase, the same input
+    precision): parameters, plateau vectors and per-example records agree to 1e-10."""
     model = small_model(hidden, mode, g_A)
     params = initial_parameters(model, N_IN, 2)
     start = params.copy()
-    eng = FastEngine(model, protocol, params, seed=5)
+    eng = FastEngine(model, protocol, params, seed=5, input_precision=precision)
     hist, sched, rec = eng._train(digits.X_train[:25], digits.y_train[:25], None, None, 4,
                                   record=True)
     res = replay(model, start, sched, _spikes_from_matrix(rec, eng.layout, protocol.dt),
-                 learn=True)
+                 learn=True, input_precision=precision)
     moved = max(np.max(np.abs(a - b)) for a, b in zip(params.W, start.W))
     assert moved > 1e-2  # learning happened
     for name in ("W", "b", "Y"):
@@ -185,7 +189,8 @@ def test_test_presentations_equal_their_replay(digits, protocol):
     ids = np.array([4, 9, 17])
     rec = eng.record_spikes(digits.X_test, ids, labels=digits.y_test[ids])
     sched = test_schedule(protocol, ids, digits.y_test[ids])
-    res = replay(model, params, sched, {k: rec[k] for k in ("input", "hidden_0", "output")})
+    res = replay(model, params, sched, {k: rec[k] for k in ("input", "hidden_0", "output")},
+                 input_precision="single")
     np.testing.assert_allclose(res.V_bar["output"], rec["mean_V"], rtol=0, atol=1e-10)
     full = eng.evaluate(digits.X_test[:20])
     np.testing.assert_array_equal(full["mean_V"][ids], rec["mean_V"])
@@ -198,6 +203,36 @@ def test_test_presentations_equal_their_replay(digits, protocol):
 
 
 # ----------------------------------------------------- rates, reproducibility
+
+
+def test_single_precision_inputs_stay_within_the_rounding_bound(digits, protocol):
+    """The same spikes with the input rows summed in float32 and in float64: a step's
+    sum of m rows errs by at most (m + 1) 2^-24 sum_i |W_ij| (weights rounded once,
+    m - 1 float32 additions, one conversion), so every potential differs by at most
+    (m_max + 1) 2^-24 times the basal potential the same spikes give with |W|
+    (the error is filtered by the same positive kernels); it is not 0 and below the
+    1e-6 of the equivalence with Brian2 (tests/test_equivalence.py)."""
+    model = small_model((30,))
+    params = initial_parameters(model, N_IN, 4)
+    sched = training_schedule(protocol, [0, 1, 2], digits.y_train[:3], np.random.default_rng(1))
+    rng = np.random.default_rng(6)
+    T = sched.total_steps
+    spikes = {"input": (rng.random((T, N_IN)) < 0.1).astype(np.uint8),
+              "hidden_0": (rng.random((T, 30)) < 0.05).astype(np.uint8),
+              "output": (rng.random((T, 10)) < 0.05).astype(np.uint8)}
+    single = replay(model, params, sched, spikes, input_precision="single")
+    double = replay(model, params, sched, spikes, input_precision="double")
+    envelope_params = params.copy()  # V_b - b with |W|: hidden V_b sees only the inputs
+    envelope_params.W[0] = np.abs(params.W[0])
+    envelope_params.b[0] = np.zeros_like(params.b[0])
+    envelope = replay(model, envelope_params, sched, spikes).traces["hidden_0"]["V_b"]
+    m_max = int(spikes["input"].sum(axis=1).max())
+    bound = (m_max + 1) * 2.0 ** -24 * np.abs(envelope).max()
+    diff = {var: np.abs(single.traces["hidden_0"][var] - double.traces["hidden_0"][var]).max()
+            for var in ("V", "V_b")}
+    assert 0 < diff["V_b"] <= bound
+    assert diff["V"] <= bound
+    assert diff["V_b"] < 1e-6  # within the tolerance of the equivalence with Brian2
 
 
 def test_spike_rates_match_the_bernoulli_probabilities(protocol):

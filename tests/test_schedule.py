@@ -1,6 +1,5 @@
 """Presentation schedules: phase lengths and per-step arrays."""
 import numpy as np
-import pytest
 
 from dendrinet.config import load_protocol
 from dendrinet.schedule import FORWARD, TARGET, TEST, phase_steps, training_schedule

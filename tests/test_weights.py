@@ -40,7 +40,6 @@ def test_symmetric_feedback_is_product_of_transposes():
 
 
 def test_noisy_symmetric_adds_fixed_noise_after_refresh():
-    import dataclasses
     model = load_model("guerguiev2017-noisy-symmetric")
     p = initial_parameters(model, 30, 2)
     noise = p.Y[0] - p.W[1].T

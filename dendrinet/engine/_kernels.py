@@ -1,6 +1,5 @@
 """Numba building blocks of the fast engine: a vectorisable ``exp``/sigmoid, per-neuron
-random number generators, Bernoulli input spike trains drawn through geometric
-inter-spike intervals.
+random number generators, Bernoulli input spike trains.
 
 Everything here is scalar code written so that LLVM vectorises the loops that call it
 (AVX2 has no vector ``exp`` and no 64-bit integer <-> double conversion, so both are
@@ -9,8 +8,6 @@ over ``range(array.size)`` of views starting at 0: with an index that might be n
 Numba adds a wrap-around select that stops LLVM from vectorising.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from llvmlite import ir
@@ -104,48 +101,6 @@ def fast_sigmoid(v):
     return q / (q + scale * p)
 
 
-_LOG_MANT = 0x000FFFFFFFFFFFFF
-_LOG_ONE = 0x3FF0000000000000
-_SQRT2 = 1.4142135623730951
-_L1, _L3, _L5, _L7, _L9, _L11, _L13, _L15, _L17 = (2.0 / k for k in range(1, 18, 2))
-
-
-@njit(inline="always", **JIT)
-def fast_log(v):
-    """Natural log of a positive, normal ``v`` to within 2 ulp (branch-free).
-
-    ``v = m 2^e`` with ``m`` in ``[sqrt(1/2), sqrt(2))``; ``log m = 2 atanh(z)``,
-    ``z = (m - 1)/(m + 1)``, ``|z| < 0.172``, by its odd series to ``z^17`` (truncation
-    below 3e-16 relative).
-    """
-    bits = f64_bits(v)
-    e = (bits >> 52) - 1023
-    m = bits_f64((bits & _LOG_MANT) | _LOG_ONE)
-    big = m > _SQRT2
-    m = m * 0.5 if big else m
-    e = e + 1 if big else e
-    z = (m - 1.0) / (m + 1.0)
-    z2 = z * z
-    p = _L17
-    p = p * z2 + _L15
-    p = p * z2 + _L13
-    p = p * z2 + _L11
-    p = p * z2 + _L9
-    p = p * z2 + _L7
-    p = p * z2 + _L5
-    p = p * z2 + _L3
-    p = p * z2 + _L1
-    kf = float(e)
-    return (kf * _LN2_HI + z * p) + kf * _LN2_LO
-
-
-@njit(**JIT)
-def fast_log_array(x, out):
-    """Vector form of :func:`fast_log` (for tests)."""
-    for i in range(x.size):
-        out[i] = fast_log(x[i])
-
-
 @njit(**JIT)
 def fast_exp_array(x, out):
     """Vector form of :func:`fast_exp` (for tests): ``out[i] = exp(x[i])``."""
@@ -197,17 +152,6 @@ def uniform(s0, s1, j):
 
 
 @njit(inline="always", **JIT)
-def uniform_step(a, c):
-    """:func:`uniform` on a stream held in two local variables (registers) instead of
-    arrays: returns the new state and the number, ``(a, c, u)``."""
-    result = a + c
-    c ^= a
-    a2 = ((a << _U24) | (a >> _U40)) ^ c ^ (c << _U16)
-    c2 = (c << _U37) | (c >> _U27)
-    return a2, c2, ubits_f64((result >> _U12) | _ONE_BITS) - 1.0
-
-
-@njit(inline="always", **JIT)
 def mix64(z):
     """splitmix64's finaliser: a bijective 64-bit hash."""
     z = (z ^ (z >> _U30)) * _MIX1
@@ -237,13 +181,20 @@ def derive_key(key, index):
 
 
 @njit(**JIT)
-def input_events(x, p_max, n_steps, rng0, rng1, ev_step, ev_id, counts, ptr, ids):
+def _bernoulli_flags(p, s0, s1, flag):
+    """``flag[k] = u_k < p[k]`` with ``u_k`` the next number of stream ``k`` (vectorised)."""
+    for k in range(p.size):
+        flag[k] = uniform(s0, s1, k) < p[k]
+
+
+@njit(**JIT)
+def input_events(x, p_max, n_steps, rng0, rng1, active, p, s0, s1, flag, ptr, ids):
     """Bernoulli spike trains of the input layer for one example, as step-sorted events.
 
     Input ``i`` spikes in each step independently with probability ``p = p_max * x[i]``
-    (``p_max = phi_max * dt``). Instead of ``n_steps`` draws per input, the gaps between
-    spikes are drawn: the number of silent steps before the next spike is geometric,
-    ``floor(log(1 - u) / log(1 - p))``, which gives exactly the same process.
+    (``p_max = phi_max * dt``), drawn from its own stream: ``u < p``. Only inputs with
+    ``p > 0`` draw (about a fifth of MNIST's pixels), all of them per step in one
+    vectorised loop over their streams, gathered for the example.
 
     Parameters
     ----------
@@ -253,13 +204,14 @@ def input_events(x, p_max, n_steps, rng0, rng1, ev_step, ev_id, counts, ptr, ids
         Spike probability per step of a pixel of intensity 1.
     n_steps : int
         Steps to fill.
-    rng0, rng1 : uint64 arrays
-        State of the input stream (index 0 is used).
-    ev_step, ev_id : int64 arrays, scratch (capacity >= n_inputs * n_steps)
-    counts : int64 array, scratch (capacity >= n_steps)
+    rng0, rng1 : uint64 arrays (n_inputs,)
+        State of the input streams (advanced by ``n_steps`` for every input with
+        ``p > 0``).
+    active, p, s0, s1, flag : arrays (n_inputs,), scratch
+        int64, float64, uint64, uint64, uint8.
     ptr : int64 array (n_steps + 1,), output
         Events of step ``t`` are ``ids[ptr[t]:ptr[t + 1]]``.
-    ids : int64 array, output
+    ids : int64 array (capacity >= n_inputs * n_steps), output
         Input indices, ascending within each step.
 
     Returns
@@ -267,46 +219,26 @@ def input_events(x, p_max, n_steps, rng0, rng1, ev_step, ev_id, counts, ptr, ids
     int
         Number of input spikes.
     """
-    n = 0
-    a = rng0[0]
-    c = rng1[0]
+    m = 0
     for i in range(x.size):
-        p = p_max * x[i]
-        if p <= 0.0:
-            continue
-        if p >= 1.0:
-            for t in range(n_steps):
-                ev_step[n] = t
-                ev_id[n] = i
-                n += 1
-            continue
-        inv_log_q = 1.0 / math.log1p(-p)
-        t = -1
-        while True:
-            a, c, u = uniform_step(a, c)
-            # 1 - u is exact (u on a 2^-52 grid) and in (0, 1]: gap >= 0
-            gap = fast_log(1.0 - u) * inv_log_q
-            if gap >= n_steps - 1 - t:
-                break
-            t += 1 + int(gap)
-            ev_step[n] = t
-            ev_id[n] = i
-            n += 1
-    rng0[0] = a
-    rng1[0] = c
-    # counting sort by step (stable: ids stay ascending within a step)
-    for t in range(n_steps):
-        counts[t] = 0
-    for e in range(n):
-        counts[ev_step[e]] += 1
+        pi = p_max * x[i]
+        if pi > 0.0:
+            active[m] = i
+            p[m] = pi
+            s0[m] = rng0[i]
+            s1[m] = rng1[i]
+            m += 1
+    n = 0
     ptr[0] = 0
     for t in range(n_steps):
-        ptr[t + 1] = ptr[t] + counts[t]
-        counts[t] = ptr[t]
-    for e in range(n):
-        t = ev_step[e]
-        ids[counts[t]] = ev_id[e]
-        counts[t] += 1
+        _bernoulli_flags(p[:m], s0[:m], s1[:m], flag[:m])
+        for k in range(m):  # branch-free compaction
+            ids[n] = active[k]
+            n += flag[k]
+        ptr[t + 1] = n
+    for k in range(m):
+        rng0[active[k]] = s0[k]
+        rng1[active[k]] = s1[k]
     return n
 
 

@@ -19,15 +19,21 @@ Learn = namedtuple("Learn", [
 ])
 
 #: Input-event buffers of one thread.
-Events = namedtuple("Events", ["step", "id", "counts", "ptr", "ids"])
+Events = namedtuple("Events", ["active", "p", "s0", "s1", "flag", "ptr", "ids"])
 
 
 @njit(**JIT)
 def new_events(n_inputs, max_steps):
-    cap = n_inputs * max_steps + 1
-    return Events(np.zeros(cap, np.int64), np.zeros(cap, np.int64),
-                  np.zeros(max_steps + 1, np.int64), np.zeros(max_steps + 2, np.int64),
-                  np.zeros(cap, np.int64))
+    return Events(np.zeros(n_inputs, np.int64), np.zeros(n_inputs),
+                  np.zeros(n_inputs, np.uint64), np.zeros(n_inputs, np.uint64),
+                  np.zeros(n_inputs, np.uint8), np.zeros(max_steps + 2, np.int64),
+                  np.zeros(n_inputs * max_steps + 1, np.int64))
+
+
+@njit(**JIT)
+def _input_events(x, p_max, n_steps, st, ev):
+    return input_events(x, p_max, n_steps, st.rin0, st.rin1, ev.active, ev.p, ev.s0, ev.s1,
+                        ev.flag, ev.ptr, ev.ids)
 
 
 @njit(**JIT)
@@ -40,7 +46,7 @@ def _dummies():
 @njit(**JIT)
 def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
                 records, samples_f, samples_t, sample_rows, sample_every, pos0,
-                apical, record, rec, rec0):
+                apical, record, rec, rec0, copy_in):
     """Train on the examples ``order`` (rows of ``X``), one after the other.
 
     Per example: input events for the forward + target phases, forward phase (window
@@ -59,6 +65,9 @@ def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
         projected apical potential (``g_A = 0`` and fixed ``Y`` only).
     record : bool
         Record every spike into ``rec`` from row ``rec0`` on (tests).
+    copy_in : bool
+        ``net.W_in`` is a float32 copy of the first weight matrix, which the plasticity
+        rewrites with every update (``learn_flat(..., W_in_copy)``).
 
     Returns
     -------
@@ -79,8 +88,7 @@ def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
         label = y[ex]
         nf = n_fwd[q]
         nt = n_tgt[q]
-        input_events(X[ex], net.p_max, nf + nt, st.rin0, st.rin1, ev.step, ev.id, ev.counts,
-                     ev.ptr, ev.ids)
+        _input_events(X[ex], net.p_max, nf + nt, st, ev)
         # forward phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, label,
@@ -111,10 +119,14 @@ def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
         for j in range(out_lo, n_units):
             lrn.phi_t[j] = acc.phi[j] / nw
         # plasticity
-        learn_flat(net.W, net.b, net.Y, lrn.Y_noise, sizes, uo, net.wo, net.yo,
-                   lrn.V_f, lrn.alpha_f, lrn.alpha_t, lrn.phi_t, lrn.s_in, lrn.s_units,
-                   lrn.eta, lrn.P_hid, lrn.P_out, lrn.k_B, lrn.k_D, net.phi_max, lrn.mode,
-                   lrn.train_hidden, lrn.eta_Y, lrn.e, lrn.e_bp, lrn.work, lrn.stats)
+        args = (net.W, net.b, net.Y, lrn.Y_noise, sizes, uo, net.wo, net.yo, lrn.V_f,
+                lrn.alpha_f, lrn.alpha_t, lrn.phi_t, lrn.s_in, lrn.s_units, lrn.eta, lrn.P_hid,
+                lrn.P_out, lrn.k_B, lrn.k_D, net.phi_max, lrn.mode, lrn.train_hidden,
+                lrn.eta_Y, lrn.e, lrn.e_bp, lrn.work, lrn.stats)
+        if copy_in:  # the float32 input weights follow the learned float64 ones
+            learn_flat(*args, net.W_in)
+        else:
+            learn_flat(*args)
         records[q, 0] = 1.0 if best - out_lo == label else 0.0
         for k in range(lrn.stats.size):
             records[q, 1 + k] = lrn.stats[k]
@@ -137,8 +149,7 @@ def _test_one(net, st, scr, acc, ev, x, key, n_steps, settle, mean_V, apical, re
     reset_state(st)
     seed_streams(key, st.s0, st.s1)
     seed_streams(key ^ np.uint64(0x5DEECE66D), st.rin0, st.rin1)
-    input_events(x, net.p_max, n_steps, st.rin0, st.rin1, ev.step, ev.id, ev.counts, ev.ptr,
-                 ev.ids)
+    _input_events(x, net.p_max, n_steps, st, ev)
     reset_acc(acc)
     flags = DRAW | ACC_V | (APICAL if apical else 0) | (RECORD if record else 0)
     run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, n_steps, settle, False, -1, flags,
@@ -164,7 +175,7 @@ def evaluate_examples(net, X, positions, key, n_steps, settle, mean_V, n_blocks,
         start = blk * n // n_blocks
         stop = (blk + 1) * n // n_blocks
         st = new_state(n_in, n_units)
-        scr = new_scratch(n_in, n_units, L, sizes[L])
+        scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
         acc = new_acc(n_in, n_units)
         ev = new_events(n_in, n_steps)
         no_rec = np.zeros((1, 1), np.uint8)
@@ -182,7 +193,7 @@ def record_examples(net, X, positions, key, n_steps, settle, mean_V, apical, rec
     n_in = sizes[0]
     n_units = net.uo[L]
     st = new_state(n_in, n_units)
-    scr = new_scratch(n_in, n_units, L, sizes[L])
+    scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
     acc = new_acc(n_in, n_units)
     ev = new_events(n_in, n_steps)
     for q in range(X.shape[0]):

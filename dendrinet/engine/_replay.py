@@ -67,7 +67,7 @@ class ReplayResult:
 @njit(**JIT)
 def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase, label,
                 reset, given, tr_V, tr_Vb, tr_Va, V_bar, Va_bar, phi_bar, s_bar, s_in_bar,
-                learn, lrn_args, records, rec_pres):
+                learn, lrn_args, records, rec_pres, copy_in):
     (Y_noise, eta, P_hid, P_out, k_B, k_D, mode, train_hidden, eta_Y, alpha_f, alpha_t,
      e, e_bp, work, stats) = lrn_args
     L = net.sizes.size - 1
@@ -95,10 +95,14 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
             for j in range(n_hid):
                 alpha_f[j] = sigmoid(Va_bar[k - 1, j])
                 alpha_t[j] = sigmoid(Va_bar[k, j])
-            learn_flat(net.W, net.b, net.Y, Y_noise, net.sizes, net.uo, net.wo, net.yo,
-                       V_bar[k - 1], alpha_f, alpha_t, phi_bar[k], s_in_bar[k - 1], s_bar[k - 1],
-                       eta, P_hid, P_out, k_B, k_D, net.phi_max, mode, train_hidden, eta_Y,
-                       e, e_bp, work, stats)
+            args = (net.W, net.b, net.Y, Y_noise, net.sizes, net.uo, net.wo, net.yo,
+                    V_bar[k - 1], alpha_f, alpha_t, phi_bar[k], s_in_bar[k - 1], s_bar[k - 1],
+                    eta, P_hid, P_out, k_B, k_D, net.phi_max, mode, train_hidden, eta_Y,
+                    e, e_bp, work, stats)
+            if copy_in:
+                learn_flat(*args, net.W_in)
+            else:
+                learn_flat(*args)
             for c in range(stats.size):
                 records[n_learn, c] = stats[c]
             rec_pres[n_learn] = k
@@ -142,7 +146,7 @@ def _dense_spikes(spikes, name: str, n: int, n_steps: int, dt: float) -> np.ndar
 
 
 def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: dict, *,
-           learn: bool = False) -> ReplayResult:
+           learn: bool = False, input_precision: str = "double") -> ReplayResult:
     """Run the network's equations over ``schedule`` with the given spike trains.
 
     Parameters
@@ -161,6 +165,9 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     learn : bool
         Apply the plasticity after every target phase that follows a forward phase
         (as training does).
+    input_precision : {"double", "single"}
+        Sums of the input weight rows in float64 (default) or as the engine's default
+        training does (``FastEngine(input_precision="single")``).
 
     Returns
     -------
@@ -171,6 +178,9 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     check_model_supported(model)
     if not isinstance(schedule, Schedule):
         raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
+    if input_precision not in ("single", "double"):
+        raise DendrinetError(f"input_precision must be 'single' or 'double', got "
+                             f"{input_precision!r}")
     params = params.copy()
     params.validate("parameters")
     layout = FlatLayout.from_sizes(params.layer_sizes)
@@ -188,10 +198,11 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     given = np.ascontiguousarray(np.concatenate([dense[n] for n in names[1:]], axis=1))
 
     W, b, Y, Yn = layout.pack(params)
-    net = make_net(layout, W, b, Y, model, dt, TEACHING_CONDUCTANCE)
+    single = input_precision == "single"
+    net = make_net(layout, W, b, Y, model, dt, TEACHING_CONDUCTANCE, single_inputs=single)
     n_in, n_units = layout.n_inputs, layout.n_units
     st = make_state(n_in, n_units)
-    scr = new_scratch(n_in, n_units, L, model.n_outputs)
+    scr = new_scratch(n_in, n_units, L, model.n_outputs, net.W_in)
     acc = new_acc(n_in, n_units)
     n_pres = len(schedule)
     tr = [np.zeros((T, n_units)) for _ in range(3)]
@@ -209,7 +220,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
                           schedule.settle, schedule.phase, schedule.label,
                           schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2],
                           V_bar, Va_bar, phi_bar, s_bar, s_in_bar, bool(learn), lrn_args,
-                          records, rec_pres)
+                          records, rec_pres, single)
     layout.unpack_into(params, W, b, Y)
 
     result = ReplayResult(sizes={n: int(s) for n, s in zip(names, layout.sizes)}, params=params)

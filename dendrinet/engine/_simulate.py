@@ -28,6 +28,17 @@ updated lazily: multiplied by ``exp(-k dt/tau)`` from a table when they jump and
 end of the presentation, their window sums taken as geometric sums over the stretches
 between jumps (no per-step work for the inputs; the same values up to rounding).
 
+Input precision. With ``make_net(..., single_inputs=True)`` (the engine's default for
+training and testing) the input spikes are propagated through a float32 copy ``W_in``
+of the first weight matrix, summed in float32 per step (at most a few dozen rows), and
+the sum enters the float64 traces: half the memory traffic of the step's largest part
+(the weight rows come from the L2 cache, whose bandwidth bounds it). Rounding the
+weights to float32 changes each by at most 6e-8 of itself; a step's sum carries a
+relative error of about ``1e-7``; the learned weights stay float64 (``W_in`` is
+rewritten from them by every update, ``plasticity.apply_update``).
+:func:`~dendrinet.engine.fast.replay` and ``FastEngine(input_precision="double")`` keep
+every sum in float64.
+
 Tiny traces. A trace that decays for thousands of steps without input would end in the
 denormal range, where x86 arithmetic is ~100x slower. Every 32 steps, traces with
 ``|x| < 1e-30`` (in 1/ms) are set to exactly 0. Their effect on any potential is below
@@ -49,6 +60,7 @@ from dendrinet.engine._kernels import JIT, _exp_parts, fast_sigmoid, uniform
 #: Constants and parameters (flat layout, see ``_layout``) read by the step.
 Net = namedtuple("Net", [
     "sizes", "uo", "wo", "yo", "W", "b", "Y",
+    "W_in",                          # input -> first layer, as propagated (see make_net)
     "dL", "dS", "J",                 # trace decay factors per step, psp_jump (1/ms)
     "E_hid", "cB", "cA",             # hidden soma: exp(-g dt), g_B/g, g_A/g
     "E_free", "cD_free",             # output soma without teaching input
@@ -62,11 +74,12 @@ State = namedtuple("State", [
     "V", "bL", "bS", "aL", "aS", "xL", "xS",   # per unit (hidden + output)
     "xinL", "xinS",                            # per input neuron
     "s0", "s1",                                # per-unit random streams (uint64)
-    "rin0", "rin1",                            # the input stream (uint64, length 1)
+    "rin0", "rin1",                            # per-input random streams (uint64)
 ])
 
 #: Scratch arrays of one simulation thread.
-Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive", "last"])
+Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive", "last",
+                                 "c_in", "u", "cand", "uc", "vc", "hit"])
 
 #: Window sums of one presentation.
 Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in"])
@@ -76,13 +89,22 @@ FLUSH_EVERY = 32
 STATE_FLOATS = ("V", "bL", "bS", "aL", "aS", "xL", "xS", "xinL", "xinS")
 
 
-def make_net(layout, W, b, Y, model, dt: float, teaching_conductance: float) -> Net:
-    """Constants of the step for ``model`` at time step ``dt`` (ms)."""
+def make_net(layout, W, b, Y, model, dt: float, teaching_conductance: float,
+             single_inputs: bool = False) -> Net:
+    """Constants of the step for ``model`` at time step ``dt`` (ms).
+
+    ``single_inputs``: propagate input spikes through a float32 copy of the first
+    weight matrix into a float32 pending sum (see the module docstring, "Input
+    precision"); otherwise ``W_in`` is a view of ``W`` and every sum is float64.
+    """
     n = model.neuron
+    W_in = W[layout.wo[0]:layout.wo[1]]
+    if single_inputs:
+        W_in = W_in.astype(np.float32)
     g_hid = n.g_L + n.g_B + n.g_A
     g_free = n.g_L + n.g_D
     g_teach = g_free + teaching_conductance
-    return Net(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y,
+    return Net(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y, W_in,
                math.exp(-dt / n.tau_L), math.exp(-dt / n.tau_s), n.psp_jump,
                math.exp(-g_hid * dt), n.g_B / g_hid, n.g_A / g_hid,
                math.exp(-g_free * dt), n.g_D / g_free,
@@ -96,7 +118,8 @@ def make_state(n_inputs: int, n_units: int) -> State:
     z = lambda n: np.zeros(n)  # noqa: E731
     return State(z(n_units), z(n_units), z(n_units), z(n_units), z(n_units), z(n_units),
                  z(n_units), z(n_inputs), z(n_inputs), np.zeros(n_units, np.uint64),
-                 np.zeros(n_units, np.uint64), np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+                 np.zeros(n_units, np.uint64), np.zeros(n_inputs, np.uint64),
+                 np.zeros(n_inputs, np.uint64))
 
 
 @njit(**JIT)
@@ -105,15 +128,19 @@ def new_state(n_inputs, n_units):
     return State(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
                  np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_inputs),
                  np.zeros(n_inputs), np.zeros(n_units, np.uint64), np.zeros(n_units, np.uint64),
-                 np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+                 np.zeros(n_inputs, np.uint64), np.zeros(n_inputs, np.uint64))
 
 
 @njit(**JIT)
-def new_scratch(n_inputs, n_units, n_layers, n_out):
+def new_scratch(n_inputs, n_units, n_layers, n_out, W_in):
+    """Scratch arrays; the pending input sum ``c_in`` has the type of ``W_in``."""
+    n_first = W_in.size // n_inputs
     return Scratch(np.zeros(n_units), np.zeros(n_units, np.uint8),
                    np.zeros(n_units + n_inputs + 1, np.int64), np.zeros(n_layers + 1, np.int64),
                    np.zeros(n_units), np.zeros(n_units), np.zeros(n_out),
-                   np.zeros(n_inputs, np.int64))
+                   np.zeros(n_inputs, np.int64), np.zeros_like(W_in[:n_first]),
+                   np.zeros(n_units), np.zeros(n_units, np.int64), np.zeros(n_units),
+                   np.zeros(n_units), np.zeros(n_units, np.uint8))
 
 
 @njit(**JIT)
@@ -236,13 +263,61 @@ def _add_diff(acc, L_, S_):
 
 
 @njit(**JIT)
-def _draw(V, s0, s1, p_max, spk):
-    """Bernoulli spikes ``u < p_max sig(V)``, tested as ``u (Q + 2^k P) < p_max Q``
+def _uniforms(s0, s1, p_max, u, flag):
+    """The next number ``u`` of every unit's stream, and whether ``u < p_max``
+    (vectorised)."""
+    for j in range(u.size):
+        x = uniform(s0, s1, j)
+        u[j] = x
+        flag[j] = x < p_max
+
+
+@njit(**JIT)
+def _gather(V, u, cand, vc, uc):
+    for k in range(cand.size):
+        j = cand[k]
+        vc[k] = V[j]
+        uc[k] = u[j]
+
+
+@njit(**JIT)
+def _bernoulli(vc, uc, p_max, hit):
+    """``u < p_max sig(V)``, tested as ``u (Q + 2^k P) < p_max Q``
     (``sig(V) = Q / (Q + 2^k P)``, see ``_kernels.fast_sigmoid``): no division."""
-    for j in range(V.size):
-        scale, p, q = _exp_parts(-V[j])
-        u = uniform(s0, s1, j)
-        spk[j] = np.uint8(u * (q + scale * p) < p_max * q)
+    for k in range(vc.size):
+        scale, p, q = _exp_parts(-vc[k])
+        hit[k] = np.uint8(uc[k] * (q + scale * p) < p_max * q)
+
+
+@njit(**JIT)
+def _draw(V, s0, s1, p_max, spk, scr, uo, idx, cnt):
+    """Bernoulli spikes ``u < p_max sig(V)`` of every unit into ``spk``, and the
+    spiking units of layer ``l`` as ``idx[cnt[l]:cnt[l + 1]]`` (ids relative to the
+    layer). Every stream advances by one number; ``sig`` is evaluated only for the
+    units with ``u < p_max`` (about ``p_max`` of them), the only ones that can spike
+    (``sig <= 1``): the same spikes as testing every unit, in a fraction of the time."""
+    _uniforms(s0, s1, p_max, scr.u, spk)
+    m = _compact(spk, scr.cand)
+    cand = scr.cand[:m]
+    hit = scr.hit[:m]
+    _gather(V, scr.u, cand, scr.vc[:m], scr.uc[:m])
+    _bernoulli(scr.vc[:m], scr.uc[:m], p_max, hit)
+    n = 0
+    for k in range(m):
+        j = cand[k]
+        spk[j] = hit[k]
+        idx[n] = j
+        n += hit[k]
+    # layer bounds of the (ascending) spiking ids, made relative to their layer
+    L = uo.size - 1
+    e = 0
+    cnt[0] = 0
+    for l in range(L):
+        hi = uo[l + 1]
+        while e < n and idx[e] < hi:
+            idx[e] -= uo[l]
+            e += 1
+        cnt[l + 1] = e
 
 
 @njit(**JIT)
@@ -440,6 +515,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
     xinL, xinS = st.xinL, st.xinS
     b, sig, spk, idx, cnt, c, ca = net.b, scr.sig, scr.spk, scr.idx, scr.cnt, scr.c, scr.ca
+    c_in = scr.c_in
     # Input traces are updated lazily (they act on nothing; only their window sums are
     # used): xin[i] holds the value after step last[i] (-1: before step 0); in between
     # it decays geometrically, so it is brought up to date with powL[k] = dL^k when
@@ -466,17 +542,28 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             flush_tiny(st)
         window = t >= settle
         # 1. state update of every layer from its start-of-step values; trace decays
+        # (layer 0's pending input is c_in, of the type of W_in; its part of c stays 0)
         for l in range(L - 1):
             lo = uo[l]
             hi = uo[l + 1]
             if apical:
-                _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi], aS[lo:hi],
-                             b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
+                if l == 0:
+                    _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, aL[lo:hi], aS[lo:hi],
+                                 b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
+                else:
+                    _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi],
+                                 aS[lo:hi], b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
+            elif l == 0:
+                _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, b[lo:hi], J, net.E_hid,
+                            net.cB, dL, dS)
             else:
                 _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], b[lo:hi], J, net.E_hid,
                             net.cB, dL, dS)
-        _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:], scr.drive, J,
-                     E_out, cD, dL, dS)
+        if L == 1:  # no hidden layer: the inputs drive the output layer
+            _soma_output(V, bL, bS, c_in, b, scr.drive, J, E_out, cD, dL, dS)
+        else:
+            _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:], scr.drive,
+                         J, E_out, cD, dL, dS)
         _decay_jump(xL, xS, spk, J, dL, dS)
         # 2. window sums and traces, from the updated state
         if window:
@@ -499,13 +586,13 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 tr_Va[row, j] = aL[j] - aS[j]
         # 3. spikes; the spiking units of layer l are idx[cnt[l]:cnt[l + 1]] (relative ids)
         if draw:
-            _draw(V, st.s0, st.s1, net.p_max, spk)
+            _draw(V, st.s0, st.s1, net.p_max, spk, scr, uo, idx, cnt)
         else:
             for j in range(n_units):
                 spk[j] = given[given0 + t, j]
-        cnt[0] = 0
-        for l in range(L):
-            cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
+            cnt[0] = 0
+            for l in range(L):
+                cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
         e0 = ev_ptr[ev0 + t]
         e1 = ev_ptr[ev0 + t + 1]
         if record:
@@ -527,7 +614,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 xinL[i] = xinL[i] * powL[k] + J
                 xinS[i] = xinS[i] * powS[k] + J
                 last[i] = t
-            _add_rows(net.W[wo[0]:wo[1]], sizes[1], ev_ids[e0:e1], c[:uo[1]])
+            _add_rows(net.W_in, sizes[1], ev_ids[e0:e1], c_in)
         for l in range(L):
             if cnt[l + 1] == cnt[l]:
                 continue
@@ -544,6 +631,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     # leave a plain state: pending basal input and own-trace jumps added, input traces
     # up to date
     _apply_pending(bL, bS, c, J)
+    _apply_pending(bL[:uo[1]], bS[:uo[1]], c_in, J)
     _decay_jump(xL, xS, spk, J, 1.0, 1.0)
     spk[:] = 0
     _catch_up(xinL, xinS, last, powL, powS, cumL, cumS, n_steps - 1, settle, acc.s_in,

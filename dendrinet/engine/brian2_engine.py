@@ -166,7 +166,7 @@ class Brian2Engine:
         if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
                 or sample_every < 1:
             raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
-        layout, model = self.layout, self.model
+        layout = self.layout
         L = layout.n_layers
         n = order.size
         epoch = self.epochs_done

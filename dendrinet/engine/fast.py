@@ -5,9 +5,12 @@ same step order, exact trace decays, exponential-Euler somata, Bernoulli spikes,
 weights that change only between examples. It is fast because
 
 * whole chunks of examples (256) run inside one Numba call, learning included;
-* input spikes are drawn as geometric inter-spike intervals (about 2,000 draws per
-  MNIST example instead of 784 x 103) and propagated event by event: the weight rows
-  of one step's spikes are summed once into the postsynaptic traces;
+* input spikes are drawn per step only for the inputs that can spike (about a fifth
+  of MNIST's pixels), in one vectorised loop over their streams, and propagated
+  event by event: the weight rows of one step's spikes are summed once (in float32
+  by default, ``input_precision``) into the postsynaptic traces;
+* a unit's sigmoid is evaluated only when its uniform number is below ``phi_max dt``
+  (the only case in which it can spike): the same spikes for a fifth of the work;
 * the per-neuron, per-step update vectorises (SIMD): one random stream per neuron
   (xoroshiro128+), a branch-free ``exp``/sigmoid accurate to 1e-15, no branches in
   the loops (``_kernels``, ``_simulate``);
@@ -66,7 +69,7 @@ refresh_stale_cache([_kernels, _simulate, _loops, _replay, plasticity])
 TRAIN_CHUNK = 256
 #: Test examples per parallel Numba call.
 TEST_CHUNK = 1024
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2  # 2: one random stream per input neuron
 
 
 def check_model_supported(model: ModelConfig) -> None:
@@ -149,6 +152,12 @@ class FastEngine:
         Trained in place (``W``, ``b``; ``Y`` in the symmetric and learned modes).
     seed : int
         Seed of every random stream of the engine (non-negative).
+    input_precision : {"single", "double"}
+        Precision of the input-spike propagation (the step's most expensive part):
+        "single" (default) sums the weight rows of each step's input spikes in float32
+        from a float32 copy of the first weight matrix (relative error about 1e-7 of
+        that step's input; everything else, and learning, in float64); "double" sums
+        in float64, like :func:`replay`, for bit-level comparisons.
 
     Attributes
     ----------
@@ -160,7 +169,7 @@ class FastEngine:
     name = "fast"
 
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
-                 seed: int = 0):
+                 seed: int = 0, input_precision: str = "single"):
         if not isinstance(model, ModelConfig):
             raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
         if not isinstance(protocol, ProtocolConfig):
@@ -171,6 +180,10 @@ class FastEngine:
                 not 0 <= seed < 2**64:
             raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
         sizes = _check_params(model, params)
+        if input_precision not in ("single", "double"):
+            raise DendrinetError(f"input_precision must be 'single' or 'double', got "
+                                 f"{input_precision!r}")
+        self.input_precision = input_precision
         p_max = model.neuron.phi_max * protocol.dt
         if p_max > 1.0:
             raise DendrinetError(f"phi_max * dt = {p_max:g} > 1: Bernoulli spikes need at most "
@@ -203,7 +216,8 @@ class FastEngine:
     def _net(self):
         _check_params(self.model, self.params)  # the caller may have replaced arrays
         W, b, Y, Yn = self.layout.pack(self.params)
-        net = make_net(self.layout, W, b, Y, self.model, self.protocol.dt, TEACHING_CONDUCTANCE)
+        net = make_net(self.layout, W, b, Y, self.model, self.protocol.dt, TEACHING_CONDUCTANCE,
+                       single_inputs=self.input_precision == "single")
         return net, Yn
 
     def _learn(self, Yn: np.ndarray) -> Learn:
@@ -268,7 +282,7 @@ class FastEngine:
         net, Yn = self._net()
         lrn = self._learn(Yn)
         n_in, n_units = layout.n_inputs, layout.n_units
-        scr = new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs)
+        scr = new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs, net.W_in)
         acc = new_acc(n_in, n_units)
         ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
@@ -285,7 +299,7 @@ class FastEngine:
                                   n_fwd[done:stop], n_tgt[done:stop], settle,
                                   records[done:stop], samples_f[k:], samples_t[k:],
                                   sample_rows[k:], sample_every, done, self._apical_train,
-                                  record, rec, row)
+                                  record, rec, row, self.input_precision == "single")
             k += ks
             done = stop
             if progress is not None:
@@ -415,7 +429,7 @@ class FastEngine:
                 state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
                 state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
         state["rng_units"] = np.stack([st.s0, st.s1], axis=1)
-        state["rng_input"] = np.concatenate([st.rin0, st.rin1])
+        state["rng_input"] = np.stack([st.rin0, st.rin1], axis=1)
         state["epochs_done"] = np.array(self.epochs_done, np.int64)
         state["seed"] = np.array(self.seed, np.uint64)
         state["layer_sizes"] = self.layout.sizes.copy()
@@ -436,6 +450,11 @@ class FastEngine:
         if not np.array_equal(sizes, self.layout.sizes):
             raise DendrinetError(f"engine state is for layer sizes {sizes.tolist()}, this engine "
                                  f"has {self.layout.sizes.tolist()}")
+        fmt = int(np.asarray(state.get("format", 1)))
+        if fmt != _STATE_FORMAT:
+            raise DendrinetError(f"engine state has format {fmt}, this dendrinet reads format "
+                                 f"{_STATE_FORMAT} (a checkpoint of an older version: start the "
+                                 f"run anew)")
         if int(np.asarray(state["seed"])) != self.seed:
             raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
                                  f"engine has seed {self.seed}")
@@ -449,12 +468,15 @@ class FastEngine:
             target[...] = value
         units = np.asarray(state["rng_units"])
         inp = np.asarray(state["rng_input"])
-        if units.shape != (st.s0.size, 2) or inp.shape != (2,):
-            raise DendrinetError("engine state: random stream arrays have the wrong shape")
+        if units.shape != (st.s0.size, 2) or inp.shape != (st.rin0.size, 2):
+            raise DendrinetError(f"engine state: random stream arrays have the wrong shape "
+                                 f"({units.shape} and {inp.shape}, expected "
+                                 f"{(st.s0.size, 2)} and {(st.rin0.size, 2)}; a state saved "
+                                 f"by an older dendrinet cannot be resumed)")
         st.s0[...] = units[:, 0].astype(np.uint64)
         st.s1[...] = units[:, 1].astype(np.uint64)
-        st.rin0[0] = np.uint64(inp[0])
-        st.rin1[0] = np.uint64(inp[1])
+        st.rin0[...] = inp[:, 0].astype(np.uint64)
+        st.rin1[...] = inp[:, 1].astype(np.uint64)
         self.epochs_done = int(np.asarray(state["epochs_done"]))
 
 
