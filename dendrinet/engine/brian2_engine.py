@@ -32,6 +32,7 @@ import numpy as np
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine._layout import FlatLayout
+from dendrinet.engine._validation import check_callback, check_indices, check_labels
 from dendrinet.errors import DendrinetError
 from dendrinet.network import (_STATE, _SUMS, DendriticNetwork, _root_cause, population_kind,
                                population_names)
@@ -156,13 +157,11 @@ class Brian2Engine:
         Same parameters and returned history as
         :meth:`dendrinet.engine.fast.FastEngine.train_epoch`.
         """
-        from dendrinet.engine.fast import _check_callback, _check_indices, _check_labels
-
         X = validate_images(X, self.n_inputs, "X")
-        y = _check_labels(y, X.shape[0], self.model.n_outputs)
-        order = np.arange(X.shape[0]) if order is None else _check_indices(order, X.shape[0],
+        y = check_labels(y, X.shape[0], self.model.n_outputs)
+        order = np.arange(X.shape[0]) if order is None else check_indices(order, X.shape[0],
                                                                             "order")
-        _check_callback(progress)
+        check_callback(progress)
         if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
                 or sample_every < 1:
             raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
@@ -210,11 +209,10 @@ class Brian2Engine:
         (``pred``, ``mean_V``; with ``y`` also ``correct`` and ``error``). Runs on a
         separate network: the training state is untouched.
         """
-        from dendrinet.engine.fast import _check_callback, _check_labels
 
         X = validate_images(X, self.n_inputs, "X")
-        labels = None if y is None else _check_labels(y, X.shape[0], self.model.n_outputs)
-        _check_callback(progress)
+        labels = None if y is None else check_labels(y, X.shape[0], self.model.n_outputs)
+        check_callback(progress)
         n = X.shape[0]
         mean_V = np.zeros((n, self.model.n_outputs))
         if n:
@@ -255,12 +253,11 @@ class Brian2Engine:
         ``"input"``, ``"hidden_<l>"``, ``"output"`` as ``(times_ms, ids)``,
         ``"presentations"`` (structured array) and ``"mean_V"``.
         """
-        from dendrinet.engine.fast import _check_indices, _check_labels
 
         X = validate_images(X, self.n_inputs, "X")
-        ids = _check_indices(example_ids, X.shape[0], "example_ids")
+        ids = check_indices(example_ids, X.shape[0], "example_ids")
         lab = np.full(ids.size, -1, np.int64) if labels is None else \
-            _check_labels(labels, ids.size, self.model.n_outputs, "labels")
+            check_labels(labels, ids.size, self.model.n_outputs, "labels")
         pres = np.zeros(ids.size, dtype=[("example_id", np.int64), ("label", np.int64),
                                          ("phase", np.int64), ("t_start", np.float64),
                                          ("t_stop", np.float64)])

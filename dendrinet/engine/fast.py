@@ -55,6 +55,7 @@ from dendrinet.engine._loops import (Learn, evaluate_examples, new_events, recor
                                      train_chunk)
 from dendrinet.engine._replay import ReplayResult, replay
 from dendrinet.engine._simulate import STATE_FLOATS, make_net, make_state, new_acc, new_scratch
+from dendrinet.engine._validation import check_callback, check_indices, check_labels
 from dendrinet.equations import TEACHING_CONDUCTANCE
 from dendrinet.errors import DendrinetError
 from dendrinet.plasticity import mode_code, n_stats, stat_names, work_size
@@ -98,45 +99,6 @@ def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
     if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
         raise DendrinetError("parameters: Y_noise must have the shapes of Y")
     return sizes
-
-
-def _check_labels(y, n: int, n_out: int, what: str = "y") -> np.ndarray:
-    try:
-        labels = np.asarray(y)
-    except Exception:  # noqa: BLE001 - anything numpy cannot take is bad input
-        raise DendrinetError(f"{what}: expected an array of integer labels") from None
-    if labels.shape != (n,):
-        raise DendrinetError(f"{what}: expected {n} labels (one per example), got shape "
-                             f"{labels.shape}")
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise DendrinetError(f"{what}: labels must be whole numbers")
-    elif labels.dtype.kind not in "iub":
-        raise DendrinetError(f"{what}: labels must be integers, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
-    if n and (labels.min() < 0 or labels.max() >= n_out):
-        raise DendrinetError(f"{what}: labels must be in [0, {n_out}) for {n_out} output "
-                             f"neurons, found {labels.min()}..{labels.max()}")
-    return labels
-
-
-def _check_indices(idx, n: int, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(idx)
-    except Exception:  # noqa: BLE001
-        raise DendrinetError(f"{what}: expected an array of example indices") from None
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise DendrinetError(f"{what}: expected a 1-D array of integer example indices")
-    arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= n):
-        raise DendrinetError(f"{what}: indices must be in [0, {n}), found "
-                             f"{arr.min()}..{arr.max()}")
-    return arr
-
-
-def _check_callback(progress):
-    if progress is not None and not callable(progress):
-        raise DendrinetError("progress must be a callable progress(n_done, n_correct) or None")
 
 
 class FastEngine:
@@ -264,10 +226,10 @@ class FastEngine:
 
     def _train(self, X, y, order, progress, sample_every, record: bool):
         X = validate_images(X, self.n_inputs, "X")
-        y = _check_labels(y, X.shape[0], self.model.n_outputs)
-        order = np.arange(X.shape[0]) if order is None else _check_indices(order, X.shape[0],
+        y = check_labels(y, X.shape[0], self.model.n_outputs)
+        order = np.arange(X.shape[0]) if order is None else check_indices(order, X.shape[0],
                                                                             "order")
-        _check_callback(progress)
+        check_callback(progress)
         if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
                 or sample_every < 1:
             raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
@@ -340,8 +302,8 @@ class FastEngine:
             (bool) and ``error`` (fraction).
         """
         X = validate_images(X, self.n_inputs, "X")
-        labels = None if y is None else _check_labels(y, X.shape[0], self.model.n_outputs)
-        _check_callback(progress)
+        labels = None if y is None else check_labels(y, X.shape[0], self.model.n_outputs)
+        check_callback(progress)
         n = X.shape[0]
         net, _ = self._net()
         steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
@@ -391,9 +353,9 @@ class FastEngine:
             ``t_stop`` (ms); ``"mean_V"`` (n, n_out) as in :meth:`evaluate`.
         """
         X = validate_images(X, self.n_inputs, "X")
-        ids = _check_indices(example_ids, X.shape[0], "example_ids")
+        ids = check_indices(example_ids, X.shape[0], "example_ids")
         lab = np.full(ids.size, -1, np.int64) if labels is None else \
-            _check_labels(labels, ids.size, self.model.n_outputs, "labels")
+            check_labels(labels, ids.size, self.model.n_outputs, "labels")
         net, _ = self._net()
         steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
         layout = self.layout
