@@ -67,13 +67,14 @@ def synthetic_mnist(n_train: int = 8000, n_test: int = 2000, seed: int = 0):
                    (28, 28))
 
 
-def make_engine(name: str, n_inputs: int, seed: int = 0):
+def make_engine(name: str, n_inputs: int, seed: int = 0, input_precision: str = "single"):
     from dendrinet.config import load_model, load_protocol
     from dendrinet.engine.fast import FastEngine
     from dendrinet.weights import initial_parameters
     model = load_model(name)
     params = initial_parameters(model, n_inputs, seed)
-    return FastEngine(model, load_protocol("guerguiev2017"), params, seed=seed)
+    return FastEngine(model, load_protocol("guerguiev2017"), params, seed=seed,
+                      input_precision=input_precision)
 
 
 def compile_probe(data_dir: str | None) -> dict:
@@ -103,10 +104,11 @@ def compile_times(data_dir: str | None) -> dict:
     return out
 
 
-def time_model(name: str, ds, n_train: int, n_test: int, repeat: int) -> dict:
+def time_model(name: str, ds, n_train: int, n_test: int, repeat: int,
+               input_precision: str = "single") -> dict:
     import numba
     import numpy as np
-    engine = make_engine(name, ds.n_inputs)
+    engine = make_engine(name, ds.n_inputs, input_precision=input_precision)
     threads = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(1)
     engine.train_epoch(ds.X_train[:50], ds.y_train[:50])  # warm-up (JIT, caches)
@@ -139,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "mnist"),
                         help='folder with the MNIST t10k files, or "synthetic"')
     parser.add_argument("--no-compile", action="store_true", help="skip the compile timing")
+    parser.add_argument("--input-precision", choices=("single", "double"), default="single",
+                        help="FastEngine input_precision (default single)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -148,7 +152,8 @@ def main(argv=None) -> int:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__}, "
           f"threads {numba.config.NUMBA_NUM_THREADS}; load average {os.getloadavg()[0]:.2f}")
     print(f"input: {ds.name}, mean intensity {ds.X_train[:args.train].mean():.3f} "
-          f"({spikes_per_ms:.1f} input spikes per ms); protocol guerguiev2017")
+          f"({spikes_per_ms:.1f} input spikes per ms); protocol guerguiev2017; input sums "
+          f"in {args.input_precision} precision")
     results = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average": os.getloadavg()}
     if not args.no_compile:
         results["compile"] = compile_times(args.data_dir)
@@ -160,7 +165,7 @@ def main(argv=None) -> int:
     print(f"{'':<18}{'best':>10}{'median':>10}{'cpu':>10}{'best':>13}{'median':>13}")
     results["models"] = []
     for name in args.models:
-        r = time_model(name, ds, args.train, args.test, args.repeat)
+        r = time_model(name, ds, args.train, args.test, args.repeat, args.input_precision)
         results["models"].append(r)
         label = "-".join(str(s) for s in r["sizes"])
         print(f"{label:<18}{r['train_ms_best']:>10.3f}{r['train_ms_median']:>10.3f}"

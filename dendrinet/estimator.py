@@ -55,7 +55,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Seed of the initial weights, the example order, the spikes and the phase
         jitter. Prediction uses a fresh engine seeded from it, so :meth:`predict` is
         deterministic.
-    engine : {"fast", "brian2"}, default "fast"
+    engine : {"fast", "fast-double", "brian2"}, default "fast"
         Simulation engine.
     verbose : bool, default False
         Show a progress bar and one line per epoch on stderr/stdout.

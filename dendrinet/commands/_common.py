@@ -90,11 +90,13 @@ def add_seed_argument(parser: argparse.ArgumentParser, *, default: int | None,
 
 
 def add_engine_argument(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
-    """Add ``--engine``: ``fast`` (Numba) or ``brian2``; ``train`` uses ``fast`` when None."""
+    """Add ``--engine``: ``fast`` (Numba), ``fast-double`` (float64 input sums) or
+    ``brian2``; ``train`` uses ``fast`` when None."""
     from dendrinet.training import ENGINES
 
     parser.add_argument("--engine", default=default, choices=ENGINES,
-                        help="simulation engine (default fast)")
+                        help="simulation engine (default fast; fast-double: input spikes summed "
+                        "in float64)")
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser, *,
