@@ -91,6 +91,37 @@ def test_input_events_are_independent_bernoulli_per_step():
     assert abs(both - n_steps * q) <= 4 * math.sqrt(n_steps * q * (1 - q))
 
 
+@pytest.mark.parametrize("p_max", [0.2, 1.0])
+def test_unit_spikes_equal_the_plain_bernoulli_test(p_max):
+    """The draw evaluates the sigmoid only for units with u < p_max; its spikes must be
+    those of u < p_max sig(V) tested for every unit (same numbers from the same
+    streams), and the per-layer spike lists those of the spike vector."""
+    from dendrinet.engine._simulate import _draw, _uniforms, new_scratch
+    rng = np.random.default_rng(3)
+    uo = np.array([0, 300, 420, 430])
+    n = int(uo[-1])
+    s0, s1 = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    seed_streams(np.uint64(77), s0, s1)
+    scr = new_scratch(5, n, 3, 10, np.zeros(5 * 300))
+    idx, cnt, spk = np.zeros(n + 6, np.int64), np.zeros(4, np.int64), np.zeros(n, np.uint8)
+    total = 0
+    for step in range(50):
+        V = rng.normal(0.0, 4.0, n)
+        V[:5] = [-800.0, -40.0, 0.0, 40.0, 800.0]
+        r0, r1 = s0.copy(), s1.copy()
+        u, flag = np.zeros(n), np.zeros(n, np.uint8)
+        _uniforms(r0, r1, 2.0, u, flag)  # the same numbers, all of them
+        expected = u < p_max / (1.0 + np.exp(-np.clip(V, -700, 700)))
+        _draw(V, s0, s1, p_max, spk, scr, uo, idx, cnt)
+        np.testing.assert_array_equal(spk.astype(bool), expected)
+        np.testing.assert_array_equal(s0, r0)  # every stream advanced by one number
+        for l in range(3):
+            np.testing.assert_array_equal(idx[cnt[l]:cnt[l + 1]],
+                                          np.flatnonzero(expected[uo[l]:uo[l + 1]]))
+        total += expected.sum()
+    assert total > 1000  # spikes were tested, not only silence
+
+
 # ---------------------------------------------------------- analytic checks
 
 
