@@ -7,10 +7,10 @@ import numpy as np
 from numba import njit, prange
 
 from dendrinet.engine._kernels import JIT, derive_key, input_events, seed_streams
-from dendrinet.engine._simulate import (ACC_S, ACC_V, ACC_VA, APICAL, DRAW, RECORD, mean_apical,
-                                        new_acc, new_scratch, new_state,
-                                        reset_acc, reset_state, run_presentation)
-from dendrinet.plasticity import learn_flat, sigmoid
+from dendrinet.engine._simulate import (ACC_S, ACC_V, ACC_VA, APICAL, DRAW, RECORD, learn,
+                                        mean_apical, new_acc, new_scratch, new_state, reset_acc,
+                                        reset_state, run_presentation)
+from dendrinet.plasticity import sigmoid
 
 #: Plasticity constants and per-example buffers of the training loop.
 Learn = namedtuple("Learn", [
@@ -46,7 +46,7 @@ def _dummies():
 @njit(**JIT)
 def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
                 records, samples_f, samples_t, sample_rows, sample_every, pos0,
-                apical, record, rec, rec0, copy_in):
+                apical, record, rec, rec0):
     """Train on the examples ``order`` (rows of ``X``), one after the other.
 
     Per example: input events for the forward + target phases, forward phase (window
@@ -65,9 +65,6 @@ def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
         projected apical potential (``g_A = 0`` and fixed ``Y`` only).
     record : bool
         Record every spike into ``rec`` from row ``rec0`` on (tests).
-    copy_in : bool
-        ``net.W_in`` is a float32 copy of the first weight matrix, which the plasticity
-        rewrites with every update (``learn_flat(..., W_in_copy)``).
 
     Returns
     -------
@@ -123,10 +120,7 @@ def train_chunk(net, st, scr, acc, lrn, ev, X, y, order, n_fwd, n_tgt, settle,
                 lrn.alpha_f, lrn.alpha_t, lrn.phi_t, lrn.s_in, lrn.s_units, lrn.eta, lrn.P_hid,
                 lrn.P_out, lrn.k_B, lrn.k_D, net.phi_max, lrn.mode, lrn.train_hidden,
                 lrn.eta_Y, lrn.e, lrn.e_bp, lrn.work, lrn.stats)
-        if copy_in:  # the float32 input weights follow the learned float64 ones
-            learn_flat(*args, net.W_in)
-        else:
-            learn_flat(*args)
+        learn(net, args)
         records[q, 0] = 1.0 if best - out_lo == label else 0.0
         for k in range(lrn.stats.size):
             records[q, 1 + k] = lrn.stats[k]

@@ -17,13 +17,12 @@ from numba import njit
 from dendrinet.config import ModelConfig
 from dendrinet.engine._kernels import JIT
 from dendrinet.engine._layout import FlatLayout
-from dendrinet.engine._simulate import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, TRACES,
-                                        make_net, make_state, new_acc, new_scratch,
-                                        reset_acc, reset_state,
-                                        run_presentation)
+from dendrinet.engine._simulate import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, TRACES, learn,
+                                        make_net, make_state, new_acc, new_scratch, reset_acc,
+                                        reset_state, run_presentation)
 from dendrinet.equations import TEACHING_CONDUCTANCE
 from dendrinet.errors import DendrinetError
-from dendrinet.plasticity import learn_flat, mode_code, n_stats, sigmoid, stat_names, work_size
+from dendrinet.plasticity import mode_code, n_stats, sigmoid, stat_names, work_size
 from dendrinet.schedule import FORWARD, TARGET, Schedule
 from dendrinet.weights import Parameters
 
@@ -67,7 +66,7 @@ class ReplayResult:
 @njit(**JIT)
 def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase, label,
                 reset, given, tr_V, tr_Vb, tr_Va, V_bar, Va_bar, phi_bar, s_bar, s_in_bar,
-                learn, lrn_args, records, rec_pres, copy_in):
+                learn_after, lrn_args, records, rec_pres):
     (Y_noise, eta, P_hid, P_out, k_B, k_D, mode, train_hidden, eta_Y, alpha_f, alpha_t,
      e, e_bp, work, stats) = lrn_args
     L = net.sizes.size - 1
@@ -91,7 +90,7 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
             s_bar[k, j] = acc.s[j] / nw
         for i in range(acc.s_in.size):
             s_in_bar[k, i] = acc.s_in[i] / nw
-        if learn and k > 0 and phase[k] == TARGET and phase[k - 1] == FORWARD:
+        if learn_after and k > 0 and phase[k] == TARGET and phase[k - 1] == FORWARD:
             for j in range(n_hid):
                 alpha_f[j] = sigmoid(Va_bar[k - 1, j])
                 alpha_t[j] = sigmoid(Va_bar[k, j])
@@ -99,10 +98,7 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
                     V_bar[k - 1], alpha_f, alpha_t, phi_bar[k], s_in_bar[k - 1], s_bar[k - 1],
                     eta, P_hid, P_out, k_B, k_D, net.phi_max, mode, train_hidden, eta_Y,
                     e, e_bp, work, stats)
-            if copy_in:
-                learn_flat(*args, net.W_in)
-            else:
-                learn_flat(*args)
+            learn(net, args)
             for c in range(stats.size):
                 records[n_learn, c] = stats[c]
             rec_pres[n_learn] = k
@@ -198,8 +194,8 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     given = np.ascontiguousarray(np.concatenate([dense[n] for n in names[1:]], axis=1))
 
     W, b, Y, Yn = layout.pack(params)
-    single = input_precision == "single"
-    net = make_net(layout, W, b, Y, model, dt, TEACHING_CONDUCTANCE, single_inputs=single)
+    net = make_net(layout, W, b, Y, model, dt, TEACHING_CONDUCTANCE,
+                   single_inputs=input_precision == "single")
     n_in, n_units = layout.n_inputs, layout.n_units
     st = make_state(n_in, n_units)
     scr = new_scratch(n_in, n_units, L, model.n_outputs, net.W_in)
@@ -220,7 +216,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
                           schedule.settle, schedule.phase, schedule.label,
                           schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2],
                           V_bar, Va_bar, phi_bar, s_bar, s_in_bar, bool(learn), lrn_args,
-                          records, rec_pres, single)
+                          records, rec_pres)
     layout.unpack_into(params, W, b, Y)
 
     result = ReplayResult(sizes={n: int(s) for n, s in zip(names, layout.sizes)}, params=params)

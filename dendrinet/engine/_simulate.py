@@ -56,11 +56,13 @@ import numpy as np
 from numba import njit
 
 from dendrinet.engine._kernels import JIT, _exp_parts, fast_sigmoid, uniform
+from dendrinet.plasticity import learn_flat
 
 #: Constants and parameters (flat layout, see ``_layout``) read by the step.
 Net = namedtuple("Net", [
     "sizes", "uo", "wo", "yo", "W", "b", "Y",
     "W_in",                          # input -> first layer, as propagated (see make_net)
+    "W_in_copy",                     # W_in is a float32 copy, not a view of W
     "dL", "dS", "J",                 # trace decay factors per step, psp_jump (1/ms)
     "E_hid", "cB", "cA",             # hidden soma: exp(-g dt), g_B/g, g_A/g
     "E_free", "cD_free",             # output soma without teaching input
@@ -104,7 +106,7 @@ def make_net(layout, W, b, Y, model, dt: float, teaching_conductance: float,
     g_hid = n.g_L + n.g_B + n.g_A
     g_free = n.g_L + n.g_D
     g_teach = g_free + teaching_conductance
-    return Net(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y, W_in,
+    return Net(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y, W_in, single_inputs,
                math.exp(-dt / n.tau_L), math.exp(-dt / n.tau_s), n.psp_jump,
                math.exp(-g_hid * dt), n.g_B / g_hid, n.g_A / g_hid,
                math.exp(-g_free * dt), n.g_D / g_free,
@@ -651,6 +653,16 @@ def _catch_up(xL, xS, last, powL, powS, cumL, cumS, t, settle, sums, accumulate)
         xL[i] *= powL[k]
         xS[i] *= powS[k]
         last[i] = t
+
+
+@njit(**JIT)
+def learn(net, args):
+    """:func:`dendrinet.plasticity.learn_flat` with the arguments ``args`` (``net``'s
+    flat parameters first), keeping a float32 ``W_in`` equal to the learned ``W_0``."""
+    if net.W_in_copy:
+        learn_flat(*args, net.W_in)
+    else:
+        learn_flat(*args)
 
 
 @njit(**JIT)

@@ -1,9 +1,12 @@
-"""Validation of the arguments both engines take (labels, example indices, callbacks):
-one clear :class:`~dendrinet.errors.DendrinetError` per problem."""
+"""Validation of what both engines take (constructor arguments, images, labels, example
+indices, callbacks, saved states): one clear :class:`~dendrinet.errors.DendrinetError`
+per problem."""
 from __future__ import annotations
 
 import numpy as np
 
+from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.encoding import validate_images
 from dendrinet.errors import DendrinetError
 
 
@@ -47,3 +50,45 @@ def check_callback(progress) -> None:
     """``progress`` is None or callable."""
     if progress is not None and not callable(progress):
         raise DendrinetError("progress must be a callable progress(n_done, n_correct) or None")
+
+
+def check_engine_args(model, protocol, seed) -> None:
+    """What every engine's constructor takes: a model, a protocol, a 64-bit seed, and
+    a time step at which Bernoulli spiking is possible (``phi_max dt <= 1``)."""
+    if not isinstance(model, ModelConfig):
+        raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
+    if not isinstance(protocol, ProtocolConfig):
+        raise DendrinetError(f"protocol must be a ProtocolConfig, got "
+                             f"{type(protocol).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed < 2**64:
+        raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
+    p_max = model.neuron.phi_max * protocol.dt
+    if p_max > 1.0:
+        raise DendrinetError(f"phi_max * dt = {p_max:g} > 1: Bernoulli spikes need at most "
+                             f"one spike per step; use a shorter dt")
+
+
+def check_training_args(X, y, order, progress, sample_every, n_inputs: int, n_outputs: int):
+    """The arguments of ``train_epoch``; returns ``X`` (validated images), ``y`` (int64)
+    and ``order`` (int64, default ``0 .. n-1``)."""
+    X = validate_images(X, n_inputs, "X")
+    y = check_labels(y, X.shape[0], n_outputs)
+    order = np.arange(X.shape[0]) if order is None else check_indices(order, X.shape[0],
+                                                                        "order")
+    check_callback(progress)
+    if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
+            or sample_every < 1:
+        raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
+    return X, y, order
+
+
+def check_state_identity(state: dict, sizes: np.ndarray, seed: int) -> None:
+    """An engine state belongs to an engine with these layer sizes and this seed."""
+    state_sizes = np.asarray(state["layer_sizes"])
+    if not np.array_equal(state_sizes, sizes):
+        raise DendrinetError(f"engine state is for layer sizes {state_sizes.tolist()}, this "
+                             f"engine has {sizes.tolist()}")
+    if int(np.asarray(state["seed"])) != seed:
+        raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
+                             f"engine has seed {seed}")

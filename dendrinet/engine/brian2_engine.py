@@ -25,18 +25,20 @@ random streams); the potentials given the same spikes agree to rounding
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine._layout import FlatLayout
-from dendrinet.engine._validation import check_callback, check_indices, check_labels
+from dendrinet.engine._results import predictions, sample_buffers, training_history
+from dendrinet.engine._validation import (check_callback, check_engine_args, check_indices,
+                                          check_labels, check_state_identity,
+                                          check_training_args)
 from dendrinet.errors import DendrinetError
 from dendrinet.network import (_STATE, _SUMS, DendriticNetwork, _root_cause, population_kind,
                                population_names)
-from dendrinet.plasticity import learn_flat, mode_code, n_stats, stat_names, work_size
+from dendrinet.plasticity import learn_flat, mode_code, n_stats, work_size
 from dendrinet.schedule import FORWARD, TARGET, TEST, test_schedule, training_schedule
 from dendrinet.weights import Parameters
 
@@ -82,16 +84,10 @@ class Brian2Engine:
 
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
                  seed: int = 0, target: str = "cython"):
-        if not isinstance(model, ModelConfig):
-            raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
-        if not isinstance(protocol, ProtocolConfig):
-            raise DendrinetError(f"protocol must be a ProtocolConfig, got "
-                                 f"{type(protocol).__name__}")
+        check_engine_args(model, protocol, seed)
         if not isinstance(params, Parameters):
             raise DendrinetError(f"params must be a dendrinet.weights.Parameters, got "
                                  f"{type(params).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
         if target not in ("cython", "numpy"):
             raise DendrinetError(f"target must be 'cython' or 'numpy', got {target!r}")
         params.validate("parameters")
@@ -100,9 +96,6 @@ class Brian2Engine:
             raise DendrinetError(f"parameters have layer sizes {sizes}, but model "
                                  f"{model.name!r} needs hidden {list(model.hidden)} and "
                                  f"{model.n_outputs} outputs")
-        if model.neuron.phi_max * protocol.dt > 1:
-            raise DendrinetError(f"phi_max * dt = {model.neuron.phi_max * protocol.dt:g} > 1: "
-                                 f"Bernoulli spikes need at most one spike per step")
         self.model = model
         self.protocol = protocol
         self.params = params
@@ -157,14 +150,8 @@ class Brian2Engine:
         Same parameters and returned history as
         :meth:`dendrinet.engine.fast.FastEngine.train_epoch`.
         """
-        X = validate_images(X, self.n_inputs, "X")
-        y = check_labels(y, X.shape[0], self.model.n_outputs)
-        order = np.arange(X.shape[0]) if order is None else check_indices(order, X.shape[0],
-                                                                            "order")
-        check_callback(progress)
-        if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
-                or sample_every < 1:
-            raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
+        X, y, order = check_training_args(X, y, order, progress, sample_every, self.n_inputs,
+                                          self.model.n_outputs)
         layout = self.layout
         L = layout.n_layers
         n = order.size
@@ -172,10 +159,8 @@ class Brian2Engine:
         schedule = training_schedule(self.protocol, order, y[order],
                                      np.random.default_rng([self.seed, epoch]))
         records = np.zeros((n, 1 + n_stats(L - 1)))
-        n_samples = -(-n // sample_every)
-        samples_f = np.zeros((n_samples, layout.n_hidden_units))
-        samples_t = np.zeros((n_samples, layout.n_hidden_units))
-        sample_rows = np.zeros(n_samples, np.int64)
+        samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
+                                                           layout.n_hidden_units)
         if n:
             if self._net is None:
                 self._net = self._new_network(record_spikes=False, record_averages=False)
@@ -189,17 +174,8 @@ class Brian2Engine:
             learner.finish()
             layout.unpack_into(self.params, learner.W, learner.b, learner.Y)
         self.epochs_done += 1
-        hist = {"epoch": np.full(n, self.epochs_done, np.int64), "example_id": order.copy(),
-                "label": y[order], "correct": records[:, 0] > 0.5}
-        for c, name in enumerate(stat_names(L - 1)):
-            hist[name] = records[:, 1 + c].copy()
-        for l in range(L - 1):
-            lo, hi = layout.uo[l], layout.uo[l + 1]
-            hist[f"alpha_f_{l}"] = samples_f[:, lo:hi].copy()
-            hist[f"alpha_t_{l}"] = samples_t[:, lo:hi].copy()
-        hist["sample_position"] = sample_rows.copy()
-        hist["sample_example_id"] = order[sample_rows] if n else sample_rows.copy()
-        return hist
+        return training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
+                                samples_t, sample_rows)
 
     # ---------------------------------------------------------------- test
     def evaluate(self, X, y=None, progress=None) -> dict:
@@ -240,11 +216,7 @@ class Brian2Engine:
             self._run(net, schedule, X, _derived_seed(self.seed, 2, 0), step)
             if progress is not None:
                 progress(n, None if labels is None else counter["correct"])
-        out = {"pred": mean_V.argmax(axis=1).astype(np.int64), "mean_V": mean_V}
-        if labels is not None:
-            out["correct"] = out["pred"] == labels
-            out["error"] = float(1.0 - out["correct"].mean()) if n else math.nan
-        return out
+        return predictions(mean_V, labels)
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.
@@ -293,13 +265,7 @@ class Brian2Engine:
         """Restore a :meth:`get_state` dictionary (validated)."""
         if not isinstance(state, dict) or not {"epochs_done", "seed", "layer_sizes"} <= set(state):
             raise DendrinetError("engine state must be a dict from Brian2Engine.get_state()")
-        sizes = np.asarray(state["layer_sizes"])
-        if not np.array_equal(sizes, self.layout.sizes):
-            raise DendrinetError(f"engine state is for layer sizes {sizes.tolist()}, this engine "
-                                 f"has {self.layout.sizes.tolist()}")
-        if int(np.asarray(state["seed"])) != self.seed:
-            raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
-                                 f"engine has seed {self.seed}")
+        check_state_identity(state, self.layout.sizes, self.seed)
         for key, value in state.items():
             if "." not in key:
                 continue

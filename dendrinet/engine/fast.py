@@ -40,7 +40,6 @@ automatically when any engine source changes (``_kernels.refresh_stale_cache``).
 """
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np
@@ -55,10 +54,13 @@ from dendrinet.engine._loops import (Learn, evaluate_examples, new_events, recor
                                      train_chunk)
 from dendrinet.engine._replay import ReplayResult, replay
 from dendrinet.engine._simulate import STATE_FLOATS, make_net, make_state, new_acc, new_scratch
-from dendrinet.engine._validation import check_callback, check_indices, check_labels
+from dendrinet.engine._results import predictions, sample_buffers, training_history
+from dendrinet.engine._validation import (check_callback, check_engine_args, check_indices,
+                                          check_labels, check_state_identity,
+                                          check_training_args)
 from dendrinet.equations import TEACHING_CONDUCTANCE
 from dendrinet.errors import DendrinetError
-from dendrinet.plasticity import mode_code, n_stats, stat_names, work_size
+from dendrinet.plasticity import mode_code, n_stats, work_size
 from dendrinet.schedule import TEST, training_schedule
 from dendrinet.weights import Parameters
 
@@ -132,24 +134,13 @@ class FastEngine:
 
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
                  seed: int = 0, input_precision: str = "single"):
-        if not isinstance(model, ModelConfig):
-            raise DendrinetError(f"model must be a ModelConfig, got {type(model).__name__}")
-        if not isinstance(protocol, ProtocolConfig):
-            raise DendrinetError(f"protocol must be a ProtocolConfig, got "
-                                 f"{type(protocol).__name__}")
+        check_engine_args(model, protocol, seed)
         check_model_supported(model)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
-                not 0 <= seed < 2**64:
-            raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
         sizes = _check_params(model, params)
         if input_precision not in ("single", "double"):
             raise DendrinetError(f"input_precision must be 'single' or 'double', got "
                                  f"{input_precision!r}")
         self.input_precision = input_precision
-        p_max = model.neuron.phi_max * protocol.dt
-        if p_max > 1.0:
-            raise DendrinetError(f"phi_max * dt = {p_max:g} > 1: Bernoulli spikes need at most "
-                                 f"one spike per step; use a shorter dt")
         self.model = model
         self.protocol = protocol
         self.params = params
@@ -225,14 +216,8 @@ class FastEngine:
         return self._train(X, y, order, progress, sample_every, record=False)[0]
 
     def _train(self, X, y, order, progress, sample_every, record: bool):
-        X = validate_images(X, self.n_inputs, "X")
-        y = check_labels(y, X.shape[0], self.model.n_outputs)
-        order = np.arange(X.shape[0]) if order is None else check_indices(order, X.shape[0],
-                                                                            "order")
-        check_callback(progress)
-        if isinstance(sample_every, bool) or not isinstance(sample_every, (int, np.integer)) \
-                or sample_every < 1:
-            raise DendrinetError(f"sample_every must be a positive integer, got {sample_every!r}")
+        X, y, order = check_training_args(X, y, order, progress, sample_every, self.n_inputs,
+                                          self.model.n_outputs)
         n = order.size
         layout = self.layout
         n_hidden_layers = layout.n_layers - 1
@@ -248,10 +233,8 @@ class FastEngine:
         acc = new_acc(n_in, n_units)
         ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
-        n_samples = -(-n // sample_every)
-        samples_f = np.zeros((n_samples, layout.n_hidden_units))
-        samples_t = np.zeros((n_samples, layout.n_hidden_units))
-        sample_rows = np.zeros(n_samples, np.int64)
+        samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
+                                                           layout.n_hidden_units)
         total_steps = int(schedule.total_steps)
         rec = np.zeros((total_steps if record else 1, n_in + n_units), np.uint8)
         done, k, row = 0, 0, 0
@@ -261,23 +244,15 @@ class FastEngine:
                                   n_fwd[done:stop], n_tgt[done:stop], settle,
                                   records[done:stop], samples_f[k:], samples_t[k:],
                                   sample_rows[k:], sample_every, done, self._apical_train,
-                                  record, rec, row, self.input_precision == "single")
+                                  record, rec, row)
             k += ks
             done = stop
             if progress is not None:
                 progress(done, int(records[:done, 0].sum()))
         layout.unpack_into(self.params, net.W, net.b, net.Y)
         self.epochs_done += 1
-        hist = {"epoch": np.full(n, self.epochs_done, np.int64), "example_id": order.copy(),
-                "label": y[order], "correct": records[:, 0] > 0.5}
-        for c, name in enumerate(stat_names(n_hidden_layers)):
-            hist[name] = records[:, 1 + c].copy()
-        for l in range(n_hidden_layers):
-            lo, hi = layout.uo[l], layout.uo[l + 1]
-            hist[f"alpha_f_{l}"] = samples_f[:, lo:hi].copy()
-            hist[f"alpha_t_{l}"] = samples_t[:, lo:hi].copy()
-        hist["sample_position"] = sample_rows.copy()
-        hist["sample_example_id"] = order[sample_rows] if n else sample_rows.copy()
+        hist = training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
+                                samples_t, sample_rows)
         return hist, schedule, rec
 
     # ---------------------------------------------------------------- test
@@ -322,11 +297,7 @@ class FastEngine:
             done = stop
             if progress is not None:
                 progress(done, None if labels is None else n_correct)
-        out = {"pred": mean_V.argmax(axis=1).astype(np.int64), "mean_V": mean_V}
-        if labels is not None:
-            out["correct"] = out["pred"] == labels
-            out["error"] = float(1.0 - out["correct"].mean()) if n else math.nan
-        return out
+        return predictions(mean_V, labels)
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.
@@ -408,18 +379,12 @@ class FastEngine:
         if missing:
             raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a fast-engine "
                                  f"state?)")
-        sizes = np.asarray(state["layer_sizes"])
-        if not np.array_equal(sizes, self.layout.sizes):
-            raise DendrinetError(f"engine state is for layer sizes {sizes.tolist()}, this engine "
-                                 f"has {self.layout.sizes.tolist()}")
+        check_state_identity(state, self.layout.sizes, self.seed)
         fmt = int(np.asarray(state.get("format", 1)))
         if fmt != _STATE_FORMAT:
             raise DendrinetError(f"engine state has format {fmt}, this dendrinet reads format "
                                  f"{_STATE_FORMAT} (a checkpoint of an older version: start the "
                                  f"run anew)")
-        if int(np.asarray(state["seed"])) != self.seed:
-            raise DendrinetError(f"engine state was made with seed {int(state['seed'])}, this "
-                                 f"engine has seed {self.seed}")
         st = self._state
         for name in STATE_FLOATS:
             value = np.asarray(state[name], dtype=np.float64)
