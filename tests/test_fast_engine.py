@@ -400,3 +400,12 @@ def test_bad_order_state_and_parameters_are_rejected(protocol):
         FastEngine(small_model(hidden=(20,)), protocol, params)
     with pytest.raises(DendrinetError, match="example_ids"):
         eng.record_spikes(np.zeros((3, 64)), [3])
+    with pytest.raises(DendrinetError, match="input_precision must be 'single' or 'double'"):
+        FastEngine(model, protocol, params, input_precision="half")
+    with pytest.raises(DendrinetError, match="input_precision"):
+        replay(model, params, test_schedule(protocol, [0]), no_spikes(model, 1),
+               input_precision="float16")
+    old_state = eng.get_state()
+    old_state["format"] = np.array(1)
+    with pytest.raises(DendrinetError, match="format 1.*start the run anew"):
+        eng.set_state(old_state)
