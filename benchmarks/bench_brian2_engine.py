@@ -29,7 +29,7 @@ def main(argv=None) -> None:
 
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
-    from dendrinet.engine.brian2_engine import Brian2Engine
+    from dendrinet.backends.brian2.engine import Brian2Engine
     from dendrinet.weights import initial_parameters
 
     model = load_model(args.model)

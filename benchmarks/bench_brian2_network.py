@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
     from dendrinet.errors import DendrinetError
-    from dendrinet.network import DendriticNetwork
+    from dendrinet.backends.brian2.network import DendriticNetwork
     from dendrinet.schedule import training_schedule
     from dendrinet.weights import initial_parameters
 

@@ -68,13 +68,17 @@ def synthetic_mnist(n_train: int = 8000, n_test: int = 2000, seed: int = 0):
 
 
 def make_engine(name: str, n_inputs: int, seed: int = 0, input_precision: str = "single"):
+    import dendrinet
+    if (Path(dendrinet.__file__).parent / "backends").is_dir():
+        from dendrinet.backends import make_engine as registry
+    else:  # a checkout from before the engine registry (A/B comparisons)
+        from dendrinet.training import make_engine as registry
     from dendrinet.config import load_model, load_protocol
-    from dendrinet.engine.fast import FastEngine
     from dendrinet.weights import initial_parameters
     model = load_model(name)
     params = initial_parameters(model, n_inputs, seed)
-    return FastEngine(model, load_protocol("guerguiev2017"), params, seed=seed,
-                      input_precision=input_precision)
+    engine = "fast" if input_precision == "single" else "fast-double"
+    return registry(engine, model, load_protocol("guerguiev2017"), params, seed)
 
 
 def compile_probe(data_dir: str | None) -> dict:

@@ -44,9 +44,11 @@ def main(argv=None) -> int:
     from numba import njit
 
     from bench_engine import load_mnist, make_engine
-    from dendrinet.engine import _loops as LP
-    from dendrinet.engine import _simulate as S
-    from dendrinet.plasticity import learn_flat
+    from dendrinet.backends.numba import drivers as LP
+    from dendrinet.backends.numba import dynamics as S
+    from dendrinet.backends.numba.input_spikes import new_events
+    from dendrinet.backends.numba.plasticity import (learn_flat, make_rule, new_example,
+                                                     new_updates)
 
     numba.set_num_threads(1)
     ds = load_mnist(args.data_dir)
@@ -59,12 +61,15 @@ def main(argv=None) -> int:
     print(f"train_epoch: {1e3 * whole:.3f} ms per example")
 
     net, Yn = engine._net()
-    lrn = engine._learn(Yn)
     lay = engine.layout
+    # learning rates of 1e-300: the kernel's full work, weights (practically) unchanged
+    rule = make_rule(engine.model, Yn)
+    rule = rule._replace(eta=rule.eta * 1e-300, train_hidden=True, eta_Y=0.0)
+    ex, upd = new_example(lay.n_inputs, lay.n_units), new_updates(lay.sizes)
     st = engine._state
     scr = S.new_scratch(lay.n_inputs, lay.n_units, lay.n_layers, lay.sizes[-1], net.W_in)
     acc = S.new_acc(lay.n_inputs, lay.n_units)
-    ev = LP.new_events(lay.n_inputs, 200)
+    ev = new_events(lay.n_inputs, 200)
     no8, nof = np.zeros((1, 1), np.uint8), np.zeros((1, 1))
     base = S.DRAW | S.ACC_VA | (S.APICAL if engine._apical_train else 0)
     settle, nf, nt = 30, 51, 52
@@ -86,10 +91,7 @@ def main(argv=None) -> int:
         S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, nf, nt, settle, True, 0, base,
                            no8, 0, no8, 0, nof, nof, nof, 0)
         c3 = time.thread_time()
-        learn_flat(net.W, net.b, net.Y, Yn, lay.sizes, lay.uo, lay.wo, lay.yo, lrn.V_f,
-                   lrn.alpha_f, lrn.alpha_t, lrn.phi_t, lrn.s_in, lrn.s_units, lrn.eta * 1e-300,
-                   lrn.P_hid, lrn.P_out, lrn.k_B, lrn.k_D, net.phi_max, lrn.mode, True, 0.0,
-                   lrn.e, lrn.e_bp, lrn.work, lrn.stats)
+        learn_flat(net, rule, ex, upd)
         c4 = time.thread_time()
         for name, dt in zip(parts, (c1 - c0, c2 - c1, c3 - c2, c4 - c3)):
             parts[name] += dt / n
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
     s_nz = np.where(st.xinL != 0, 0.01, 0.0)
     W0 = net.W[:lay.sizes[0] * lay.sizes[1]].reshape(lay.sizes[0], lay.sizes[1])
     e = np.full(lay.sizes[1], 1e-3)
-    from dendrinet.plasticity import apply_update
+    from dendrinet.backends.numba.plasticity import apply_update
     t_upd = best_time(lambda: apply_update(W0, net.b[:lay.sizes[1]], s_nz, e, 1e-300), 200)
     print(f"  (W_0 update alone, {np.count_nonzero(s_nz)} live rows: {1e3 * t_upd:.3f} ms)")
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from dendrinet import __version__
 from dendrinet.errors import DendrinetError
 
-SUBCOMMANDS = ("demo", "simulate", "train", "evaluate", "report")
+SUBCOMMANDS = ("demo", "simulate", "train", "evaluate", "report", "models", "protocols")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dendrinet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

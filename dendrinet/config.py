@@ -1,7 +1,7 @@
 """Model and protocol files (TOML) parsed into validated, frozen dataclasses.
 
 This module is the single source of truth for parameters: the Brian2 equations
-(:mod:`dendrinet.equations`), the Brian2 network, the fast Numba engine and the
+(:mod:`dendrinet.backends.brian2.equations`), the Brian2 network, the fast Numba engine and the
 plasticity kernels all read a :class:`ModelConfig` and a :class:`ProtocolConfig`.
 
 Units. Potentials are dimensionless, as in Guerguiev et al. (2017). Every dimensional
@@ -12,6 +12,17 @@ turns them back into Brian2 quantities.
 
 Errors. An unknown key, a missing unit, a wrong unit or an impossible value raises
 :class:`~dendrinet.errors.ConfigError` with a message naming the file and the key.
+
+Names and inheritance. :func:`load_model` and :func:`load_protocol` take a file path or
+the name of a shipped file (``dendrinet models`` and ``dendrinet protocols`` list them;
+:mod:`dendrinet.resources` finds them). A file may start with
+``extends = "guerguiev2017-1hidden"`` (a shipped name, or a path, relative paths being
+relative to the extending file): the base file is read first (itself possibly
+extending another) and the extending file's tables are merged over it key by key, so a
+variant states only what differs. ``name`` and ``description`` are not inherited.
+The dataclass defaults below are the values of the shipped base model
+``guerguiev2017-1hidden`` and base protocol ``guerguiev2017``, so a table a file omits
+gets the tuned values.
 """
 from __future__ import annotations
 
@@ -21,14 +32,22 @@ import numbers
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from dendrinet import resources
 from dendrinet.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO_ROOT / "models"
-PROTOCOLS_DIR = REPO_ROOT / "protocols"
+
+def __getattr__(name: str):
+    # MODELS_DIR / PROTOCOLS_DIR: the folders of the shipped files, looked up on use
+    if name == "MODELS_DIR":
+        return resources.models_dir()
+    if name == "PROTOCOLS_DIR":
+        return resources.protocols_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Unit tables: factor to the canonical unit (ms, or 1/ms).
 _TIME_UNITS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "second": 1000.0}
@@ -99,6 +118,9 @@ class NeuronParams:
     E_E, E_I : float
         Excitatory and inhibitory reversal potentials of the teaching input
         (dimensionless).
+    g_T : float
+        Conductance of the teaching input onto output somata during the target phase,
+        1/ms.
     """
 
     phi_max: float = 0.2
@@ -110,9 +132,11 @@ class NeuronParams:
     g_D: float = 0.6
     E_E: float = 8.0
     E_I: float = -8.0
+    g_T: float = 1.0
 
     _UNITS = {"phi_max": "rate", "tau_s": "time", "tau_L": "time", "g_L": "rate",
-              "g_B": "rate", "g_A": "rate", "g_D": "rate", "E_E": None, "E_I": None}
+              "g_B": "rate", "g_A": "rate", "g_D": "rate", "E_E": None, "E_I": None,
+              "g_T": "rate"}
 
     @property
     def k_B(self) -> float:
@@ -163,6 +187,8 @@ class NeuronParams:
                 raise ConfigError(f"{where}.{name}: a conductance cannot be negative")
         if self.g_L <= 0:
             raise ConfigError(f"{where}.g_L: the leak conductance must be positive")
+        if self.g_T <= 0:
+            raise ConfigError(f"{where}.g_T: the teaching conductance must be positive")
         if self.phi_max <= 0:
             raise ConfigError(f"{where}.phi_max: the maximum rate must be positive")
         if self.tau_s <= 0 or self.tau_L <= 0:
@@ -185,8 +211,8 @@ class InitParams:
     the hidden layer they feed (positive mean), as in the authors' code.
     """
 
-    V_avg: float = 3.0
-    V_sd: float = 3.0
+    V_avg: float = 1.0
+    V_sd: float = 1.0
     b_avg: float = 0.8
     b_sd: float = 0.001
     nu: float = 0.25
@@ -258,7 +284,7 @@ class LearningParams:
         ``False`` trains only the output layer (the "shallow" comparison model).
     """
 
-    eta: tuple[float, ...] = (0.21, 0.21)
+    eta: tuple[float, ...] = (0.4, 0.1)
     P_hidden: float | None = None
     P_output: float | None = None
     train_hidden: bool = True
@@ -367,29 +393,46 @@ class ModelConfig:
         return asdict(self)
 
 
-_MODEL_TABLES = {"model", "neuron", "network", "init", "feedback", "learning", "equations"}
+# table -> keys a model file may hold
+_MODEL_TABLES = {
+    "model": {"name", "description"},
+    "network": {"hidden", "n_outputs"},
+    "neuron": set(NeuronParams._UNITS),
+    "init": {f.name for f in fields(InitParams)},
+    "feedback": {f.name for f in fields(FeedbackParams)},
+    "learning": {f.name for f in fields(LearningParams)},
+    "equations": {f.name for f in fields(EquationTerms)},
+}
 
 
 def load_model(path_or_name: str | Path) -> ModelConfig:
-    """Read a model file (a path, or a name in the repository's ``models/``)."""
-    path = _resolve(path_or_name, MODELS_DIR, "model")
-    doc = _read_toml(path)
-    where = path.name
-    _check_keys(doc, _MODEL_TABLES, where)
+    """Read a model file.
+
+    Parameters
+    ----------
+    path_or_name : str or Path
+        A file path, or the name of a shipped model (``dendrinet models`` lists them).
+        The file may extend another (``extends = "guerguiev2017-1hidden"``, see the
+        module docstring).
+
+    Returns
+    -------
+    ModelConfig
+    """
+    source = config_file(path_or_name, "model")
+    doc, where = _read_document(source, "model")
     meta = _table(doc, "model", where)
-    _check_keys(meta, {"name", "description"}, f"{where} [model]")
     network = _table(doc, "network", where)
-    _check_keys(network, {"hidden", "n_outputs"}, f"{where} [network]")
-    hidden = network.get("hidden", [500])
+    hidden = network.get("hidden", list(ModelConfig.hidden))
     if not isinstance(hidden, list) or any(
         isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden
     ):
         raise ConfigError(f"{where} [network].hidden: expected a list of positive integers")
-    n_outputs = network.get("n_outputs", 10)
+    n_outputs = network.get("n_outputs", ModelConfig.n_outputs)
     if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 2:
         raise ConfigError(f"{where} [network].n_outputs: expected an integer >= 2")
     model = ModelConfig(
-        name=str(meta.get("name", path.stem)),
+        name=str(meta.get("name", Path(source.name).stem)),
         description=str(meta.get("description", "")),
         hidden=tuple(hidden),
         n_outputs=n_outputs,
@@ -469,15 +512,23 @@ _PROTOCOL_KEYS = {
 
 
 def load_protocol(path_or_name: str | Path) -> ProtocolConfig:
-    """Read a protocol file (a path, or a name in the repository's ``protocols/``)."""
-    path = _resolve(path_or_name, PROTOCOLS_DIR, "protocol")
-    doc = _read_toml(path)
-    where = path.name
-    _check_keys(doc, set(_PROTOCOL_KEYS), where)
+    """Read a protocol file.
+
+    Parameters
+    ----------
+    path_or_name : str or Path
+        A file path, or the name of a shipped protocol (``dendrinet protocols`` lists
+        them). The file may extend another (``extends = "guerguiev2017"``).
+
+    Returns
+    -------
+    ProtocolConfig
+    """
+    source = config_file(path_or_name, "protocol")
+    doc, where = _read_document(source, "protocol")
     values: dict[str, Any] = {}
-    for section, keys in _PROTOCOL_KEYS.items():
+    for section in _PROTOCOL_KEYS:
         table = _table(doc, section, where)
-        _check_keys(table, keys, f"{where} [{section}]")
         for key, raw in table.items():
             name = {"duration": "test_duration", "settle": "test_settle"}.get(key, key) \
                 if section == "test" else key
@@ -502,7 +553,7 @@ def load_protocol(path_or_name: str | Path) -> ProtocolConfig:
                     raise ConfigError(f"{here}: must be positive")
             else:
                 values[name] = str(raw)
-    values.setdefault("name", path.stem)
+    values.setdefault("name", Path(source.name).stem)
     protocol = ProtocolConfig(**values)
     _validate_protocol(protocol, where)
     return protocol
@@ -618,23 +669,102 @@ def protocol_to_toml(protocol: ProtocolConfig) -> str:
 # ----------------------------------------------------------------------- helpers
 
 
-def _resolve(path_or_name: str | Path, folder: Path, kind: str) -> Path:
+def _shipped(kind: str) -> dict[str, Traversable]:
+    return resources.model_files() if kind == "model" else resources.protocol_files()
+
+
+def config_file(path_or_name: str | Path, kind: str) -> Traversable:
+    """The file :func:`load_model` (``kind="model"``) or :func:`load_protocol`
+    (``kind="protocol"``) reads for ``path_or_name``: an existing file, else the shipped
+    file of that name. A file that extends another is returned as it is (use
+    :func:`model_to_toml` / :func:`protocol_to_toml` of the loaded config for a
+    self-contained copy)."""
     path = Path(path_or_name)
     if path.is_file():
         return path
-    named = folder / f"{path_or_name}.toml"
-    if named.is_file():
-        return named
-    available = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
-    raise ConfigError(f"{kind} file {str(path_or_name)!r} not found "
-                      f"(neither a file nor a name in {folder}; available: {available})")
+    shipped = _shipped(kind)
+    if str(path_or_name) in shipped:
+        return shipped[str(path_or_name)]
+    available = ", ".join(shipped) or "none"
+    raise ConfigError(f"{kind} file {str(path_or_name)!r} not found (neither a file nor the "
+                      f"name of a shipped {kind}; available: {available})")
 
 
-def _read_toml(path: Path) -> dict:
+_OWN_KEYS = ("name", "description")  # of [model] / [protocol]: describe one file, not inherited
+
+
+def _read_document(source: Traversable, kind: str) -> tuple[dict, str]:
+    """(document with every base merged in, ``where`` for messages) of a file."""
+    doc, chain = _read_extending(source, kind, ())
+    where = source.name
+    if len(chain) > 1:
+        where += " (extending " + ", ".join(f.name for f in chain[1:]) + ")"
+    return doc, where
+
+
+def _identity(source: Traversable) -> str:
+    return str(source.resolve()) if isinstance(source, Path) else str(source)
+
+
+def _read_extending(source: Traversable, kind: str,
+                    seen: tuple[Traversable, ...]) -> tuple[dict, list[Traversable]]:
+    """The document of ``source`` merged over its bases, and the files read (``source``
+    first). Keys are checked per file, so an unknown key names its own file."""
+    if _identity(source) in {_identity(s) for s in seen}:
+        first = [_identity(s) for s in seen].index(_identity(source))
+        cycle = " -> ".join(str(s) for s in (*seen[first:], source))
+        raise ConfigError(f"{seen[-1].name}: 'extends' makes a cycle: {cycle}")
+    doc = _read_toml(source)
+    where = source.name
+    schema = _MODEL_TABLES if kind == "model" else _PROTOCOL_KEYS
+    _check_keys(doc, set(schema) | {"extends"}, where)
+    for name, allowed in schema.items():
+        _check_keys(_table(doc, name, where), allowed, f"{where} [{name}]")
+    extends = doc.pop("extends", None)
+    if extends is None:
+        return doc, [source]
+    if not isinstance(extends, str) or not extends.strip():
+        raise ConfigError(f"{where}: extends: expected the name of a shipped {kind} or a file "
+                          f"path, got {extends!r}")
+    base_source = _find_base(extends, source, kind, where)
+    base, chain = _read_extending(base_source, kind, (*seen, source))
+    for key in _OWN_KEYS:
+        base.get(kind, {}).pop(key, None)
+    return _merge(base, doc), [source, *chain]
+
+
+def _find_base(extends: str, source: Traversable, kind: str, where: str) -> Traversable:
+    """The file named by ``extends`` in ``source``: a path (relative to ``source``'s
+    folder), else a shipped name."""
+    candidate = Path(extends).expanduser()
+    if not candidate.is_absolute() and isinstance(source, Path):
+        candidate = source.parent / candidate
+    if (candidate.is_absolute() or isinstance(source, Path)) and candidate.is_file():
+        return candidate
+    shipped, name = _shipped(kind), extends.removesuffix(".toml")
+    if name in shipped:
+        return shipped[name]
+    raise ConfigError(f"{where}: extends = {extends!r} is neither a file ({candidate}) nor "
+                      f"the name of a shipped {kind} (available: {', '.join(shipped)})")
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """``child`` over ``base``: tables merge key by key, other values replace."""
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(source: Traversable) -> dict:
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(source.read_bytes().decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{source}: cannot be read ({exc.strerror})") from None

@@ -20,6 +20,7 @@ Files are searched, in order, in the ``data_dir`` argument, ``$DENDRINET_DATA_DI
 ``fashion-mnist/``), the cache directory (``$DENDRINET_CACHE`` or
 ``~/.cache/dendrinet``, under ``mnist/`` or ``fashion-mnist/``) and the data set's
 fallback folders from the manifest (``../shared/data/mnist`` next to the repository,
+searched only when dendrinet runs from a source checkout, and
 ``/usr/share/datasets/fashion-mnist``). The first folder holding every needed file
 wins; each file may be the official ``.gz`` archive or the decompressed idx file.
 
@@ -47,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from dendrinet import resources
 from dendrinet.errors import DatasetError
 
 __all__ = [
@@ -57,8 +59,10 @@ __all__ = [
     "read_idx",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MANIFEST_PATH = REPO_ROOT / "data" / "manifest.toml"
+# The source checkout dendrinet runs from, or None when it is installed: relative
+# fallback folders of the manifest are relative to it (and skipped without one).
+REPO_ROOT = resources.checkout_root()
+MANIFEST_NAME = "data/manifest.toml"  # how messages name the shipped manifest
 DATA_DIR_ENV = "DENDRINET_DATA_DIR"
 CACHE_ENV = "DENDRINET_CACHE"
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -244,15 +248,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _manifest() -> dict[str, dict[str, Any]]:
-    """Data set specifications from ``data/manifest.toml``, checked once."""
+    """Data set specifications from ``data/manifest.toml`` (shipped with the package,
+    see :mod:`dendrinet.resources`), checked once."""
     try:
-        with MANIFEST_PATH.open("rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DatasetError(f"cannot read the dataset manifest {MANIFEST_PATH}: {exc}") from None
+        document = tomllib.loads(resources.dataset_manifest())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DatasetError(f"cannot read the dataset manifest {MANIFEST_NAME}: {exc}") from None
     datasets = document.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
-        raise DatasetError(f"{MANIFEST_PATH}: no [datasets] tables")
+        raise DatasetError(f"{MANIFEST_NAME}: no [datasets] tables")
     for name, spec in datasets.items():
         _check_manifest_entry(name, spec, datasets)
     return datasets
@@ -262,7 +266,7 @@ def _check_manifest_entry(name: str, spec: dict, datasets: dict) -> None:
     def require(table: dict, keys: tuple[str, ...], where: str) -> None:
         missing = [k for k in keys if k not in table]
         if missing:
-            raise DatasetError(f"{MANIFEST_PATH}: {where} lacks {', '.join(missing)}")
+            raise DatasetError(f"{MANIFEST_NAME}: {where} lacks {', '.join(missing)}")
 
     source = spec.get("source")
     where = f"datasets.{name}"
@@ -277,9 +281,9 @@ def _check_manifest_entry(name: str, spec: dict, datasets: dict) -> None:
     elif source == "idx-split":
         require(spec, ("files_from", "images", "labels", "n_train"), where)
         if datasets.get(spec["files_from"], {}).get("source") != "idx":
-            raise DatasetError(f"{MANIFEST_PATH}: {where}.files_from must name an idx dataset")
+            raise DatasetError(f"{MANIFEST_NAME}: {where}.files_from must name an idx dataset")
     else:
-        raise DatasetError(f"{MANIFEST_PATH}: {where}.source {source!r} is not "
+        raise DatasetError(f"{MANIFEST_NAME}: {where}.source {source!r} is not "
                            "'sklearn', 'idx' or 'idx-split'")
 
 
@@ -390,7 +394,11 @@ def _candidate_dirs(spec: dict, data_dir) -> list[Path]:
         dirs += [base, base / subdir]
     dirs.append(default_cache_dir() / subdir)
     for fallback in spec.get("fallback_dirs", []):
-        dirs.append((REPO_ROOT / fallback).resolve())
+        fallback = Path(fallback).expanduser()
+        if fallback.is_absolute():
+            dirs.append(fallback.resolve())
+        elif REPO_ROOT is not None:
+            dirs.append((Path(REPO_ROOT) / fallback).resolve())
     unique: list[Path] = []
     for d in dirs:
         if d not in unique:

@@ -1,4 +1,5 @@
-"""Pixel intensities -> input firing rates (Bernoulli-per-step Poisson spikes).
+"""Pixel intensities -> input spikes: the images both engines accept and the spike
+probability per step they draw with (Bernoulli-per-step Poisson spikes).
 
 Each input neuron stands for one pixel. A pixel of intensity ``x`` in [0, 1] makes its
 input neuron fire at ``phi_max * x`` (0.2 /ms = 200 Hz for a white pixel).
@@ -9,7 +10,7 @@ what Brian2's ``PoissonGroup`` and a ``threshold='rand() < rate*dt'`` do, so the
 network and the fast Numba engine draw the same process: at most one spike per neuron
 per step, with probability ``rate * dt`` (the authors' code drew Poisson counts, which
 can exceed one per step; at 0.2 spikes per step the two differ by about 2 % in the
-variance). It requires ``phi_max * dt <= 1``, checked by :func:`spike_probability`.
+variance). It requires ``phi_max * dt <= 1``, checked by :func:`max_spike_probability`.
 """
 from __future__ import annotations
 
@@ -74,60 +75,33 @@ def validate_images(images, n_inputs: int | None = None, what: str = "images") -
     return np.ascontiguousarray(array)
 
 
-def input_rates(images, phi_max: float, n_inputs: int | None = None) -> np.ndarray:
-    """Input firing rates ``phi_max * x``, in 1/ms.
+def max_spike_probability(phi_max: float, dt: float) -> float:
+    """``phi_max * dt``: the probability of a spike in one step of a neuron at its maximum
+    rate (an input neuron of a white pixel; a unit with ``sigmoid(V) = 1``).
+
+    Input neuron ``i`` spikes with probability ``phi_max * dt * x_i`` per step. Both
+    engines take the number from here (the Brian2 network checks it; the fast engine
+    draws ``u < phi_max dt x_i``).
 
     Parameters
     ----------
-    images : array_like
-        Pixel intensities in [0, 1], ``(n_examples, n_inputs)`` or ``(n_inputs,)``.
     phi_max : float
         Maximum rate, 1/ms (0.2 for 200 Hz).
-    n_inputs : int, optional
-        Required number of pixels per image.
-
-    Returns
-    -------
-    numpy.ndarray
-        Rates in 1/ms, shape ``(n_examples, n_inputs)``.
-    """
-    _check_phi_max(phi_max)
-    return phi_max * validate_images(images, n_inputs)
-
-
-def input_rates_hz(images, phi_max: float, n_inputs: int | None = None) -> np.ndarray:
-    """Input firing rates ``phi_max * x`` in Hz (the numbers Brian2 shows), ``phi_max`` in 1/ms."""
-    return 1000.0 * input_rates(images, phi_max, n_inputs)
-
-
-def spike_probability(rates_per_ms, dt: float) -> np.ndarray:
-    """Probability of a spike in one step, ``rate * dt``.
-
-    Parameters
-    ----------
-    rates_per_ms : array_like
-        Rates, 1/ms (non-negative).
     dt : float
         Time step, ms.
 
     Raises
     ------
     DendrinetError
-        If a probability exceeds 1 (the step is too long for Bernoulli spikes).
+        ``phi_max`` or ``dt`` not positive, or a probability above 1 (the step is too
+        long for Bernoulli spikes).
     """
-    p = np.asarray(rates_per_ms, dtype=np.float64) * float(dt)
-    if p.size and p.max() > 1.0:
-        raise DendrinetError(f"rate * dt = {p.max():g} > 1: at most one spike per step can be "
-                             f"drawn; use a shorter dt")
-    return p
-
-
-def bernoulli_spikes(rates_per_ms, dt: float, rng: np.random.Generator) -> np.ndarray:
-    """Draw one step of Bernoulli spikes: ``u < rate * dt`` per neuron (boolean array)."""
-    p = spike_probability(rates_per_ms, dt)
-    return rng.random(p.shape) < p
-
-
-def _check_phi_max(phi_max: float) -> None:
     if not np.isfinite(phi_max) or phi_max <= 0:
         raise DendrinetError(f"phi_max must be a positive rate in 1/ms, got {phi_max!r}")
+    if not np.isfinite(dt) or dt <= 0:
+        raise DendrinetError(f"dt must be a positive time step in ms, got {dt!r}")
+    p = phi_max * dt
+    if p > 1.0:
+        raise DendrinetError(f"phi_max * dt = {p:g} > 1: at most one spike per step can be "
+                             f"drawn; use a shorter dt (at most {1.0 / phi_max:g} ms)")
+    return p

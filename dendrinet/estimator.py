@@ -22,8 +22,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
 from dendrinet.errors import ConfigError, DendrinetError
-from dendrinet.training import (_History, _Progress, _check_epochs, _check_seed,
-                                _seed_streams, evaluation_seed, make_engine)
+from dendrinet.backends import make_engine
+from dendrinet.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
+                              seed_streams, train_epochs)
 from dendrinet.weights import initial_parameters
 
 __all__ = ["SegregatedDendriteClassifier"]
@@ -184,23 +185,18 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise DendrinetError(f"y must hold at least two classes, got {classes.tolist()}")
-        epochs = _check_epochs(self.epochs)
-        seed = _check_seed(self.seed)
+        epochs = check_epochs(self.epochs)
+        seed = check_seed(self.seed)
         model, protocol = self._build_model(len(classes))
         y_index = y_index.astype(np.int64)
 
         t_start = time.perf_counter()
-        init_rng, order_rng = _seed_streams(seed)
+        init_rng, order_rng = seed_streams(seed)
         params = initial_parameters(model, X.shape[1], init_rng)
         engine = make_engine(self.engine, model, protocol, params, seed)
-        history, errors = _History(), []
-        for epoch in range(1, epochs + 1):
-            order = order_rng.permutation(len(X)) if protocol.shuffle else np.arange(len(X))
-            bar = _Progress(self.verbose, len(X), f"epoch {epoch}/{epochs}", with_error=True)
-            try:
-                hist = engine.train_epoch(X, y_index, order=order, progress=bar)
-            finally:
-                bar.close()
+        history, errors = History(), []
+        for epoch, hist, _ in train_epochs(engine, protocol, X, y_index, order_rng, 1, epochs,
+                                           progress=bool(self.verbose)):
             history.append(epoch, hist)
             errors.append(1.0 - float(np.mean(hist["correct"])))
             if self.verbose:
@@ -221,9 +217,9 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X, fitted=True)
         # the engine seed of a training run's last evaluation: predictions on a run's
         # test set equal its predictions.npz
-        seed = evaluation_seed(_check_seed(self.seed), len(self.train_errors_))
+        seed = evaluation_seed(check_seed(self.seed), len(self.train_errors_))
         engine = make_engine(self.engine, self.model_, self.protocol_, self.params_.copy(), seed)
-        bar = _Progress(self.verbose, len(X), "predict", with_error=False)
+        bar = ProgressBar(self.verbose, len(X), "predict", with_error=False)
         try:
             return engine.evaluate(X, None, progress=bar)
         finally:

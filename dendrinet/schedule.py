@@ -12,9 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from dendrinet.config import ProtocolConfig
+from dendrinet.errors import DendrinetError
 
 FORWARD, TARGET, TEST = 0, 1, 2
 PHASE_NAMES = ("forward", "target", "test")
+
+#: One row per presentation, as engines report them (``record_spikes``): the example
+#: (row of the image set), its label (-1: none), the phase code and its times (ms).
+PRESENTATION_DTYPE = np.dtype([("example_id", np.int64), ("label", np.int64),
+                               ("phase", np.int64), ("t_start", np.float64),
+                               ("t_stop", np.float64)])
 
 
 def phase_steps(protocol: ProtocolConfig, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -118,3 +125,17 @@ def test_schedule(protocol: ProtocolConfig, example_ids, labels=None) -> Schedul
 
 
 test_schedule.__test__ = False  # a builder, not a pytest test, when imported by name
+
+
+def concatenate_schedules(*schedules: Schedule) -> Schedule:
+    """One schedule running ``schedules`` back to back (same ``dt``)."""
+    if not schedules:
+        raise DendrinetError("nothing to concatenate")
+    dt = schedules[0].dt
+    if any(abs(s.dt - dt) > 1e-12 for s in schedules):
+        raise DendrinetError("schedules with different dt cannot be concatenated")
+    cat = {f: np.concatenate([getattr(s, f) for s in schedules])
+           for f in ("example_id", "label", "phase", "n_steps", "settle", "reset")}
+    start = np.concatenate([[0], np.cumsum(cat["n_steps"])[:-1]]).astype(np.int64)
+    return Schedule(cat["example_id"], cat["label"], cat["phase"], start, cat["n_steps"],
+                    cat["settle"], cat["reset"], dt)

@@ -25,7 +25,7 @@ def main(argv=None) -> None:
 
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
-    from dendrinet.network import build_network
+    from dendrinet.backends.brian2.network import build_network
     from dendrinet.schedule import PHASE_NAMES, training_schedule
     from dendrinet.weights import initial_parameters
 

@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     from matplotlib.patches import Patch
 
     from dendrinet.config import load_model, load_protocol
-    from dendrinet.network import DendriticNetwork
+    from dendrinet.backends.brian2.network import DendriticNetwork
     from dendrinet.schedule import FORWARD, training_schedule
     from dendrinet.weights import Parameters
 

@@ -6,11 +6,11 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from dendrinet.analysis.learning_plots import (  # noqa: E402
+    plot_plateau_differences, plot_plateau_histograms,
+)
 from dendrinet.analysis.plateaus import (  # noqa: E402
     plateau_distributions, pooled_epoch_statistics,
-)
-from dendrinet.analysis.training_plots import (  # noqa: E402
-    plot_plateau_differences, plot_plateau_histograms,
 )
 from dendrinet.errors import DendrinetError  # noqa: E402
 from small_run import EPOCHS, N_HIDDEN, SAMPLE_EVERY, summary_json  # noqa: E402

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dendrinet.cli import main
-from dendrinet.training import Run, evaluate_run
+from dendrinet.evaluation import evaluate_run
+from dendrinet.run_folder import Run
 
 TINY = ["--dataset", "digits", "--n-train", "300", "--n-test", "100", "--protocol", "quick"]
 

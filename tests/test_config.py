@@ -1,15 +1,25 @@
-"""Model and protocol files -> validated dataclasses."""
+"""Model and protocol files -> validated dataclasses; shipped names, ``extends``."""
 import dataclasses
+import json
 import math
 from pathlib import Path
 
 import pytest
 
-from dendrinet.config import (MODELS_DIR, PROTOCOLS_DIR, load_model, load_protocol,
-                              model_to_toml, protocol_to_toml)
+from dendrinet import resources
+from dendrinet.cli import main
+from dendrinet.config import (EquationTerms, FeedbackParams, InitParams, LearningParams,
+                              ModelConfig, NeuronParams, ProtocolConfig, load_model,
+                              load_protocol, model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError
 
-BASE = (MODELS_DIR / "guerguiev2017-1hidden.toml").read_text()
+MODEL_FILES = resources.model_files()
+PROTOCOL_FILES = resources.protocol_files()
+BASE = MODEL_FILES["guerguiev2017-1hidden"].read_text()
+BASE_PROTOCOL = PROTOCOL_FILES["guerguiev2017"].read_text()
+# asdict() of every shipped file, recorded before the variants were rewritten with
+# 'extends' (tests/data/shipped_configs.json; tuples are JSON lists)
+RECORDED = json.loads((Path(__file__).parent / "data" / "shipped_configs.json").read_text())
 
 
 def write(tmp_path, text, name="m.toml"):
@@ -32,10 +42,169 @@ def test_units_are_converted_to_ms_and_per_ms(tmp_path):
 
 
 def test_shipped_models_parse_with_matching_learning_rates():
-    for path in sorted(MODELS_DIR.glob("*.toml")):
+    for name, path in MODEL_FILES.items():
         model = load_model(path)
-        assert len(model.learning.eta) == len(model.hidden) + 1, path.name
-        assert model.name == path.stem
+        assert len(model.learning.eta) == len(model.hidden) + 1, name
+        assert model.name == name
+
+
+def _as_json(config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def test_every_shipped_file_is_recorded():
+    assert list(MODEL_FILES) == sorted(RECORDED["models"])
+    assert list(PROTOCOL_FILES) == sorted(RECORDED["protocols"])
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["models"]))
+def test_shipped_models_give_the_recorded_values(name):
+    for model in (load_model(name), load_model(MODEL_FILES[name])):
+        values = _as_json(model)
+        assert values["neuron"].pop("g_T") == 1.0
+        assert values == RECORDED["models"][name]
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["protocols"]))
+def test_shipped_protocols_give_the_recorded_values(name):
+    assert _as_json(load_protocol(name)) == RECORDED["protocols"][name]
+    assert _as_json(load_protocol(PROTOCOL_FILES[name])) == RECORDED["protocols"][name]
+
+
+def test_shipped_variants_state_only_what_differs():
+    for name, path in {**MODEL_FILES, **PROTOCOL_FILES}.items():
+        text = path.read_text()
+        if name in ("guerguiev2017-1hidden", "guerguiev2017"):
+            assert "extends" not in text  # the full bases
+        else:
+            base = "guerguiev2017-1hidden" if name in MODEL_FILES else "guerguiev2017"
+            assert f'extends = "{base}"' in text, name
+            assert "[neuron]" not in text and "[init]" not in text, name
+
+
+def test_dataclass_defaults_are_the_shipped_base_files():
+    base = load_model("guerguiev2017-1hidden")
+    assert NeuronParams() == base.neuron
+    assert InitParams() == base.init
+    assert FeedbackParams() == base.feedback
+    assert LearningParams() == base.learning
+    assert EquationTerms() == base.equations
+    assert ModelConfig(name=base.name, description=base.description) == base
+    protocol = load_protocol("guerguiev2017")
+    assert ProtocolConfig(description=protocol.description) == protocol
+
+
+def test_a_file_without_tables_gets_the_base_values(tmp_path):
+    model = load_model(write(tmp_path, '[model]\nname = "bare"\n'))
+    assert model == dataclasses.replace(load_model("guerguiev2017-1hidden"), name="bare",
+                                        description="")
+    protocol = load_protocol(write(tmp_path, "", "p.toml"))
+    assert protocol == dataclasses.replace(load_protocol("guerguiev2017"), name="p",
+                                           description="")
+
+
+def test_teaching_conductance(tmp_path):
+    assert load_model("guerguiev2017-1hidden").neuron.g_T == 1.0
+    assert 'g_T = "1 /ms"' in BASE
+    model = load_model(write(tmp_path, BASE.replace('g_T = "1 /ms"', 'g_T = "2500 Hz"')))
+    assert model.neuron.g_T == pytest.approx(2.5, rel=1e-15)
+    assert load_model(write(tmp_path, model_to_toml(model))) == model
+    for bad, words in (('"0 /ms"', "g_T: the teaching conductance must be positive"),
+                       ("1.0", "g_T: a rate needs a unit")):
+        with pytest.raises(ConfigError, match=words):
+            load_model(write(tmp_path, BASE.replace('g_T = "1 /ms"', f"g_T = {bad}")))
+
+
+# ------------------------------------------------------------------------- extends
+
+
+def test_extends_overrides_one_key_and_inherits_the_rest(tmp_path):
+    path = write(tmp_path, 'extends = "guerguiev2017-1hidden"\n[neuron]\ng_A = "0.05 /ms"\n'
+                           '[learning]\ntrain_hidden = false\n', "apical.toml")
+    model, base = load_model(path), load_model("guerguiev2017-1hidden")
+    assert model.neuron == dataclasses.replace(base.neuron, g_A=0.05)
+    assert model.learning == dataclasses.replace(base.learning, train_hidden=False)
+    assert (model.hidden, model.init, model.feedback) == (base.hidden, base.init, base.feedback)
+    # name and description describe one file: not inherited
+    assert (model.name, model.description) == ("apical", "")
+
+
+def test_extends_a_relative_path_from_another_folder(tmp_path, monkeypatch):
+    (tmp_path / "bases").mkdir()
+    write(tmp_path / "bases", BASE.replace("hidden = [500]", "hidden = [20]"), "small.toml")
+    (tmp_path / "variants").mkdir()
+    write(tmp_path / "variants", 'extends = "../bases/small.toml"\n'
+                                 '[model]\ndescription = "small, symmetric"\n', "mid.toml")
+    child = write(tmp_path / "variants", 'extends = "mid.toml"\n[feedback]\nmode = "symmetric"\n',
+                  "top.toml")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # relative to the extending file, not the cwd
+    model = load_model(child)
+    assert model.hidden == (20,) and model.feedback.mode == "symmetric"
+    assert (model.name, model.description) == ("top", "")
+    assert load_model(tmp_path / "variants" / "mid.toml").description == "small, symmetric"
+
+
+def test_extends_a_protocol(tmp_path):
+    path = write(tmp_path, 'extends = "quick"\n[train]\nepochs = 2\n', "p.toml")
+    assert load_protocol(path) == dataclasses.replace(load_protocol("quick"), name="p",
+                                                      description="", epochs=2)
+
+
+def test_a_cycle_of_extends_is_a_clear_error(tmp_path):
+    write(tmp_path, 'extends = "b.toml"\n', "a.toml")
+    write(tmp_path, 'extends = "a.toml"\n', "b.toml")
+    with pytest.raises(ConfigError, match="'extends' makes a cycle") as err:
+        load_model(tmp_path / "a.toml")
+    assert str(err.value).count("a.toml") >= 2 and "b.toml" in str(err.value)
+    write(tmp_path, 'extends = "self.toml"\n', "self.toml")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_protocol(tmp_path / "self.toml")
+
+
+def test_bad_extends_names_the_file(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_model(write(tmp_path, 'extends = "guerguiev2017-7hidden"\n'))
+    message = str(err.value)
+    assert message.startswith("m.toml: extends = 'guerguiev2017-7hidden' is neither a file")
+    assert "guerguiev2017-1hidden" in message  # lists the available names
+    with pytest.raises(ConfigError, match="m.toml: extends: expected the name"):
+        load_model(write(tmp_path, "extends = 3\n"))
+    # a protocol file cannot extend a model name
+    with pytest.raises(ConfigError, match="shipped protocol"):
+        load_protocol(write(tmp_path, 'extends = "guerguiev2017-1hidden"\n', "p.toml"))
+
+
+def test_errors_in_an_extending_file_name_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"m\.toml \[neuron\]: unknown key\(s\) bogus"):
+        load_model(write(tmp_path, 'extends = "guerguiev2017-1hidden"\n[neuron]\nbogus = 1\n'))
+    with pytest.raises(ConfigError) as err:
+        load_model(write(tmp_path, 'extends = "guerguiev2017-1hidden"\n[network]\n'
+                                   'hidden = [10, 10]\n'))
+    assert str(err.value).startswith("m.toml (extending guerguiev2017-1hidden.toml) "
+                                     "[learning].eta: 2 learning rate(s) given")
+
+
+# ----------------------------------------------------------- dendrinet models / protocols
+
+
+def test_models_and_protocols_commands_list_names_and_descriptions(capsys):
+    for command, files, loader in (("models", MODEL_FILES, load_model),
+                                   ("protocols", PROTOCOL_FILES, load_protocol)):
+        assert main([command]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in lines] == list(files)
+        for line, name in zip(lines, files):
+            description = loader(name).description
+            assert description and line.endswith(f"  {description}"), line
+
+
+def test_models_command_prints_a_shipped_file(capsys):
+    assert main(["models", "guerguiev2017-0hidden"]) == 0
+    assert capsys.readouterr().out == MODEL_FILES["guerguiev2017-0hidden"].read_text()
+    assert main(["protocols", "nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped protocol is called 'nonexistent'" in err and "quick" in err
 
 
 def test_model_by_name_and_brian2_namespace():
@@ -68,6 +237,9 @@ def test_bad_model_files_name_the_key(tmp_path, old, new, words):
 def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_model(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match=r"model file 'nope' not found \(neither a file nor "
+                                          r"the name of a shipped model; available: guerg"):
+        load_model("nope")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_model(write(tmp_path, "[neuron\n"))
 
@@ -80,7 +252,7 @@ def test_protocol_defaults_match_the_paper():
 
 
 def test_bad_protocol(tmp_path):
-    text = (Path(__file__).parents[1] / "protocols" / "guerguiev2017.toml").read_text()
+    text = BASE_PROTOCOL
     with pytest.raises(ConfigError, match="settle time must be shorter"):
         load_protocol(write(tmp_path, text.replace('settle = "30 ms"', 'settle = "60 ms"', 1)))
     with pytest.raises(ConfigError, match="not a whole number of dt"):
@@ -96,7 +268,7 @@ def test_learning_rates_must_match_the_layers(tmp_path):
         load_model(write(tmp_path, text))
 
 
-@pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", MODEL_FILES.values(), ids=MODEL_FILES.keys())
 def test_model_to_toml_reads_back_to_every_shipped_model(tmp_path, path):
     model = load_model(path)
     assert load_model(write(tmp_path, model_to_toml(model))) == model
@@ -107,7 +279,7 @@ def test_model_to_toml_round_trips_values_built_in_code(tmp_path):
     model = dataclasses.replace(
         base, name="built", description='quotes " and \\ and\na newline',
         hidden=(7, 3), n_outputs=4,
-        neuron=dataclasses.replace(base.neuron, tau_s=0.1 + 0.2, g_A=0.05),
+        neuron=dataclasses.replace(base.neuron, tau_s=0.1 + 0.2, g_A=0.05, g_T=0.7),
         learning=dataclasses.replace(base.learning, eta=(0.1, 1e-3, 3.3e-5), P_hidden=12.5,
                                      train_hidden=False),
         feedback=dataclasses.replace(base.feedback, mode="sparse", sparsity=0.25),
@@ -117,7 +289,7 @@ def test_model_to_toml_round_trips_values_built_in_code(tmp_path):
     assert back.neuron.tau_s == 0.1 + 0.2  # floats are written exactly, not rounded
 
 
-@pytest.mark.parametrize("path", sorted(PROTOCOLS_DIR.glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PROTOCOL_FILES.values(), ids=PROTOCOL_FILES.keys())
 def test_protocol_to_toml_reads_back_to_every_shipped_protocol(tmp_path, path):
     protocol = load_protocol(path)
     assert load_protocol(write(tmp_path, protocol_to_toml(protocol), "p.toml")) == protocol

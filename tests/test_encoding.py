@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from dendrinet.encoding import (bernoulli_spikes, input_rates, input_rates_hz, spike_probability,
-                                validate_images)
+from dendrinet.encoding import max_spike_probability, validate_images
 from dendrinet.errors import DendrinetError
 
 
@@ -14,10 +13,10 @@ def test_single_image_becomes_one_row():
     np.testing.assert_array_equal(out[0], image)
 
 
-def test_rates_are_phi_max_times_intensity():
-    images = np.array([[0.0, 0.25, 1.0], [0.5, 0.75, 0.1]])
-    np.testing.assert_allclose(input_rates(images, 0.2), 0.2 * images, rtol=0, atol=0)
-    np.testing.assert_allclose(input_rates_hz(images, 0.2), 200.0 * images, rtol=1e-15)
+def test_max_spike_probability_is_phi_max_times_dt():
+    assert max_spike_probability(0.2, 1.0) == 0.2
+    assert max_spike_probability(0.2, 0.1) == 0.2 * 0.1
+    assert max_spike_probability(1.0, 1.0) == 1.0
 
 
 @pytest.mark.parametrize("images, message", [
@@ -46,19 +45,10 @@ def test_error_points_at_the_offending_pixel():
         validate_images(images)
 
 
-def test_bad_phi_max_and_too_long_steps_are_refused():
-    with pytest.raises(DendrinetError, match="phi_max"):
-        input_rates(np.zeros((1, 2)), -0.2)
-    with pytest.raises(DendrinetError, match="rate \\* dt = 2 > 1"):
-        spike_probability([0.2, 2.0], 1.0)
-
-
-def test_bernoulli_spikes_have_the_encoded_probability():
-    """Fraction of steps with a spike = phi_max x dt, within a 4-sigma binomial bound."""
-    rng = np.random.default_rng(0)
-    rates = input_rates(np.array([0.0, 0.3, 1.0]), 0.2)[0]
-    n = 20000
-    counts = sum(bernoulli_spikes(rates, 1.0, rng).astype(int) for _ in range(n))
-    p = rates * 1.0
-    assert counts[0] == 0
-    assert np.all(np.abs(counts - n * p) <= 4 * np.sqrt(n * p * (1 - p)))
+@pytest.mark.parametrize("phi_max, dt, message", [
+    (-0.2, 1.0, "phi_max"), (0.0, 1.0, "phi_max"), (float("nan"), 1.0, "phi_max"),
+    (0.2, 0.0, "dt must be"), (0.2, 10.0, r"phi_max \* dt = 2 > 1.*at most 5 ms"),
+])
+def test_bad_phi_max_and_too_long_steps_are_refused(phi_max, dt, message):
+    with pytest.raises(DendrinetError, match=message):
+        max_spike_probability(phi_max, dt)

@@ -1,7 +1,7 @@
 """The Brian2 network and the fast Numba engine implement the same discrete-time model.
 
 1. Replay: the spikes the Brian2 network drew (numpy target) are imposed on the fast
-   engine's step (:func:`dendrinet.engine.fast.replay`); every compartment potential
+   engine's step (:func:`dendrinet.backends.numba.engine.replay`); every compartment potential
    (V, V_b, V_a at every step) and every phase average must agree to 1e-6, with the
    input rows summed in float64 and in float32 (the engine's default for training).
 2. Statistics: both engines draw their own spikes for the same test presentations;
@@ -14,8 +14,10 @@ from network_helpers import model_variant
 from dendrinet import schedule as schedules
 from dendrinet.config import load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.engine.fast import FastEngine, replay
-from dendrinet.network import DendriticNetwork, concatenate_schedules
+from dendrinet.backends.numba.engine import FastEngine
+from dendrinet.backends.numba.replay import replay
+from dendrinet.backends.brian2.network import DendriticNetwork
+from dendrinet.schedule import concatenate_schedules
 from dendrinet.weights import initial_parameters
 
 TOLERANCE = 1e-6
@@ -87,7 +89,7 @@ def test_independent_spikes_give_the_same_rates(digits):
 
 
 def _engine_setup(digits):
-    from dendrinet.engine.brian2_engine import Brian2Engine
+    from dendrinet.backends.brian2.engine import Brian2Engine
 
     model = model_variant(hidden=(20,), n_outputs=10)
     protocol = load_protocol("quick")

@@ -12,7 +12,8 @@ from dendrinet.config import load_model
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import ConfigError, DendrinetError
 from dendrinet.estimator import SegregatedDendriteClassifier
-from dendrinet.training import Run, train
+from dendrinet.run_folder import Run
+from dendrinet.training import train
 
 N_TRAIN, N_TEST = 500, 150
 

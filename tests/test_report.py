@@ -1,16 +1,22 @@
 """``dendrinet report`` on a small real run and on bare stores; bad input gives one line."""
+import json
 import re
 import runpy
+import shutil
 import sys
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from dendrinet.analysis.report import write_report
-from dendrinet.analysis.training import confusion_matrix, format_percent
+from dendrinet.analysis.learning import confusion_matrix, format_percent
+from dendrinet.analysis.plots import LABEL_TITLE
+from dendrinet.analysis.report import (
+    psth_bin_ms, psth_figure, raster_figure, rate_heatmap_figure, write_report,
+)
 from dendrinet.cli import main
 from dendrinet.store import SpikeStore
-from small_run import REPO, shallow_run, small_run, summary_json, unfinished_copy
+from small_run import EPOCHS, REPO, shallow_run, small_run, summary_json, unfinished_copy
 
 RUN_FIGURES = [
     "learning_curves.png", "losses.png", "angle_to_backprop_hidden_0.png",
@@ -157,3 +163,128 @@ def test_paper_figures_example_writes_its_panels(run_dir, tmp_path, monkeypatch)
         "learning_curves.png", "plateau_differences.png", "angle_to_backprop.png",
         "receptive_fields.png", "paper_figure.png"])
     assert (out / "paper_figure.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# ------------------------------------------------------ what the figures show
+@pytest.fixture
+def close_all():
+    yield
+    plt.close("all")
+
+
+def _visible_yticks(axis) -> np.ndarray:
+    low, high = sorted(axis.get_ylim())
+    ticks = axis.get_yticks()
+    return ticks[(ticks >= low) & (ticks <= high)]
+
+
+def test_raster_ticks_neuron_indices_and_names_the_labels_above_it(run_dir, close_all):
+    with SpikeStore(run_dir / "spikes.h5") as store:
+        p = store.presentations
+        fig = raster_figure(store, ["input", "hidden_0", "output"], p, 0.0,
+                            float(p["t_stop"].max()))
+        fig.canvas.draw()
+        for axis, name in zip(fig.axes, ["input", "hidden_0", "output"]):
+            ticks = _visible_yticks(axis)
+            np.testing.assert_array_equal(ticks, np.round(ticks))  # 0..9, not 2.5, 7.5
+            assert ticks.min() >= 0 and ticks.max() <= store.n_nodes(name) - 1
+        top = fig.axes[0]
+        texts = [t.get_text() for t in top.texts]
+        assert texts[0] == LABEL_TITLE == "class label:"
+        assert texts[1:] == [str(label) for label in p["label"]]  # test: one phase each
+        assert not fig.axes[2].texts  # nothing unexplained above the other panels
+
+
+@pytest.mark.parametrize("span, dt, expected", [
+    (5100.0, 1.0, 20.0),   # used to be 17 ms
+    (300.0, 1.0, 2.0),
+    (60_000.0, 1.0, 200.0),
+    (1000.0, 0.1, 5.0),
+    (100.0, 1.0, 1.0),     # never below the time step
+    (20.0, 0.25, 0.25),
+])
+def test_psth_bins_are_round(span, dt, expected):
+    assert psth_bin_ms(span, dt) == expected
+
+
+def test_psth_figure_states_its_round_bin_width(run_dir, close_all):
+    with SpikeStore(run_dir / "spikes.h5") as store:
+        t_stop = store.t_stop
+        fig = psth_figure(store, ["hidden_0", "output"], 0.0, t_stop)
+        width = psth_bin_ms(t_stop, store.dt)
+    assert width in (1, 2, 5, 10, 20, 50, 100)
+    for axis in fig.axes:
+        edges = axis.patches[0].get_data().edges
+        np.testing.assert_allclose(np.diff(edges), width)
+        assert axis.get_ylabel().endswith(f"{width:g} ms bins")
+
+
+def _simulate_store(path):
+    """A store like ``dendrinet simulate`` writes: forward then target phase per example."""
+    rng = np.random.default_rng(0)
+    labels = [3, 1, 3]
+    with SpikeStore(path, "w", dt=1.0) as store:
+        for name, n in (("hidden_0", 20), ("output", 10)):
+            store.add_population(name, n)
+            times = np.sort(rng.uniform(0, 300, 400))
+            store.append_spikes(name, times, rng.integers(0, n, times.size))
+        starts = np.arange(6) * 50.0
+        store.append_presentations(np.repeat([0, 1, 2], 2), np.repeat(labels, 2),
+                                   ["forward", "target"] * 3, starts, starts + 50.0)
+        store.set_t_stop(300.0)
+    return path
+
+
+def test_rate_heatmap_marks_the_phases_of_simulate_stores(tmp_path, close_all):
+    path = _simulate_store(tmp_path / "simulate.h5")
+    with SpikeStore(path) as store:
+        fig = rate_heatmap_figure(store, ["hidden_0", "output"], store.presentations)
+    heatmaps = [axis for axis in fig.axes if axis.images]
+    assert len(heatmaps) == 2
+    for axis in heatmaps:
+        assert [t.get_text() for t in axis.get_yticklabels()] == ["1 fwd", "1 tgt", "3 fwd",
+                                                                  "3 tgt"]
+        assert "fwd = forward, tgt = target" in axis.get_ylabel()
+    report = write_report(path, tmp_path / "report")
+    assert "rate_heatmap.png" in [f.name for f in report.figures]
+
+
+# ------------------------------------------------------------ paper figures
+@pytest.fixture(scope="module")
+def paper():
+    """The functions of examples/paper_figures.py."""
+    return runpy.run_path(str(REPO / "examples" / "paper_figures.py"))
+
+
+def test_paper_figure_orders_runs_and_names_model_layer_epoch(paper, run_dir, tmp_path_factory,
+                                                              close_all):
+    shallow = shallow_run(tmp_path_factory)
+    # the detailed run first, as on the command line; panel A ordered 0, 1, ... hidden layers
+    fig = paper["paper_figure"]([run_dir, shallow], n_fields=9)
+    a, b, c, d = fig.axes[:4]
+    assert [t.get_text() for t in a.get_legend().get_texts()] == [
+        f"{shallow.name}: test error", f"{run_dir.name}: test error"]
+    assert a.get_title() == "data set: digits"
+    model = summary_json(run_dir)["model"]
+    assert b.get_title() == f"{model}: plateau differences, hidden layer 0"
+    assert c.get_title() == f"{model}: angle to backprop, hidden layer 0"
+    assert d.get_title() == f"{model}:\nreceptive fields, hidden layer 0, epoch {EPOCHS}"
+    assert [axis.get_title(loc="left") for axis in (a, b, c, d)] == list("ABCD")
+    colorbar = d.images[0].colorbar
+    assert colorbar.ax.get_ylabel() == "weight minus its field's mean (dimensionless)"
+    assert "epoch boundaries" in [t.get_text() for t in c.get_legend().get_texts()]
+
+
+def test_paper_figure_names_and_warns_about_different_data_sets(paper, run_dir, tmp_path,
+                                                                close_all):
+    other = tmp_path / "on-mnist"
+    shutil.copytree(run_dir, other)
+    info = summary_json(other)
+    info["dataset"]["name"] = "mnist-10k"
+    (other / "summary.json").write_text(json.dumps(info), encoding="utf-8")
+    with pytest.warns(UserWarning, match="different data sets"):
+        fig = paper["paper_figure"]([run_dir, other], n_fields=4)
+    a = fig.axes[0]
+    assert [t.get_text() for t in a.get_legend().get_texts()] == [
+        f"{run_dir.name} on digits: test error", "on-mnist on mnist-10k: test error"]
+    assert a.get_title() == "data sets differ (see legend)"

@@ -19,7 +19,10 @@ from dendrinet.config import (MODELS_DIR, load_model, load_protocol, model_to_to
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import ConfigError, RunError
 from dendrinet.store import SpikeStore
-from dendrinet.training import Run, _seed_streams, evaluate_run, train
+from dendrinet.epochs import seed_streams
+from dendrinet.evaluation import evaluate_run
+from dendrinet.run_folder import Run
+from dendrinet.training import train
 from dendrinet.weights import initial_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +86,7 @@ class _Killed(Exception):
 def _engine_killed_in_epoch(kill_at_call: int):
     """The real engine, interrupted in the middle of its ``kill_at_call``-th epoch
     (after it has trained part of the epoch and changed weights and state)."""
-    from dendrinet.engine.fast import FastEngine
+    from dendrinet.backends.numba.engine import FastEngine
 
     class Interrupted(FastEngine):
         calls = 0
@@ -201,11 +204,11 @@ def test_fast_double_engine_agrees_with_fast_to_rounding(model, digits):
     """engine="fast-double": the same streams with the input rows summed in float64;
     after learning 30 examples its weights agree with the default (float32 sums)
     engine's within 1e-6, and differ (the precision really is another one)."""
-    from dendrinet.training import make_engine
+    from dendrinet.backends import make_engine
     protocol = load_protocol("quick")
     weights = {}
     for name, precision in (("fast", "single"), ("fast-double", "double")):
-        params = initial_parameters(model, digits.n_inputs, _seed_streams(1)[0])
+        params = initial_parameters(model, digits.n_inputs, seed_streams(1)[0])
         engine = make_engine(name, model, protocol, params, seed=2)
         assert engine.input_precision == precision
         engine.train_epoch(digits.X_train[:30], digits.y_train[:30])
@@ -269,7 +272,7 @@ def test_weight_files_one_per_epoch_with_the_layer_shapes(straight, model):
         assert [b.shape for b in p.b] == [(20,), (10,)]
         assert [y.shape for y in p.Y] == [(10, 20)]
     # epoch 0 holds exactly the initial parameters of the seed
-    init = initial_parameters(model, 64, _seed_streams(3)[0])
+    init = initial_parameters(model, 64, seed_streams(3)[0])
     for name, arr in init.to_arrays().items():
         np.testing.assert_array_equal(run.weights(0).to_arrays()[name], arr)
     # learning changed every trained layer; random feedback Y stays fixed
@@ -283,14 +286,24 @@ def test_weight_files_one_per_epoch_with_the_layer_shapes(straight, model):
 def test_config_copies_and_toml_round_trips(tmp_path, straight, model, digits):
     out, _ = straight
     assert load_model(out / "config" / "model.toml") == model
-    assert (out / "config" / "protocol.toml").read_text() == \
-        (REPO / "protocols" / "quick.toml").read_text()
-    # a model given by name is copied byte for byte
+    # a file that extends another is kept as a self-contained copy (quick extends the
+    # paper protocol): the run folder never depends on other files
+    copy = (out / "config" / "protocol.toml").read_text()
+    assert "extends" not in copy
+    assert load_protocol(out / "config" / "protocol.toml") == load_protocol("quick")
     named = tmp_path / "named"
     train("guerguiev2017-0hidden", "quick", digits, named, epochs=1, engine=ENGINE,
           progress=False, n_spike_samples=0)
-    assert (named / "config" / "model.toml").read_bytes() == \
-        (MODELS_DIR / "guerguiev2017-0hidden.toml").read_bytes()
+    assert "extends" not in (named / "config" / "model.toml").read_text()
+    assert load_model(named / "config" / "model.toml") == load_model("guerguiev2017-0hidden")
+    # a file without extends is copied byte for byte, comments included
+    own = tmp_path / "own.toml"
+    own.write_text("# my model\n" + (MODELS_DIR / "guerguiev2017-1hidden.toml").read_text()
+                   .replace("hidden = [500]", "hidden = [12]"))
+    mine = tmp_path / "mine"
+    train(own, "quick", digits, mine, epochs=1, engine=ENGINE, progress=False,
+          n_spike_samples=0)
+    assert (mine / "config" / "model.toml").read_bytes() == own.read_bytes()
     # models built in code are written as TOML that reads back to the same config
     for path in sorted(MODELS_DIR.glob("*.toml")):
         m = load_model(path)
@@ -328,7 +341,7 @@ def test_existing_run_needs_force_and_foreign_folders_are_kept(tmp_path, model, 
                    progress=False, n_spike_samples=0, force=True)
     assert second.seed == 2
     assert not np.array_equal(Run.open(out).weights(0).W[0],
-                              initial_parameters(model, 64, _seed_streams(1)[0]).W[0])
+                              initial_parameters(model, 64, seed_streams(1)[0]).W[0])
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dendrinet.analysis.training import _check_layer, _column, _epoch_means, _history, open_run
+from dendrinet.analysis.run_data import (
+    check_hidden_layer, epoch_means, history_column, open_run, read_history,
+)
 from dendrinet.errors import RunError
 
 __all__ = ["PlateauDistributions", "plateau_distributions", "pooled_epoch_statistics"]
@@ -85,8 +87,8 @@ def pooled_epoch_statistics(epoch, means, sds) -> tuple[np.ndarray, np.ndarray, 
     epoch = np.asarray(epoch)
     means = np.asarray(means, dtype=np.float64)
     sds = np.asarray(sds, dtype=np.float64)
-    epochs, mean = _epoch_means(epoch, means)
-    _, second = _epoch_means(epoch, sds ** 2 + means ** 2)
+    epochs, mean = epoch_means(epoch, means)
+    _, second = epoch_means(epoch, sds ** 2 + means ** 2)
     return epochs, mean, np.sqrt(np.maximum(second - mean ** 2, 0.0))
 
 
@@ -136,13 +138,13 @@ def plateau_distributions(run, layer: int = 0) -> PlateauDistributions:
         The network has no such hidden layer, or the history lacks its columns.
     """
     run = open_run(run)
-    layer = _check_layer(run, layer)
-    history = _history(run)
+    layer = check_hidden_layer(run, layer)
+    history = read_history(run)
     epoch = np.asarray(history["epoch"], dtype=np.int64)
-    diff_mean = _column(run, history, f"alpha_diff_mean_{layer}")
-    diff_sd = _column(run, history, f"alpha_diff_sd_{layer}")
-    alpha_f = _column(run, history, f"alpha_f_{layer}")
-    alpha_t = _column(run, history, f"alpha_t_{layer}")
+    diff_mean = history_column(run, history, f"alpha_diff_mean_{layer}")
+    diff_sd = history_column(run, history, f"alpha_diff_sd_{layer}")
+    alpha_f = history_column(run, history, f"alpha_f_{layer}")
+    alpha_t = history_column(run, history, f"alpha_t_{layer}")
     if alpha_f.ndim != 2 or alpha_f.shape != alpha_t.shape:
         raise RunError(f"{run.path}: sampled plateau vectors of hidden layer {layer} must be "
                        f"two equal (n_samples, n_units) arrays, got {alpha_f.shape} and "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import matplotlib.transforms as mtransforms
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import quantities as pq
 
@@ -18,6 +19,10 @@ from dendrinet.errors import DendrinetError
 BOUNDARY_GID = "presentation-boundary"
 #: Above this many presentations the raster no longer writes example labels.
 MAX_LABELS = 40
+#: Text written left of the example labels above a raster, saying what they are.
+LABEL_TITLE = "class label:"
+#: Short names of the phases in the tick labels of a rate heatmap.
+PHASE_ABBREVIATIONS = {"forward": "fwd", "target": "tgt"}
 
 
 def _magnitude(values, unit, name: str) -> np.ndarray:
@@ -68,8 +73,9 @@ def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=
     presentations : dict of arrays, optional
         ``t_start``, ``t_stop`` (ms) of each presentation window, optionally
         ``phase`` and ``label``/``example_id``. Windows are shaded by phase, a
-        dashed line marks the start of each window, and example labels are
-        written above the axes (when there are at most ``MAX_LABELS`` windows).
+        dashed line marks the start of each window, and the class label of each
+        example is written above the axes at its first window, after the title
+        ``LABEL_TITLE`` (when there are at most ``MAX_LABELS`` windows).
     ax : matplotlib Axes, optional
         Axes to draw into.
     marker_size : float
@@ -78,6 +84,7 @@ def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=
     Returns
     -------
     matplotlib.axes.Axes
+        Y ticks are whole neuron indices.
     """
     times = _magnitude(times_ms, pq.ms, "times_ms")
     node_ids = np.asarray(node_ids)
@@ -89,6 +96,7 @@ def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=
                rasterized=times.size > 20_000)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron index")
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
     if node_ids.size:
         ax.set_ylim(node_ids.min() - 0.5, node_ids.max() + 0.5)
     if presentations is not None:
@@ -117,12 +125,18 @@ def _draw_presentations(ax, presentations) -> None:
     # One label per example: phases of the same example share it.
     new_example = np.r_[True, examples[1:] != examples[:-1]]
     above_axes = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    ax.text(-0.005, 1.01, LABEL_TITLE, transform=ax.transAxes, ha="right", va="bottom",
+            fontsize="small", style="italic", clip_on=False)
     for start, label in zip(starts[new_example], np.asarray(labels, dtype=object)[new_example]):
         ax.text(start, 1.01, label, transform=above_axes, ha="left", va="bottom",
                 fontsize="small", clip_on=False)
 
 
-def plot_rate_heatmap(rates, labels=None, ax=None, *, cmap="viridis"):
+def _phase_name(phase: str) -> str:
+    return PHASE_ABBREVIATIONS.get(phase, phase)
+
+
+def plot_rate_heatmap(rates, labels=None, ax=None, *, phases=None, cmap="viridis"):
     """Heatmap of firing rates, one row per presentation, one column per neuron.
 
     Parameters
@@ -135,6 +149,12 @@ def plot_rate_heatmap(rates, labels=None, ax=None, *, cmap="viridis"):
         their label.
     ax : matplotlib Axes, optional
         Axes to draw into.
+    phases : array (n_presentations,), optional
+        Phase of each presentation (e.g. ``"forward"``, ``"target"``). When the rows
+        hold more than one phase, the rows of each label are grouped by phase too
+        (in order of first appearance), a thin dotted line separates the phases, and
+        each group is ticked with its label and phase, e.g. ``"3 fwd"``, ``"3 tgt"``
+        (abbreviations in ``PHASE_ABBREVIATIONS``, explained in the y label).
     cmap : str
         Matplotlib colormap name.
 
@@ -147,13 +167,29 @@ def plot_rate_heatmap(rates, labels=None, ax=None, *, cmap="viridis"):
     if rates.ndim != 2:
         raise DendrinetError(
             f"rates must be 2-D (n_presentations, n_nodes), got shape {rates.shape}")
+    n_rows = rates.shape[0]
+    if phases is not None:
+        phases = np.array([_text(x) for x in np.asarray(phases).tolist()])
+        if phases.shape != (n_rows,):
+            raise DendrinetError(f"phases must have one entry per row of rates ({n_rows}), "
+                                 f"got shape {phases.shape}")
+        if labels is None:
+            raise DendrinetError("phases are drawn together with labels; pass labels too")
     ax = _new_axes(ax, (7, 5))
     if labels is not None:
         labels = np.array([_text(x) for x in np.asarray(labels).tolist()])
-        if labels.shape != (rates.shape[0],):
-            raise DendrinetError(f"labels must have one entry per row of rates ({rates.shape[0]}), "
+        if labels.shape != (n_rows,):
+            raise DendrinetError(f"labels must have one entry per row of rates ({n_rows}), "
                                  f"got shape {labels.shape}")
-        order = np.argsort(labels, kind="stable")
+    marked = phases is not None and np.unique(phases).size > 1
+    if labels is not None:
+        if marked:
+            rank = {phase: i for i, phase in enumerate(dict.fromkeys(phases.tolist()))}
+            phase_rank = np.array([rank[p] for p in phases])
+            order = np.lexsort((phase_rank, labels))  # by label, then phase; stable
+            phases = phases[order]
+        else:
+            order = np.argsort(labels, kind="stable")
         rates, labels = rates[order], labels[order]
     image = ax.imshow(rates, aspect="auto", interpolation="nearest", cmap=cmap,
                       extent=(-0.5, rates.shape[1] - 0.5, rates.shape[0] - 0.5, -0.5))
@@ -162,12 +198,29 @@ def plot_rate_heatmap(rates, labels=None, ax=None, *, cmap="viridis"):
     if labels is None:
         ax.set_ylabel("presentation")
         return ax
-    groups, first = np.unique(labels, return_index=True)
-    bounds = np.r_[np.sort(first), labels.size]
+    new_label = np.r_[True, labels[1:] != labels[:-1]]
+    if marked:
+        new_group = new_label | np.r_[True, phases[1:] != phases[:-1]]
+    else:
+        new_group = new_label
+    starts = np.flatnonzero(new_group)
+    bounds = np.r_[starts, labels.size]
     for edge in bounds[1:-1]:
-        ax.axhline(edge - 0.5, color="white", lw=1.0)
-    ax.set_yticks((bounds[:-1] + bounds[1:] - 1) / 2, [labels[i] for i in np.sort(first)])
-    ax.set_ylabel("presentation, grouped by label")
+        if new_label[edge]:
+            ax.axhline(edge - 0.5, color="white", lw=1.2)
+        else:
+            ax.axhline(edge - 0.5, color="white", lw=0.8, ls=":")
+    if marked:
+        ticks = [f"{labels[i]} {_phase_name(phases[i])}" for i in starts]
+        shown = dict.fromkeys(phases.tolist())
+        key = ", ".join(f"{_phase_name(p)} = {p}" for p in shown if _phase_name(p) != p)
+        ax.set_ylabel("presentation, grouped by label and phase"
+                      + (f"\n({key})" if key else ""))
+    else:
+        ticks = [labels[i] for i in starts]
+        ax.set_ylabel("presentation, grouped by label")
+    ax.set_yticks((bounds[:-1] + bounds[1:] - 1) / 2, ticks,
+                  **({"fontsize": "small"} if len(ticks) > 12 else {}))
     return ax
 
 
@@ -187,6 +240,8 @@ def plot_psth(rate, edges_ms, ax=None, *, color="tab:blue"):
     Returns
     -------
     matplotlib.axes.Axes
+        With equal bins the y label states their width, e.g.
+        "population rate (Hz), 10 ms bins".
     """
     rate, edges = _histogram(rate, pq.Hz, "rate", "rates", edges_ms)
     ax = _new_axes(ax, (9, 3))
@@ -194,8 +249,16 @@ def plot_psth(rate, edges_ms, ax=None, *, color="tab:blue"):
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("population rate (Hz)")
+    ax.set_ylabel("population rate (Hz)" + bin_width_text(edges, ", "))
     return ax
+
+
+def bin_width_text(edges_ms, prefix: str = "") -> str:
+    """``prefix + "10 ms bins"`` for equal bins of 10 ms; ``""`` for unequal or no bins."""
+    widths = np.diff(_magnitude(edges_ms, pq.ms, "edges_ms"))
+    if widths.size == 0 or not np.allclose(widths, widths[0], rtol=1e-6, atol=1e-9):
+        return ""
+    return f"{prefix}{float(f'{widths[0]:.6g}'):g} ms bins"
 
 
 def plot_isi_histogram(counts, edges_ms, ax=None, *, log=False, color="tab:gray"):

@@ -26,15 +26,17 @@ import numpy as np
 
 from dendrinet.errors import DendrinetError, StoreError
 
-__all__ = ["Report", "write_report", "run_report", "store_report"]
+__all__ = ["Report", "write_report", "run_report", "store_report", "raster_figure",
+           "rate_heatmap_figure", "psth_figure", "isi_figure", "psth_bin_ms"]
 
 #: Presentations shown in the raster and, at most, rows of the rate heatmap.
 N_RASTER_PRESENTATIONS = 6
 MAX_HEATMAP_ROWS = 200
 #: Receptive fields drawn (the first hidden units).
 N_RECEPTIVE_FIELDS = 49
-#: Target number of PSTH bins over the analysed window.
-PSTH_BINS = 300
+#: Target number of PSTH bins over the analysed window (the width is rounded, see
+#: :func:`psth_bin_ms`).
+PSTH_BINS = 200
 
 
 @dataclass
@@ -165,15 +167,16 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
     import matplotlib
     matplotlib.use("Agg", force=False)
 
-    from dendrinet.analysis import training, training_plots as tp, weights
+    from dendrinet.analysis import learned_weights, learning, learning_plots as tp
     from dendrinet.analysis.plateaus import plateau_distributions
+    from dendrinet.analysis.run_data import hidden_layers, open_run
 
-    run = training.open_run(run, allow_unfinished=False)
+    run = open_run(run, allow_unfinished=False)
     out = _out_folder(out_dir)
     w = _Writer(out, dpi)
     s = run.summary
-    n_hidden = training.hidden_layers(run)
-    curves = training.learning_curves(run)
+    n_hidden = hidden_layers(run)
+    curves = learning.learning_curves(run)
 
     fig, ax = _figure()
     tp.plot_learning_curves(curves, ax=ax[0, 0])
@@ -182,12 +185,12 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
     history = run.history()
     if "loss_out" in history:
         fig, ax = _figure()
-        tp.plot_losses(training.losses(run), ax=ax[0, 0])
+        tp.plot_losses(learning.losses(run), ax=ax[0, 0])
         w.save(fig, "losses.png", "Loss per layer")
     for layer in range(n_hidden):
         if f"angle_{layer}" in history:
             fig, ax = _figure(size=(7.5, 4.2))
-            tp.plot_backprop_angle(training.backprop_angles(run, layer), ax=ax[0, 0])
+            tp.plot_backprop_angle(learning.backprop_angles(run, layer), ax=ax[0, 0])
             w.save(fig, f"angle_to_backprop_hidden_{layer}.png",
                    f"Angle to backprop, hidden layer {layer}")
         if f"alpha_f_{layer}" in history:
@@ -198,19 +201,19 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
             w.save(fig, f"plateaus_hidden_{layer}.png", f"Plateau potentials, hidden layer {layer}")
     del history
 
-    fields = weights.receptive_fields(run, units=N_RECEPTIVE_FIELDS)
+    fields = learned_weights.receptive_fields(run, units=N_RECEPTIVE_FIELDS)
     who = "hidden layer 0" if n_hidden else "output layer"
     fig = tp.plot_receptive_fields(
         fields, title=f"receptive fields of the first {len(fields)} neurons of {who}, "
                       f"epoch {s.epochs_done}")
     w.save(fig, "receptive_fields.png", f"Receptive fields of the {who}")
 
-    confusion = training.confusion_matrix(run)
+    confusion = learning.confusion_matrix(run)
     fig, ax = _figure(size=(6.2, 5.2))
     tp.plot_confusion_matrix(confusion, ax=ax[0, 0])
     w.save(fig, "confusion_matrix.png", "Confusion matrix (test set, last epoch)")
 
-    stats = weights.weight_statistics(run)
+    stats = learned_weights.weight_statistics(run)
     fig, ax = _figure(1, 3, size=(14, 4.2))
     for axis, statistic in zip(ax[0], ("mean", "sd", "norm")):
         tp.plot_weight_statistics(stats, ax=axis, statistic=statistic)
@@ -218,7 +221,7 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
 
     alignment = None
     if n_hidden:
-        alignment = weights.feedback_alignment(run)
+        alignment = learned_weights.feedback_alignment(run)
         fig, ax = _figure(size=(6, 4.2))
         tp.plot_feedback_alignment(alignment, ax=ax[0, 0])
         w.save(fig, "feedback_alignment.png", "Feedback alignment (W above vs Y^T)")
@@ -236,7 +239,7 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
 
 
 def _run_markdown(w: _Writer, run, curves, confusion, alignment, rates) -> None:
-    from dendrinet.analysis.training import format_percent, per_class_error
+    from dendrinet.analysis.learning import format_percent, per_class_error
 
     s = run.summary
     last = s.epochs[-1]
@@ -360,10 +363,154 @@ def _check_store(store, populations, t_start, t_stop):
     return populations, start, stop
 
 
+def psth_bin_ms(span_ms: float, dt: float | None = None, n_bins: int = PSTH_BINS) -> float:
+    """A round PSTH bin width (ms) giving about ``n_bins`` bins over ``span_ms``.
+
+    The width is the 1-2-5 series value (..., 1, 2, 5, 10, 20, 50, ... ms) nearest to
+    ``span_ms / n_bins`` on a log scale, among those that are whole multiples of the
+    time step ``dt`` (ms) and not below it; ``dt`` itself when the window is shorter
+    than ``n_bins`` steps. An unusual ``dt`` with no round multiple in range falls
+    back to the nearest multiple of ``dt``.
+    """
+    dt = float(dt) if dt else 1.0
+    ideal = float(span_ms) / n_bins
+    if ideal <= dt:
+        return dt
+    candidates = [m * 10.0 ** e for e in range(-3, 7) for m in (1, 2, 5)]
+    candidates = [c for c in candidates if c >= dt * (1 - 1e-9)
+                  and abs(c / dt - round(c / dt)) < 1e-6]
+    if not candidates:
+        return max(dt, round(ideal / dt) * dt)
+    best = min(candidates, key=lambda c: abs(math.log(c / ideal)))
+    return float(f"{best:.6g}")
+
+
+def _first_examples(shown: dict, n_presentations: int):
+    """Presentation rows of the first ``n_presentations`` examples (all their phases);
+    None when there are none."""
+    if not shown["t_start"].size:
+        return None
+    ids = shown["example_id"]
+    examples = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    last_row = examples[n_presentations] if examples.size > n_presentations else ids.size
+    return {k: v[:last_row] for k, v in shown.items()}
+
+
+def raster_figure(store, populations, rows, t_start: float, t_stop: float):
+    """Raster of every population in ``[t_start, t_stop)`` ms, one panel each.
+
+    Parameters
+    ----------
+    store : SpikeStore
+    populations : list of str
+        Top to bottom.
+    rows : dict of arrays or None
+        Presentations shown: the top panel shades their phases and writes each
+        example's class label above it (see :func:`~dendrinet.analysis.plots.plot_raster`);
+        every panel marks their starts.
+    t_start, t_stop : float
+        Time window (ms).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes per population; y ticks are whole neuron indices.
+    """
+    from dendrinet.analysis import plots
+
+    n = len(populations)
+    sizes = [store.n_nodes(p) for p in populations]
+    heights = [max(1.0, min(3.0, math.log10(size + 1))) for size in sizes]
+    fig, ax = _figure(n, 1, size=(11, 1.2 + 1.3 * sum(heights)), sharex=True,
+                      gridspec_kw={"height_ratios": heights})
+    for i, (axis, name) in enumerate(zip(ax[:, 0], populations)):
+        times, ids = store.spikes(name, t_start, t_stop)
+        plots.plot_raster(times, ids, rows if i == 0 else None, ax=axis,
+                          marker_size=2.0 if times.size > 5000 else 4.0)
+        if rows is not None and i > 0:
+            for t in rows["t_start"]:
+                axis.axvline(t, color="0.4", lw=0.7, ls="--")
+        axis.set_ylim(-0.5, store.n_nodes(name) - 0.5)
+        axis.set_ylabel(f"{name}\nneuron index")
+        if i < n - 1:
+            axis.set_xlabel("")
+    ax[-1, 0].set_xlim(t_start, t_stop)
+    return fig
+
+
+def rate_heatmap_figure(store, populations, rows):
+    """Rate of each neuron in each presentation of ``rows``, one panel per population.
+
+    Rows are grouped by class label and, when the presentations hold several phases
+    (``dendrinet simulate``: forward and target), by phase within each label, ticked
+    e.g. ``"3 fwd"`` and ``"3 tgt"`` (see :func:`~dendrinet.analysis.plots.plot_rate_heatmap`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when ``rows`` holds no presentation of positive length.
+    """
+    from dendrinet.analysis import plots, statistics
+
+    if not rows["t_start"].size or not np.all(rows["t_stop"] > rows["t_start"]):
+        return None
+    n = len(populations)
+    fig, ax = _figure(1, n, size=(min(4.5 * n, 18), 5.0))
+    for axis, name in zip(ax[0], populations):
+        rates = statistics.rates_by_presentation(store, name, presentations=rows)
+        plots.plot_rate_heatmap(rates, rows["label"], ax=axis, phases=rows.get("phase"))
+        axis.set_title(name)
+    return fig
+
+
+def psth_figure(store, populations, t_start: float, t_stop: float, starts_ms=()):
+    """Population rate of every population over ``[t_start, t_stop)`` ms, streamed.
+
+    The bins are :func:`psth_bin_ms` wide (a round number of ms); each panel's y label
+    states the width. ``starts_ms`` (presentation starts) are marked when there are at
+    most 60.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from dendrinet.analysis import plots, statistics
+
+    bin_ms = psth_bin_ms(t_stop - t_start, store.dt)
+    n = len(populations)
+    fig, ax = _figure(n, 1, size=(11, 1.0 + 1.6 * n), sharex=True)
+    for axis, name in zip(ax[:, 0], populations):
+        rate, edges = statistics.psth(store, name, bin_ms=bin_ms, t_start=t_start,
+                                      t_stop=t_stop)
+        plots.plot_psth(rate, edges, ax=axis)
+        if 0 < len(starts_ms) <= 60:  # presentation starts, when they stay legible
+            for t in starts_ms:
+                axis.axvline(t, color="0.3", lw=0.6, ls="--")
+        axis.set_ylabel(f"{name} rate (Hz)\n{bin_ms:g} ms bins")
+        if axis is not ax[-1, 0]:
+            axis.set_xlabel("")
+    return fig
+
+
+def isi_figure(store, populations, t_start: float, t_stop: float):
+    """Pooled inter-spike interval histogram of every population, streamed."""
+    from dendrinet.analysis import plots, statistics
+
+    dt = store.dt or 1.0
+    n = len(populations)
+    fig, ax = _figure(1, n, size=(min(4.2 * n, 18), 3.6))
+    for axis, name in zip(ax[0], populations):
+        counts, edges = statistics.isi_histogram(store, name, bin_ms=dt, max_ms=100.0,
+                                                 t_start=t_start, t_stop=t_stop)
+        plots.plot_isi_histogram(counts, edges, ax=axis, log=bool(counts.magnitude.any()))
+        axis.set_title(name)
+    return fig
+
+
 def _spike_figures(w: _Writer, store, populations, t_start, t_stop, n_presentations,
                    prefix: str = "") -> list[str]:
     """Raster, rate heatmap, PSTH and ISI figures; returns the Markdown rate table."""
-    from dendrinet.analysis import plots, statistics
+    from dendrinet.analysis import statistics
 
     populations, start, stop = _check_store(store, populations, t_start, t_stop)
     if isinstance(n_presentations, bool) or not isinstance(n_presentations, (int, np.integer)) \
@@ -372,70 +519,25 @@ def _spike_figures(w: _Writer, store, populations, t_start, t_stop, n_presentati
     presentations = store.presentations
     inside = (presentations["t_start"] >= start) & (presentations["t_stop"] <= stop)
     shown = {k: v[inside] for k, v in presentations.items()}
-    n = len(populations)
 
-    # raster of the first presentations (whole examples: all their phases)
-    if shown["t_start"].size:
-        examples = np.flatnonzero(np.r_[True, shown["example_id"][1:] != shown["example_id"][:-1]])
-        last_row = (examples[n_presentations] if examples.size > n_presentations
-                    else shown["t_start"].size)
-        raster_rows = {k: v[:last_row] for k, v in shown.items()}
+    raster_rows = _first_examples(shown, n_presentations)
+    if raster_rows is not None:
         r_start, r_stop = float(raster_rows["t_start"][0]), float(raster_rows["t_stop"].max())
     else:
-        raster_rows, r_start, r_stop = None, start, min(stop, start + 500.0)
-    sizes = [store.n_nodes(p) for p in populations]
-    heights = [max(1.0, min(3.0, math.log10(size + 1))) for size in sizes]
-    fig, ax = _figure(n, 1, size=(11, 1.2 + 1.3 * sum(heights)), sharex=True,
-                      gridspec_kw={"height_ratios": heights})
-    for i, (axis, name) in enumerate(zip(ax[:, 0], populations)):
-        times, ids = store.spikes(name, r_start, r_stop)
-        plots.plot_raster(times, ids, raster_rows if i == 0 else None, ax=axis,
-                          marker_size=2.0 if times.size > 5000 else 4.0)
-        if raster_rows is not None and i > 0:
-            for t in raster_rows["t_start"]:
-                axis.axvline(t, color="0.4", lw=0.7, ls="--")
-        axis.set_ylim(-0.5, store.n_nodes(name) - 0.5)
-        axis.set_ylabel(f"{name}\nneuron index")
-        if i < n - 1:
-            axis.set_xlabel("")
-    ax[-1, 0].set_xlim(r_start, r_stop)
-    w.save(fig, f"{prefix}raster.png", "Spike raster of the first presentations")
+        r_start, r_stop = start, min(stop, start + 500.0)
+    w.save(raster_figure(store, populations, raster_rows, r_start, r_stop),
+           f"{prefix}raster.png", "Spike raster of the first presentations")
 
-    # rate of each neuron in each presentation, grouped by label
     rate_rows = {k: v[:MAX_HEATMAP_ROWS] for k, v in shown.items()}
-    if rate_rows["t_start"].size and np.all(rate_rows["t_stop"] > rate_rows["t_start"]):
-        fig, ax = _figure(1, n, size=(min(4.5 * n, 18), 5.0))
-        for axis, name in zip(ax[0], populations):
-            rates = statistics.rates_by_presentation(store, name, presentations=rate_rows)
-            plots.plot_rate_heatmap(rates, rate_rows["label"], ax=axis)
-            axis.set_title(name)
+    fig = rate_heatmap_figure(store, populations, rate_rows)
+    if fig is not None:
         w.save(fig, f"{prefix}rate_heatmap.png",
                f"Firing rate per presentation (first {rate_rows['t_start'].size})")
 
-    # population rate over the whole window, streamed
-    dt = store.dt or 1.0
-    bin_ms = max(dt, round((stop - start) / PSTH_BINS / dt) * dt)
-    fig, ax = _figure(n, 1, size=(11, 1.0 + 1.6 * n), sharex=True)
-    for axis, name in zip(ax[:, 0], populations):
-        rate, edges = statistics.psth(store, name, bin_ms=bin_ms, t_start=start, t_stop=stop)
-        plots.plot_psth(rate, edges, ax=axis)
-        if 0 < shown["t_start"].size <= 60:  # presentation starts, when they stay legible
-            for t in shown["t_start"]:
-                axis.axvline(t, color="0.3", lw=0.6, ls="--")
-        axis.set_ylabel(f"{name}\nrate (Hz)")
-        axis.set_title(f"{name}: {bin_ms:g} ms bins", fontsize="small", loc="left")
-        if axis is not ax[-1, 0]:
-            axis.set_xlabel("")
-    w.save(fig, f"{prefix}psth.png", "Population rate (PSTH)")
-
-    # pooled inter-spike intervals, streamed
-    fig, ax = _figure(1, n, size=(min(4.2 * n, 18), 3.6))
-    for axis, name in zip(ax[0], populations):
-        counts, edges = statistics.isi_histogram(store, name, bin_ms=dt, max_ms=100.0,
-                                                 t_start=start, t_stop=stop)
-        plots.plot_isi_histogram(counts, edges, ax=axis, log=bool(counts.magnitude.any()))
-        axis.set_title(name)
-    w.save(fig, f"{prefix}isi_histogram.png", "Inter-spike interval histograms")
+    w.save(psth_figure(store, populations, start, stop, shown["t_start"]),
+           f"{prefix}psth.png", "Population rate (PSTH)")
+    w.save(isi_figure(store, populations, start, stop),
+           f"{prefix}isi_histogram.png", "Inter-spike interval histograms")
 
     rows = []
     for name in populations:

@@ -48,16 +48,17 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model: bool = True,
     model_default, protocol_default : str or None
         Values used when the option is not given (None: the command decides).
     model_help, protocol_help : str or None
-        Help texts; default "model file or name in models/ (default <model_default>)"
-        and the same for protocols.
+        Help texts; default "model file or shipped model name (see 'dendrinet models';
+        default <model_default>)" and the same for protocols.
     """
     if model:
         parser.add_argument("--model", default=model_default,
-                            help=model_help or f"model file or name in models/ "
-                                               f"(default {model_default})")
+                            help=model_help or f"model file or shipped model name (see "
+                                               f"'dendrinet models'; default {model_default})")
     parser.add_argument("--protocol", default=protocol_default,
-                        help=protocol_help or f"protocol file or name in protocols/ "
-                                              f"(default {protocol_default})")
+                        help=protocol_help or f"protocol file or shipped protocol name (see "
+                                              f"'dendrinet protocols'; default "
+                                              f"{protocol_default})")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_default: str | None = None,
@@ -92,7 +93,7 @@ def add_seed_argument(parser: argparse.ArgumentParser, *, default: int | None,
 def add_engine_argument(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
     """Add ``--engine``: ``fast`` (Numba), ``fast-double`` (float64 input sums) or
     ``brian2``; ``train`` uses ``fast`` when None."""
-    from dendrinet.training import ENGINES
+    from dendrinet.backends import ENGINES
 
     parser.add_argument("--engine", default=default, choices=ENGINES,
                         help="simulation engine (default fast; fast-double: input spikes summed "

@@ -29,7 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from dendrinet.errors import DendrinetError
-    from dendrinet.training import Run, evaluate_run
+    from dendrinet.evaluation import evaluate_run
+    from dendrinet.run_folder import Run
 
     if args.n_test == 0:
         raise DendrinetError("--n-test must be at least 1")

@@ -1,9 +1,10 @@
-"""``dendrinet simulate``: present a few examples to the Brian2 network (no learning).
+"""``dendrinet simulate``: present a few examples to a network (no learning).
 
 Draws initial weights (``weights.initial_parameters``), presents examples with the
 protocol's training schedule (forward then target phase, the label's teaching signal) or
-its test schedule, prints rates per layer and plateau potentials per presentation, and
-can write every spike to an HDF5 spike store.
+its test schedule on an engine of the registry (``Engine.present``: the Brian2 network
+by default, or the fast engine), prints rates per layer and plateau potentials per
+presentation, and can write every spike to an HDF5 spike store.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from dendrinet.errors import DendrinetError
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "simulate", help="present examples to the Brian2 network and record spikes",
-        description="Present examples to the Brian2 network with its initial weights (no "
+        "simulate", help="present examples to a network and record spikes",
+        description="Present examples to the network (Brian2 by default) with its initial "
+                    "weights (no "
                     "learning): training phases (forward, then target with the label's "
                     "teaching input) or test presentations. Prints firing rates per layer "
                     "and the plateau potentials of the hidden layers; --out writes all "
@@ -37,6 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="write spikes to this HDF5 spike store")
     add_seed_argument(parser, default=0,
                       help="seed of weights, phase jitter and spikes (default 0)")
+    parser.add_argument("--engine", choices=("brian2", "fast", "fast-double"), default="brian2",
+                        help="brian2: the Brian2 network (any equations; default); fast, "
+                             "fast-double: the Numba engine (standard equations)")
     parser.add_argument("--target", choices=("numpy", "cython"), default="numpy",
                         help="Brian2 code generation target (default numpy; cython compiles "
                              "once, then runs faster)")
@@ -51,7 +56,7 @@ def run(args) -> int:
 
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
-    from dendrinet.network import build_network
+    from dendrinet.backends import make_engine
     from dendrinet.schedule import PHASE_NAMES, test_schedule, training_schedule
     from dendrinet.weights import initial_parameters
 
@@ -76,12 +81,20 @@ def run(args) -> int:
         schedule = test_schedule(protocol, ids, y[ids])
 
     sizes = "-".join(str(n) for n in model.layer_sizes(data.n_inputs))
+    if args.engine == "brian2":
+        engine_text = f"Brian2 {args.target if args.device == 'runtime' else args.device}"
+        options = {"target": args.target, "device": args.device}
+    else:
+        engine_text, options = f"{args.engine} engine (Numba)", {}
     print(f"dendrinet simulate: {model.name} ({sizes}), protocol {protocol.name}, "
           f"{args.dataset} {split} examples {args.index}..{stop - 1}, {len(schedule)} "
-          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, Brian2 "
-          f"{args.target if args.device == 'runtime' else args.device}", flush=True)
-    result = build_network(model, params, X, schedule, target=args.target, device=args.device,
-                           seed=args.seed)
+          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, {engine_text}",
+          flush=True)
+    engine = make_engine(args.engine, model, protocol, params, args.seed, **options)
+    if args.engine == "brian2":
+        result = engine.present(X, schedule, seed=args.seed)
+    else:
+        result = engine.present(X, schedule)
 
     names = list(result.sizes)
     rates = {name: result.rates(name).mean(axis=1) for name in names}
@@ -104,7 +117,9 @@ def run(args) -> int:
         result.write_store(args.out, {
             "model": model.to_dict(), "protocol": protocol.to_dict(), "dataset": args.dataset,
             "split": split, "example_ids": ids.tolist(), "seed": args.seed,
-            "engine": "brian2", "brian2_target": args.target, "brian2_device": args.device,
+            "engine": args.engine, **({"brian2_target": args.target,
+                                       "brian2_device": args.device}
+                                      if args.engine == "brian2" else {}),
             "command": "simulate"})
         print(f"spikes written to {args.out}")
     return 0

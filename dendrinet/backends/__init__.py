@@ -1,0 +1,73 @@
+"""Simulation backends and the one registry through which everything creates engines.
+
+* :mod:`dendrinet.backends.numba` -- the fast engine: the network's discrete-time
+  dynamics, spike generation and plasticity kernels compiled with Numba;
+* :mod:`dendrinet.backends.brian2` -- the Brian2 equations and network, and an engine
+  that trains through them with the Numba plasticity kernels.
+
+Both implement :class:`dendrinet.engine.Engine`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from dendrinet.errors import DendrinetError
+
+__all__ = ["ENGINES", "make_engine", "engine_name"]
+
+#: Registered engines: name -> (module, class, keyword arguments, what it is).
+_REGISTRY = {
+    "fast": ("dendrinet.backends.numba.engine", "FastEngine", {},
+             "Numba, input spikes summed in float32 (default)"),
+    "fast-double": ("dendrinet.backends.numba.engine", "FastEngine",
+                    {"input_precision": "double"}, "Numba, float64 throughout (5-7 % slower)"),
+    "brian2": ("dendrinet.backends.brian2.engine", "Brian2Engine", {},
+               "the Brian2 network (any equations; 30-40x slower)"),
+}
+
+#: Names of the registered engines.
+ENGINES = tuple(_REGISTRY)
+
+
+def describe_engines() -> dict[str, str]:
+    """Engine name -> one-line description (for help texts)."""
+    return {name: entry[3] for name, entry in _REGISTRY.items()}
+
+
+def make_engine(engine: str | Callable, model, protocol, params, seed: int = 0, **options):
+    """Create a simulation engine.
+
+    Parameters
+    ----------
+    engine : {"fast", "fast-double", "brian2"} or callable
+        A registered name, or a callable ``engine(model, protocol, params, seed=seed)``
+        returning an object with the :class:`dendrinet.engine.Engine` interface.
+    model, protocol : ModelConfig, ProtocolConfig
+    params : Parameters
+        Trained in place by the engine.
+    seed : int
+        Seed of the engine's random spikes and phase jitter.
+    **options
+        Passed to the engine's constructor (e.g. ``target``, ``device`` of the Brian2
+        engine).
+    """
+    if not isinstance(engine, str):
+        if callable(engine):
+            return engine(model, protocol, params, seed=seed, **options)
+        raise DendrinetError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine not in _REGISTRY:
+        raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    module_name, class_name, defaults, _ = _REGISTRY[engine]
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ModuleNotFoundError as exc:
+        raise DendrinetError(f"the {engine} engine is not available ({exc})") from None
+    return cls(model, protocol, params, seed=seed, **{**defaults, **options})
+
+
+def engine_name(engine) -> str:
+    """The name under which an engine (a registered name or a callable) is recorded."""
+    if isinstance(engine, str):
+        return engine
+    return str(getattr(engine, "name", getattr(engine, "__name__", type(engine).__name__)))

@@ -1,0 +1,158 @@
+"""The neuron model as Brian2 equations, generated from a :class:`~dendrinet.config.ModelConfig`.
+
+Print them to recognise the equations of Guerguiev, Lillicrap & Richards (eLife 2017)::
+
+    >>> from dendrinet.config import load_model
+    >>> from dendrinet.backends.brian2.equations import hidden_equations
+    >>> print(hidden_equations(load_model("guerguiev2017-1hidden")))
+
+Units (kept honest for Brian2's unit checker). Potentials are dimensionless (``: 1``),
+time constants are in ms, conductances in 1/ms (so ``dV/dt`` has unit 1/second), rates
+(``phi``, ``rate``) in Hz. Each presynaptic spike adds ``psp_jump = 1/(tau_L - tau_s)``
+(the number of 1/ms, a plain number) to a pair of dimensionless traces ``L`` and ``S``
+that decay with ``tau_L`` and ``tau_s``; their difference ``L - S`` is the spike train
+filtered by the unit-area kernel ``k(t) = (exp(-t/tau_L) - exp(-t/tau_s)) / (tau_L -
+tau_s)``, a rate in 1/ms handled as a number.
+
+Compartments.
+
+* input neuron ``i``: fires at ``rate = phi_max * pixels(example*ms, i)``, where
+  ``pixels`` is a 2-D ``TimedArray`` of shape ``(n_examples, n_inputs)`` with
+  ``dt = 1 ms`` used as a lookup table (row = example), and ``example`` the current
+  example (a linked variable).
+* hidden (pyramidal) neuron: basal ``V_b = bL - bS + b``, apical ``V_a = f(V_a_lin)``
+  with ``V_a_lin = aL - aS`` (``f`` from ``model.equations.apical``, identity by
+  default), soma ``dV/dt = -g_L V + g_B (V_b - V) + g_A (V_a - V)``.
+* output neuron: dendrite ``V_b = bL - bS + b``, soma ``dV/dt = -g_L V + g_D (V_b - V)
+  + g_E (E_E - V) + g_I (E_I - V)`` with teaching conductances ``g_E = 1/ms`` for the
+  target unit and ``g_I = 1/ms`` for the others, during the target phase only
+  (``teach = 1``, ``label`` = the target class; both linked variables).
+* every neuron fires Bernoulli spikes per step with probability ``phi * dt``,
+  ``phi = phi_max * sigmoid(V)`` (``rate * dt`` for inputs), and keeps its own output
+  traces ``xL, xS`` (``s = xL - xS``) for the plasticity rules.
+
+Integration: ``exponential_euler``. Every equation is linear in its own variable, with
+coefficients that depend only on other variables, which Brian2's exponential Euler holds
+at their start-of-step values: the traces are integrated exactly (``L <- L
+exp(-dt/tau_L)``) and the soma relaxes exponentially towards ``V_inf = B/g`` over the
+step, ``V <- V_inf + (V - V_inf) exp(-g dt)``, which is exact for inputs held over the
+step and stable for any ``g dt``. The authors' forward Euler, ``V <- V + dt (B - g V)``,
+overshoots and oscillates at ``g dt = 1.7`` (output neurons in the target phase,
+``g = g_L + g_D + 1/ms``) and is unstable for ``g dt > 2``.
+"""
+from __future__ import annotations
+
+from dendrinet.config import ModelConfig
+
+#: Brian2 integration method for every group (see the module docstring).
+METHOD = "exponential_euler"
+
+#: Spike condition of hidden and output neurons (Bernoulli per step on the updated V).
+NEURON_THRESHOLD = "rand() < phi*dt"
+#: Spike condition of input neurons.
+INPUT_THRESHOLD = "rand() < rate*dt"
+#: Run on each spike of any neuron: its own output traces jump (step 4 of the design).
+SPIKE_RESET = "xL += psp_jump\nxS += psp_jump"
+#: ``on_pre`` of feedforward synapses (basal traces of the postsynaptic neuron).
+BASAL_ON_PRE = "bL_post += psp_jump*w\nbS_post += psp_jump*w"
+#: ``on_pre`` of feedback synapses output -> hidden (apical traces).
+APICAL_ON_PRE = "aL_post += psp_jump*w\naS_post += psp_jump*w"
+#: Synapse model: one dimensionless weight.
+SYNAPSE_MODEL = "w : 1"
+
+_OUTPUT_TRACES = """\
+dxL/dt = -xL/tau_L : 1              # own spike train, slow trace
+dxS/dt = -xS/tau_s : 1              # own spike train, fast trace
+s = xL - xS : 1                     # filtered own spike train (1/ms, as a number)"""
+
+_BASAL_TRACES = """\
+dbL/dt = -bL/tau_L : 1              # basal input, slow trace
+dbS/dt = -bS/tau_s : 1              # basal input, fast trace"""
+
+
+def _extra(term: str) -> str:
+    term = term.strip()
+    return f" + ({term})" if term else ""
+
+
+def input_equations(model: ModelConfig) -> str:
+    """Brian2 equations of the input layer (one neuron per pixel).
+
+    Needs in its namespace: ``phi_max`` (Hz), ``tau_L``, ``tau_s`` (ms) and the
+    ``pixels`` TimedArray; ``example`` is a linked variable (the row of ``pixels``).
+    """
+    return f"""\
+# input neuron i: Bernoulli-per-step spikes at phi_max * (intensity of pixel i)
+rate = phi_max*pixels(example*ms, i) : Hz
+{_OUTPUT_TRACES}
+example : 1 (linked)                # row of the pixel table being presented"""
+
+
+def hidden_equations(model: ModelConfig) -> str:
+    """Brian2 equations of a hidden layer of pyramidal neurons (basal, soma, apical).
+
+    ``model.equations.apical`` sets ``V_a`` as a function of ``V_a_lin``; a non-empty
+    ``model.equations.hidden_soma`` (unit 1/ms) is added to ``dV/dt``.
+    """
+    terms = model.equations
+    apical = terms.apical.strip() or "V_a_lin"
+    return f"""\
+# hidden pyramidal neuron: soma V, basal dendrite V_b, apical dendrite V_a
+dV/dt = -g_L*V + g_B*(V_b - V) + g_A*(V_a - V){_extra(terms.hidden_soma)} : 1
+V_b = bL - bS + b : 1               # basal potential: filtered input spikes + bias
+V_a_lin = aL - aS : 1               # linear sum of filtered feedback spikes
+V_a = {apical} : 1                  # apical potential
+phi = phi_max/(1 + exp(-V)) : Hz    # firing rate, phi_max * sigmoid(V)
+{_BASAL_TRACES}
+daL/dt = -aL/tau_L : 1              # apical (feedback) input, slow trace
+daS/dt = -aS/tau_s : 1              # apical (feedback) input, fast trace
+{_OUTPUT_TRACES}
+b : 1 (constant)                    # bias"""
+
+
+def output_equations(model: ModelConfig) -> str:
+    """Brian2 equations of the output layer (dendrite, soma, teaching conductances).
+
+    ``teach`` (1 in the target phase, else 0) and ``label`` (the target class) are
+    linked variables; a non-empty ``model.equations.output_soma`` (unit 1/ms) is added
+    to ``dV/dt``.
+    """
+    terms = model.equations
+    return f"""\
+# output neuron: soma V, dendrite V_b, teaching conductances g_E, g_I (target phase)
+dV/dt = -g_L*V + g_D*(V_b - V) + g_E*(E_E - V) + g_I*(E_I - V){_extra(terms.output_soma)} : 1
+V_b = bL - bS + b : 1               # dendritic potential: filtered input spikes + bias
+g_E = g_T*teach*int(i == label) : Hz        # excitatory teaching input of the target unit
+g_I = g_T*teach*(1 - int(i == label)) : Hz  # inhibitory teaching input of the others
+phi = phi_max/(1 + exp(-V)) : Hz    # firing rate, phi_max * sigmoid(V)
+{_BASAL_TRACES}
+{_OUTPUT_TRACES}
+b : 1 (constant)                    # bias
+teach : 1 (linked)                  # 1 during the target phase, else 0
+label : 1 (linked)                  # target class of the current example"""
+
+
+def namespace(model: ModelConfig) -> dict:
+    """Constants the equations refer to, as Brian2 quantities.
+
+    ``phi_max`` (Hz), ``tau_L``, ``tau_s`` (ms), ``g_L, g_B, g_A, g_D, g_T`` (1/ms),
+    ``E_E``, ``E_I`` and ``psp_jump`` (numbers).
+    """
+    return model.neuron.brian2_namespace()
+
+
+def all_equations(model: ModelConfig) -> str:
+    """Every group's equations as one printable text, with the spike rules."""
+    return "\n\n".join([
+        "## input layer\n" + input_equations(model)
+        + f"\n# threshold: {INPUT_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
+        "## hidden layers\n" + hidden_equations(model)
+        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
+        "## output layer\n" + output_equations(model)
+        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
+        "## synapses\n# feedforward w = W[l][i, j], on_pre: "
+        + BASAL_ON_PRE.replace("\n", "; ")
+        + "\n# feedback (output -> hidden l) w = Y[l][k, j], on_pre: "
+        + APICAL_ON_PRE.replace("\n", "; "),
+        f"## integration: {METHOD}",
+    ])

@@ -1,0 +1,449 @@
+"""The fast engine: the discrete-time network of docs/design.md in Numba.
+
+It integrates exactly the equations of the Brian2 network (:mod:`dendrinet.backends.brian2.network`):
+same step order, exact trace decays, exponential-Euler somata, Bernoulli spikes,
+weights that change only between examples. It is fast because
+
+* whole chunks of examples (256) run inside one Numba call, learning included;
+* input spikes are drawn per step only for the inputs that can spike (about a fifth
+  of MNIST's pixels), in one vectorised loop over their streams, and propagated
+  event by event: the weight rows of one step's spikes are summed once (in float32
+  by default, ``input_precision``) into the postsynaptic traces;
+* a unit's sigmoid is evaluated only when its uniform number is below ``phi_max dt``
+  (the only case in which it can spike): the same spikes for a fifth of the work;
+* the per-neuron, per-step update vectorises (SIMD): one random stream per neuron
+  (xoroshiro128+), a branch-free ``exp``/sigmoid accurate to 1e-15, no branches in
+  the loops (``_kernels``, ``_simulate``);
+* with fixed feedback weights and no apical conductance (``g_A = 0``, the paper's
+  default) the apical potential is obtained from the output layer's own traces
+  instead of 2 x n_hidden apical traces (``_simulate.run_presentation``, Notes);
+* traces below 1e-30 are set to zero every 32 steps (no denormals; the weight rows of
+  long-silent inputs are skipped by learning), 14 orders of magnitude below the
+  precision of any potential;
+* test examples are independent (state reset) and run in parallel on every core.
+
+Random streams. ``seed`` fixes everything: the per-neuron and input streams of
+training (carried across epochs, part of :meth:`FastEngine.get_state`), the phase
+jitter (``numpy`` generator seeded with ``[seed, epoch]``, through
+:func:`dendrinet.schedule.training_schedule`), and the test streams, which are seeded per
+example from ``(seed, row of X)``: evaluating the same images with the same parameters
+gives the same result, whatever the number of threads, and :meth:`FastEngine.record_spikes`
+shows exactly the spikes of :meth:`FastEngine.evaluate`.
+
+:func:`replay` runs the same step with given spike trains for every population (for
+comparisons with Brian2); the engine's own spikes replayed through it reproduce its
+training to rounding (tests/test_fast_engine.py).
+
+Compilation. The kernels are compiled on first use (about a minute) and cached on disk
+(``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the cache is dropped
+automatically when any engine source changes (``_kernels.refresh_stale_cache``).
+"""
+from __future__ import annotations
+
+
+import numba
+import numpy as np
+
+from dendrinet.backends.numba import (drivers, dynamics, input_spikes, layout, numerics,
+                                      plasticity, random_streams, replay)
+from dendrinet.backends.numba.drivers import (evaluate_examples, present_schedule,
+                                              record_examples, train_chunk)
+from dendrinet.backends.numba.dynamics import (STATE_FLOATS, make_net, make_state, new_acc,
+                                               new_means, new_scratch)
+from dendrinet.backends.numba.input_spikes import new_events
+from dendrinet.backends.numba.jit_cache import refresh_stale_cache
+from dendrinet.backends.numba.layout import FlatLayout
+from dendrinet.backends.numba.plasticity import make_rule, new_example, new_updates
+from dendrinet.backends.numba.random_streams import derive_key, seed_streams
+from dendrinet.backends.numba.replay import fill_phase_averages
+from dendrinet.backends.numba.support import check_model_supported
+from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.encoding import validate_images
+from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
+                                     check_labels, check_parameters, check_state_identity,
+                                     check_training_args)
+from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
+                                      sample_buffers, training_history)
+from dendrinet.errors import DendrinetError
+from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
+from dendrinet.weights import Parameters
+
+__all__ = ["FastEngine"]
+
+refresh_stale_cache([numerics, random_streams, input_spikes, dynamics, drivers, replay,
+                     plasticity, layout])
+
+#: Training examples per Numba call (progress is reported between chunks).
+TRAIN_CHUNK = 256
+#: Test examples per parallel Numba call.
+TEST_CHUNK = 1024
+_STATE_FORMAT = 2  # 2: one random stream per input neuron
+
+
+def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
+    """:func:`~dendrinet.engine.checks.check_parameters`, and arrays the kernels can
+    update in place."""
+    sizes = check_parameters(model, params)
+    for name in ("W", "b", "Y"):
+        for l, a in enumerate(getattr(params, name)):
+            if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+                raise DendrinetError(f"parameters: {name}_{l} must be a writable, C-contiguous "
+                                     f"float64 array (the engine updates it in place)")
+    if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
+        raise DendrinetError("parameters: Y_noise must have the shapes of Y")
+    return sizes
+
+
+class FastEngine:
+    """Trains and tests a segregated-dendrite network with the Numba kernels.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Standard equations only (``model.equations.is_default``).
+    protocol : ProtocolConfig
+        Phase lengths, windows, ``dt`` (ms).
+    params : Parameters
+        Trained in place (``W``, ``b``; ``Y`` in the symmetric and learned modes).
+    seed : int
+        Seed of every random stream of the engine (non-negative).
+    input_precision : {"single", "double"}
+        Precision of the input-spike propagation (the step's most expensive part):
+        "single" (default) sums the weight rows of each step's input spikes in float32
+        from a float32 copy of the first weight matrix (relative error about 1e-7 of
+        that step's input; everything else, and learning, in float64); "double" sums
+        in float64, like :func:`replay`, for bit-level comparisons.
+
+    Attributes
+    ----------
+    params : Parameters
+    epochs_done : int
+        Number of :meth:`train_epoch` calls so far (it selects the phase jitter).
+    """
+
+    name = "fast"
+
+    def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
+                 seed: int = 0, input_precision: str = "single"):
+        check_engine_args(model, protocol, seed)
+        check_model_supported(model)
+        sizes = _check_params(model, params)
+        if input_precision not in ("single", "double"):
+            raise DendrinetError(f"input_precision must be 'single' or 'double', got "
+                                 f"{input_precision!r}")
+        self.input_precision = input_precision
+        self.model = model
+        self.protocol = protocol
+        self.params = params
+        self.seed = int(seed)
+        self.layout = FlatLayout.from_sizes(sizes)
+        self._key = np.uint64(self.seed)
+        self._state = make_state(self.layout.n_inputs, self.layout.n_units)
+        # numba returns uint64 results as Python ints: wrap them again
+        train_key = np.uint64(derive_key(self._key, np.uint64(1)))
+        seed_streams(train_key, self._state.s0, self._state.s1)
+        seed_streams(np.uint64(derive_key(train_key, np.uint64(1))), self._state.rin0,
+                     self._state.rin1)
+        self._test_key = np.uint64(derive_key(self._key, np.uint64(2)))
+        self.epochs_done = 0
+        # Projected apical potential (see _simulate.run_presentation) where it is exact:
+        # no apical conductance and feedback weights that never change.
+        fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
+        self._apical_train = not (model.neuron.g_A == 0.0 and fixed_Y)
+        self._apical_test = model.neuron.g_A != 0.0
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def n_inputs(self) -> int:
+        return self.layout.n_inputs
+
+    def _net(self):
+        _check_params(self.model, self.params)  # the caller may have replaced arrays
+        W, b, Y, Yn = self.layout.pack(self.params)
+        net = make_net(self.layout, W, b, Y, self.model, self.protocol.dt,
+                       single_inputs=self.input_precision == "single")
+        return net, Yn
+
+    # ------------------------------------------------------------ training
+    def train_epoch(self, X, y, order=None, progress=None, sample_every: int = 100
+                    ) -> dict[str, np.ndarray]:
+        """One pass over the examples ``order`` (rows of ``X``), learning after each.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            Pixel intensities in [0, 1].
+        y : array of int (n,)
+            Labels in ``[0, n_outputs)``.
+        order : array of int, optional
+            Rows of ``X`` in presentation order (the caller shuffles); default
+            ``0 .. n-1``. May repeat or omit rows.
+        progress : callable, optional
+            ``progress(n_done, n_correct)``, called after every chunk of examples.
+        sample_every : int
+            Keep the full plateau vectors of every ``sample_every``-th example.
+
+        Returns
+        -------
+        dict of str -> ndarray
+            Per example (in presentation order): ``epoch``, ``example_id``, ``label``,
+            ``correct`` (forward-phase prediction, bool), ``loss_out``, and per hidden
+            layer ``loss_hidden_<l>``, ``angle_<l>`` (degrees), ``alpha_diff_mean_<l>``,
+            ``alpha_diff_sd_<l>``; the sampled ``alpha_f_<l>``, ``alpha_t_<l>``
+            (n_samples, n_hidden_l) with ``sample_position`` (position in this epoch)
+            and ``sample_example_id``.
+        """
+        return self._train(X, y, order, progress, sample_every, record=False)[0]
+
+    def _train(self, X, y, order, progress, sample_every, record: bool):
+        X, y, order = check_training_args(X, y, order, progress, sample_every, self.n_inputs,
+                                          self.model.n_outputs)
+        n = order.size
+        layout = self.layout
+        n_hidden_layers = layout.n_layers - 1
+        rng = np.random.default_rng([self.seed, self.epochs_done])
+        schedule = training_schedule(self.protocol, order, y[order], rng)
+        n_fwd = np.ascontiguousarray(schedule.n_steps[0::2])
+        n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
+        settle = self.protocol.settle_steps
+        net, Yn = self._net()
+        rule = make_rule(self.model, Yn)
+        ex = new_example(layout.n_inputs, layout.n_units)
+        upd = new_updates(layout.sizes)
+        n_in, n_units = layout.n_inputs, layout.n_units
+        scr = new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs, net.W_in)
+        acc = new_acc(n_in, n_units)
+        ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
+        records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
+        samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
+                                                           layout.n_hidden_units)
+        total_steps = int(schedule.total_steps)
+        rec = np.zeros((total_steps if record else 1, n_in + n_units), np.uint8)
+        done, k, row = 0, 0, 0
+        while done < n:
+            stop = min(n, done + TRAIN_CHUNK)
+            ks, row = train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
+                                  n_fwd[done:stop], n_tgt[done:stop], settle,
+                                  records[done:stop], samples_f[k:], samples_t[k:],
+                                  sample_rows[k:], sample_every, done, self._apical_train,
+                                  record, rec, row)
+            k += ks
+            done = stop
+            if progress is not None:
+                progress(done, int(records[:done, 0].sum()))
+        layout.unpack_into(self.params, net.W, net.b, net.Y)
+        self.epochs_done += 1
+        hist = training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
+                                samples_t, sample_rows)
+        return hist, schedule, rec
+
+    # ---------------------------------------------------------------- test
+    def evaluate(self, X, y=None, progress=None) -> dict:
+        """Test presentations (state reset, ``test_duration``) of every row of ``X``, on
+        every core.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            Pixel intensities in [0, 1].
+        y : array of int (n,), optional
+            Labels; adds ``correct`` and ``error`` to the result.
+        progress : callable, optional
+            ``progress(n_done, n_correct)`` (``n_correct`` is None without ``y``).
+
+        Returns
+        -------
+        dict
+            ``pred`` (int64, argmax of the mean output potential), ``mean_V`` (n, n_out),
+            mean output somatic potential over the window; with ``y`` also ``correct``
+            (bool) and ``error`` (fraction).
+        """
+        X = validate_images(X, self.n_inputs, "X")
+        labels = None if y is None else check_labels(y, X.shape[0], self.model.n_outputs)
+        check_callback(progress)
+        n = X.shape[0]
+        net, _ = self._net()
+        steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
+        mean_V = np.zeros((n, self.model.n_outputs))
+        positions = np.arange(n, dtype=np.int64)
+        threads = numba.get_num_threads()
+        done, n_correct = 0, 0
+        while done < n:
+            stop = min(n, done + TEST_CHUNK)
+            blocks = min(stop - done, 4 * threads)
+            evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
+                              settle, mean_V[done:stop], blocks, self._apical_test)
+            if labels is not None:
+                n_correct += int(np.count_nonzero(
+                    mean_V[done:stop].argmax(axis=1) == labels[done:stop]))
+            done = stop
+            if progress is not None:
+                progress(done, None if labels is None else n_correct)
+        return predictions(mean_V, labels)
+
+    def present(self, X, schedule: Schedule) -> SimulationResult:
+        """Present a schedule to the network with the current parameters (no learning):
+        every spike, the traces of every unit and the phase averages.
+
+        The state starts at zero and is reset where the schedule says; the random
+        streams are this engine's own stream for presentations (derived from ``seed``),
+        so training and evaluation are not disturbed.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            Pixel intensities in [0, 1]; ``schedule.example_id`` indexes its rows.
+        schedule : Schedule
+            Presentations (forward, target with the label's teaching input, test);
+            ``schedule.dt`` must be the protocol's.
+
+        Returns
+        -------
+        SimulationResult
+        """
+        X = validate_images(X, self.n_inputs, "X")
+        if not isinstance(schedule, Schedule):
+            raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
+        if schedule.dt != self.protocol.dt:
+            raise DendrinetError(f"schedule.dt = {schedule.dt} ms is not the protocol's dt = "
+                                 f"{self.protocol.dt} ms")
+        check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
+        lay = self.layout
+        n_in, n_units = lay.n_inputs, lay.n_units
+        net, _ = self._net()
+        st = make_state(n_in, n_units)
+        key = np.uint64(derive_key(self._key, np.uint64(3)))
+        seed_streams(key, st.s0, st.s1)
+        seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
+        T, n_pres = int(schedule.total_steps), len(schedule)
+        rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
+        tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
+        means = new_means(n_pres, n_in, n_units)
+        ev = new_events(n_in, int(schedule.n_steps.max()) if n_pres else 1)
+        present_schedule(net, st, new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
+                                              net.W_in), new_acc(n_in, n_units), ev, X,
+                         schedule.example_id, schedule.n_steps, schedule.settle,
+                         schedule.phase == TARGET, np.maximum(schedule.label, 0),
+                         schedule.reset.astype(np.bool_), rec, tr[0], tr[1], tr[2], means)
+        names = population_names(self.model)
+        result = SimulationResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
+                                  schedule=schedule, t_offset=0.0,
+                                  spikes=spikes_from_matrix(rec[:T], lay, schedule.dt, names))
+        for l, name in enumerate(names[1:]):
+            result.trace_neurons[name] = np.arange(int(lay.sizes[l + 1]))
+        return fill_phase_averages(result, lay, means, tr, T)
+
+    def record_spikes(self, X, example_ids, labels=None) -> dict:
+        """Spike trains of every layer during test presentations of some rows of ``X``.
+
+        The spikes are those :meth:`evaluate` draws for the same rows (same streams).
+        Presentations are laid end to end: presentation ``k`` covers
+        ``[k T, (k + 1) T)`` ms, ``T = test_duration``.
+
+        Parameters
+        ----------
+        X : array (n, n_inputs)
+            The image set; ``example_ids`` index its rows.
+        example_ids : array of int
+            Rows to present, in order.
+        labels : array of int, optional
+            Their labels (stored with the presentations; -1 if not given).
+
+        Returns
+        -------
+        dict
+            ``"input"``, ``"hidden_<l>"``, ``"output"``: ``(times_ms, ids)`` arrays in time
+            order; ``"presentations"``: structured array with fields ``example_id``,
+            ``label``, ``phase`` (:data:`dendrinet.schedule.TEST`), ``t_start``,
+            ``t_stop`` (ms); ``"mean_V"`` (n, n_out) as in :meth:`evaluate`.
+        """
+        X = validate_images(X, self.n_inputs, "X")
+        ids = check_indices(example_ids, X.shape[0], "example_ids")
+        lab = np.full(ids.size, -1, np.int64) if labels is None else \
+            check_labels(labels, ids.size, self.model.n_outputs, "labels")
+        net, _ = self._net()
+        steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
+        layout = self.layout
+        rec = np.zeros((ids.size * steps, layout.n_inputs + layout.n_units), np.uint8)
+        mean_V = np.zeros((ids.size, self.model.n_outputs))
+        record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
+                        mean_V, self._apical_test, rec)
+        out = spikes_from_matrix(rec, layout, self.protocol.dt, population_names(self.model))
+        dt = self.protocol.dt
+        pres = np.zeros(ids.size, dtype=PRESENTATION_DTYPE)
+        pres["example_id"] = ids
+        pres["label"] = lab
+        pres["phase"] = TEST
+        pres["t_start"] = np.arange(ids.size) * steps * dt
+        pres["t_stop"] = (np.arange(ids.size) + 1) * steps * dt
+        out["presentations"] = pres
+        out["mean_V"] = mean_V
+        return out
+
+    # --------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue training bit for bit (with the parameters,
+        which are saved separately): potentials, traces, random streams, epoch count."""
+        st = self._state
+        state = {name: getattr(st, name).copy() for name in STATE_FLOATS}
+        if not self._apical_train:
+            # not simulated: the apical traces are Y^T times the output's own traces
+            lay = self.layout
+            for l, Y in enumerate(self.params.Y):
+                part = slice(lay.uo[l], lay.uo[l + 1])
+                state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
+                state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
+        state["rng_units"] = np.stack([st.s0, st.s1], axis=1)
+        state["rng_input"] = np.stack([st.rin0, st.rin1], axis=1)
+        state["epochs_done"] = np.array(self.epochs_done, np.int64)
+        state["seed"] = np.array(self.seed, np.uint64)
+        state["layer_sizes"] = self.layout.sizes.copy()
+        state["format"] = np.array(_STATE_FORMAT, np.int64)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` dictionary (validated: keys, shapes, finite)."""
+        if not isinstance(state, dict):
+            raise DendrinetError("engine state must be a dict from FastEngine.get_state()")
+        needed = set(STATE_FLOATS) | {"rng_units", "rng_input", "epochs_done", "seed",
+                                      "layer_sizes"}
+        missing = sorted(needed - set(state))
+        if missing:
+            raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a fast-engine "
+                                 f"state?)")
+        check_state_identity(state, self.layout.sizes, self.seed)
+        fmt = int(np.asarray(state.get("format", 1)))
+        if fmt != _STATE_FORMAT:
+            raise DendrinetError(f"engine state has format {fmt}, this dendrinet reads format "
+                                 f"{_STATE_FORMAT} (a checkpoint of an older version: start the "
+                                 f"run anew)")
+        st = self._state
+        for name in STATE_FLOATS:
+            value = np.asarray(state[name], dtype=np.float64)
+            target = getattr(st, name)
+            if value.shape != target.shape or not np.all(np.isfinite(value)):
+                raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
+                                     f"values, got shape {value.shape}")
+            target[...] = value
+        units = np.asarray(state["rng_units"])
+        inp = np.asarray(state["rng_input"])
+        if units.shape != (st.s0.size, 2) or inp.shape != (st.rin0.size, 2):
+            raise DendrinetError(f"engine state: random stream arrays have the wrong shape "
+                                 f"({units.shape} and {inp.shape}, expected "
+                                 f"{(st.s0.size, 2)} and {(st.rin0.size, 2)}; a state saved "
+                                 f"by an older dendrinet cannot be resumed)")
+        st.s0[...] = units[:, 0].astype(np.uint64)
+        st.s1[...] = units[:, 1].astype(np.uint64)
+        st.rin0[...] = inp[:, 0].astype(np.uint64)
+        st.rin1[...] = inp[:, 1].astype(np.uint64)
+        self.epochs_done = int(np.asarray(state["epochs_done"]))
+
+
+def spikes_from_matrix(rec: np.ndarray, layout: FlatLayout, dt: float, names) -> dict:
+    """``(times_ms, ids)`` per population from a (steps, inputs + units) 0/1 matrix."""
+    bounds = [0, layout.n_inputs] + [layout.n_inputs + int(u) for u in layout.uo[1:]]
+    out = {}
+    for name, lo, hi in zip(names, bounds[:-1], bounds[1:]):
+        steps, ids = np.nonzero(rec[:, lo:hi])
+        out[name] = (steps * dt, ids.astype(np.int64))
+    return out

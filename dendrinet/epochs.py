@@ -1,0 +1,129 @@
+"""The epoch loop shared by ``dendrinet train`` and the estimator: seeds, the example
+order, progress bars, timing and the per-example history.
+
+Random streams. One seed fixes everything: the initial parameters and the example
+order come from two children of ``numpy.random.SeedSequence(seed)``
+(:func:`seed_streams`); the training engine gets ``seed`` itself for its spikes and
+phase jitter; each test evaluation runs on a fresh engine seeded with
+:func:`evaluation_seed` ``(seed, epoch)``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterator
+
+import numpy as np
+
+from dendrinet.errors import DendrinetError
+
+__all__ = ["check_seed", "check_epochs", "seed_streams", "evaluation_seed", "ProgressBar",
+           "History", "train_epochs", "timed"]
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DendrinetError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_epochs(epochs) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise DendrinetError(f"epochs must be a positive integer, got {epochs!r}")
+    return int(epochs)
+
+
+def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Generators for the initial parameters and for the example order."""
+    init_seq, order_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(init_seq), np.random.default_rng(order_seq)
+
+
+def evaluation_seed(seed: int, epoch: int) -> int:
+    """Engine seed (32 bits) of the test presentations after ``epoch``.
+
+    Each evaluation runs on a fresh engine with this seed, so a test error depends
+    only on the weights, the seed and the epoch: it does not disturb the training
+    stream, and :func:`evaluate_run` reproduces the recorded error exactly.
+    """
+    return int(np.random.SeedSequence([seed, epoch, 0x7E57]).generate_state(1)[0])
+
+
+class ProgressBar:
+    """A tqdm bar for one pass over examples, fed by the engines' callbacks."""
+
+    def __init__(self, enabled: bool, total: int, desc: str, with_error: bool):
+        self.bar = None
+        self.with_error = with_error
+        if enabled:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="ex", leave=False,
+                            dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+
+    def __call__(self, n_done: int, n_correct: int | None = None) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(max(0, int(n_done) - self.bar.n))
+        if self.with_error and n_correct is not None and n_done:
+            self.bar.set_postfix_str(f"train error {100 * (1 - n_correct / n_done):.1f}%",
+                                     refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class History:
+    """Per-example history arrays, accumulated epoch by epoch."""
+
+    def __init__(self):
+        self.parts: dict[str, list[np.ndarray]] = {}
+
+    def append(self, epoch: int, hist: dict[str, np.ndarray]) -> None:
+        n = len(hist["correct"])
+        hist = dict(hist)
+        hist["epoch"] = np.full(n, epoch, dtype=np.int64)
+        if "sample_position" in hist:  # the sampled plateau vectors get their epoch too
+            hist["sample_epoch"] = np.full(len(hist["sample_position"]), epoch, dtype=np.int64)
+        for key, value in hist.items():
+            self.parts.setdefault(key, []).append(np.asarray(value))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(v) for k, v in self.parts.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "History":
+        h = cls()
+        h.parts = {k: [v] for k, v in arrays.items()}
+        return h
+
+
+def train_epochs(engine, protocol, X, y, order_rng: np.random.Generator, first: int,
+                 last: int, *, progress: bool = True, sample_every: int = 100
+                 ) -> Iterator[tuple[int, dict, float]]:
+    """Train ``engine`` for epochs ``first .. last``; yield ``(epoch, history of the
+    epoch, seconds of training)`` after each.
+
+    The example order of each epoch is ``order_rng.permutation(n)`` (or ``0 .. n-1``
+    when the protocol does not shuffle); ``progress`` shows a bar per epoch with the
+    running training error.
+    """
+    for epoch in range(first, last + 1):
+        order = order_rng.permutation(len(X)) if protocol.shuffle else np.arange(len(X))
+        hist, seconds = timed(engine.train_epoch, X, y, order=order, sample_every=sample_every,
+                              bar=(progress, len(X), f"epoch {epoch}/{last}", True))
+        yield epoch, hist, seconds
+
+
+def timed(method, *args, bar, **kwargs):
+    """``method(*args, progress=<bar>, **kwargs)`` and its wall-clock duration (s);
+    ``bar`` is ``(enabled, total, description, with_error)`` of a :class:`ProgressBar`."""
+    progress_bar = ProgressBar(*bar)
+    try:
+        t0 = time.perf_counter()
+        result = method(*args, progress=progress_bar, **kwargs)
+        return result, time.perf_counter() - t0
+    finally:
+        progress_bar.close()
+
+

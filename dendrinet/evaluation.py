@@ -1,0 +1,87 @@
+"""Re-evaluating a training run: the weights of any epoch on any test set."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from dendrinet.backends import make_engine
+from dendrinet.epochs import ProgressBar, check_seed, evaluation_seed
+from dendrinet.errors import RunError
+from dendrinet.run_folder import Run
+from dendrinet.training import check_dataset_labels
+
+__all__ = ["evaluate_run"]
+
+
+def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset=None, *,
+                 data_dir=None, n_test: int | None = None, seed: int | None = None,
+                 engine: str | Callable | None = None, progress: bool = False) -> dict:
+    """Evaluate the weights of one epoch of a run on a test set.
+
+    Parameters
+    ----------
+    run : Run or path
+        The run (unfinished runs are accepted: their finished epochs are evaluated).
+    epoch : int, optional
+        Epoch whose weights are used (0 = initial; default the last finished epoch).
+    dataset : Dataset or str, optional
+        Test data (its test split is used). Default: the run's data set with the
+        run's number of test examples.
+    data_dir : path, optional
+        Folder searched first for data files.
+    n_test : int, optional
+        Use only the first ``n_test`` test examples of a named data set.
+    seed : int, optional
+        Engine seed of the test spikes. Default: the one used after ``epoch`` during
+        training (:func:`evaluation_seed`), which reproduces the recorded test
+        predictions exactly on the run's own test set.
+    engine : optional
+        Engine (default the run's).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        ``epoch``, ``dataset``, ``y_true``, ``y_pred``, ``mean_V``, ``error``
+        (fraction), ``n_errors``, ``per_class_error`` (fraction per class, NaN for
+        classes without examples), ``class_counts``.
+    """
+    if not isinstance(run, Run):
+        run = Run.open(run, allow_unfinished=True)
+    s = run.summary
+    if epoch is None:
+        epoch = s.epochs_done
+    params = run.weights(epoch)
+    model, protocol = run.model, run.protocol
+    if dataset is None:
+        dataset = s.dataset
+        n_test = s.n_test if n_test is None else n_test
+    from dendrinet.datasets import Dataset, load_dataset
+    if isinstance(dataset, Dataset):
+        ds = dataset
+    else:
+        ds = load_dataset(dataset, data_dir=data_dir, n_train=1, n_test=n_test)
+    if ds.n_inputs != params.layer_sizes[0]:
+        raise RunError(f"dataset {ds.name!r} has {ds.n_inputs} inputs per example, but the "
+                       f"run's network has {params.layer_sizes[0]}")
+    check_dataset_labels(ds, model)
+    seed = evaluation_seed(s.seed, int(epoch)) if seed is None else check_seed(seed)
+    eng = make_engine(engine or s.engine, model, protocol, params, seed)
+    bar = ProgressBar(progress, ds.n_test, f"evaluate epoch {epoch}", with_error=False)
+    try:
+        result = eng.evaluate(ds.X_test, ds.y_test, progress=bar)
+    finally:
+        bar.close()
+    y_pred = np.asarray(result["pred"], dtype=np.int64)
+    wrong = y_pred != ds.y_test
+    counts = np.bincount(ds.y_test, minlength=model.n_outputs)
+    errors = np.bincount(ds.y_test, weights=wrong, minlength=model.n_outputs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(counts > 0, errors / np.maximum(counts, 1), np.nan)
+    return {"epoch": int(epoch), "dataset": ds.name, "y_true": ds.y_test, "y_pred": y_pred,
+            "mean_V": np.asarray(result["mean_V"]), "error": float(wrong.mean()),
+            "n_errors": int(wrong.sum()), "per_class_error": per_class,
+            "class_counts": counts}

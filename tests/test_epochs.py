@@ -1,0 +1,88 @@
+"""The epoch loop shared by training runs and the estimator: seeds, example order,
+history."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dendrinet.config import load_protocol
+from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
+                              train_epochs)
+from dendrinet.errors import DendrinetError
+
+
+class OrderRecorder:
+    """An engine stand-in that records the example orders it is given."""
+
+    def __init__(self):
+        self.orders, self.progress_calls = [], []
+
+    def train_epoch(self, X, y, order=None, progress=None, sample_every=100):
+        self.orders.append(np.array(order))
+        progress(len(order), len(order) // 2)
+        self.progress_calls.append(sample_every)
+        return {"correct": np.ones(len(order), bool), "sample_position": np.array([0])}
+
+
+def test_seed_streams_are_reproducible_and_independent():
+    a_init, a_order = seed_streams(7)
+    b_init, b_order = seed_streams(7)
+    np.testing.assert_array_equal(a_init.random(5), b_init.random(5))
+    np.testing.assert_array_equal(a_order.permutation(20), b_order.permutation(20))
+    init, order = seed_streams(7)
+    assert not np.array_equal(init.random(5), order.random(5))
+    assert not np.array_equal(seed_streams(8)[0].random(5), seed_streams(7)[0].random(5))
+
+
+def test_evaluation_seed_depends_on_seed_and_epoch_and_fits_32_bits():
+    seeds = {evaluation_seed(s, e) for s in range(3) for e in range(4)}
+    assert len(seeds) == 12
+    assert all(0 <= s < 2**32 for s in seeds)
+    assert evaluation_seed(5, 2) == evaluation_seed(5, 2)
+
+
+def test_train_epochs_draws_one_permutation_per_epoch_from_the_order_stream():
+    protocol = load_protocol("quick")
+    engine = OrderRecorder()
+    X, y = np.zeros((12, 3)), np.zeros(12, np.int64)
+    _, order_rng = seed_streams(3)
+    epochs = [e for e, _, _ in train_epochs(engine, protocol, X, y, order_rng, 2, 4,
+                                            progress=False, sample_every=5)]
+    assert epochs == [2, 3, 4]
+    _, expected = seed_streams(3)
+    for order in engine.orders:
+        np.testing.assert_array_equal(order, expected.permutation(12))
+    assert engine.progress_calls == [5, 5, 5]
+
+
+def test_train_epochs_keeps_the_order_without_shuffle():
+    protocol = dataclasses.replace(load_protocol("quick"), shuffle=False)
+    engine = OrderRecorder()
+    _, order_rng = seed_streams(0)
+    list(train_epochs(engine, protocol, np.zeros((5, 2)), np.zeros(5, np.int64), order_rng,
+                      1, 2, progress=False))
+    for order in engine.orders:
+        np.testing.assert_array_equal(order, np.arange(5))
+
+
+def test_history_concatenates_epochs_and_labels_them():
+    history = History()
+    history.append(1, {"correct": np.array([True, False]), "sample_position": np.array([0])})
+    history.append(2, {"correct": np.array([True, True, False]),
+                       "sample_position": np.array([0, 2])})
+    arrays = history.arrays()
+    np.testing.assert_array_equal(arrays["epoch"], [1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(arrays["correct"], [True, False, True, True, False])
+    np.testing.assert_array_equal(arrays["sample_epoch"], [1, 2, 2])
+    again = History.from_arrays(arrays)
+    again.append(3, {"correct": np.array([False]), "sample_position": np.array([0])})
+    assert again.arrays()["epoch"].tolist() == [1, 1, 2, 2, 2, 3]
+
+
+@pytest.mark.parametrize("check, value, match", [
+    (check_seed, -1, "seed"), (check_seed, 1.5, "seed"), (check_seed, True, "seed"),
+    (check_epochs, 0, "epochs"), (check_epochs, "3", "epochs"),
+])
+def test_bad_seeds_and_epochs_are_refused(check, value, match):
+    with pytest.raises(DendrinetError, match=match):
+        check(value)
