@@ -18,7 +18,7 @@ import numpy as np
 from dendrinet.errors import DendrinetError
 
 __all__ = ["check_seed", "check_epochs", "seed_streams", "evaluation_seed", "ProgressBar",
-           "History", "train_epochs", "timed"]
+           "History", "warm_up", "train_epochs", "timed"]
 
 
 def check_seed(seed) -> int:
@@ -96,6 +96,35 @@ class History:
         h = cls()
         h.parts = {k: [v] for k, v in arrays.items()}
         return h
+
+
+def warm_up(new_engine, X, y, *, verbose: bool = True) -> float:
+    """Compile (or load from Numba's and Brian2's caches) everything training and testing
+    run, on a throwaway engine, so that no epoch's timing includes compilation.
+
+    Parameters
+    ----------
+    new_engine : callable
+        ``new_engine()`` returns a fresh engine on a copy of the parameters (the
+        engine that trains is not touched: results stay bit-identical).
+    X, y : arrays
+        Examples; one is trained and one tested.
+    verbose : bool
+        Print the engine's note (``compile_note()``) when it will compile.
+
+    Returns
+    -------
+    float
+        Seconds spent (compilation, or loading the caches).
+    """
+    engine = new_engine()
+    note = getattr(engine, "compile_note", lambda: None)()
+    if note and verbose:
+        print(note, flush=True)
+    t0 = time.perf_counter()
+    engine.train_epoch(X[:1], y[:1], order=np.zeros(1, np.int64), sample_every=1)
+    engine.evaluate(X[:1])
+    return time.perf_counter() - t0
 
 
 def train_epochs(engine, protocol, X, y, order_rng: np.random.Generator, first: int,

@@ -15,53 +15,108 @@ Layout of a store (all times in ms since the start of the run)::
                                seed, versions of the libraries, ...)
 
 Every dataset is chunked, compressed (gzip 4 + shuffle) and resizable, so spikes are
-appended batch by batch and memory stays bounded. While a writer has the file open it
-is in SWMR mode (HDF5 single-writer/multiple-reader): HDF5 then orders its writes so
-that the file on disk is readable at every instant, and a writer killed by SIGKILL
-leaves everything appended before its last flush readable (``append_*`` flush by
-default). Without SWMR a killed writer left unreadable compressed chunks in about one
-run out of ten (freed chunk space was reused while the on-disk index still pointed at
-it). SWMR's price: file space freed when the partly filled last chunk is rewritten is
-never reused, so many tiny flushed batches bloat the file (see ``append_spikes``).
+appended batch by batch and memory stays bounded.
+
+What a store on disk promises (crash safety)
+--------------------------------------------
+* **A killed writer keeps what it flushed.** While a writer has the file open it is in
+  SWMR mode (HDF5 single-writer/multiple-reader): HDF5 orders its writes so that the file
+  on disk is consistent at every instant, and a writer killed at any moment (SIGKILL,
+  the OOM killer, a crash) leaves a file that opens with mode ``'r'`` and holds every
+  spike and presentation appended before its last flush. ``append_*`` flush by default;
+  with ``flush=False`` the store flushes by itself (see :class:`SpikeStore`).
+* **Structure changes cannot destroy the file.** SWMR covers appends only, so
+  :meth:`SpikeStore.add_population`, :meth:`SpikeStore.set_metadata` (and
+  :meth:`SpikeStore.set_dt` on a store without ``dt``) change a copy of the file and
+  rename it over the store (atomic): a writer killed meanwhile leaves the old file or the
+  new one, both whole. The price is a copy of the file: make them before appending.
+* **Readers never disturb the writer.** Readers open the file in SWMR read mode and take
+  no file lock, so a writer is never refused or failed because of them, and a growing
+  file is never reported corrupt. A reader holding the store across a structure change
+  keeps seeing the file as it was (reopen it to see the change).
+* **A dead writer's store can be appended to again** after :meth:`SpikeStore.recover`
+  (what ``h5clear -s`` does, plus setting the end-of-file address; mode ``'a'`` refuses
+  such a store and names this call). It is readable without it.
+* **OS failures are one StoreError.** A full disk (ENOSPC, EDQUOT), a file size limit
+  (``ulimit -f``, EFBIG), a read-only file system, a missing permission, a path under a
+  regular file: one :class:`~dendrinet.errors.StoreError` naming the file and the cause.
+  HDF5 cannot survive a failed write (closing the file afterwards crashes the process),
+  so the store makes room for each write before HDF5 makes it (it checks the file size
+  limit and allocates the blocks with ``posix_fallocate``, a few MiB ahead of the data
+  while writing, given back at close), and should a write fail all the same it stops
+  touching the file and closes it without writing: the file keeps what was flushed
+  before. Either way the store is then closed; later calls raise the same error.
+* Not covered: power loss or a kernel crash (appends are not fsync'ed), and two writers
+  at once (refused: a writer holds a lock on the file, which readers ignore). A writer
+  killed while creating a store or changing its structure may leave a hidden
+  ``.<name>.<random>.tmp`` beside it (:meth:`SpikeStore.recover` deletes those).
+
+SWMR's price: file space freed when the partly filled last chunk is rewritten is never
+reused, so many tiny flushed batches bloat the file (see ``append_spikes``).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import contextlib
+import errno
+import functools
+import glob
 import json
-import platform
-from contextlib import contextmanager
+import os
+import re
+import secrets
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import NamedTuple, NoReturn
 
 import h5py
 import numpy as np
 
 from dendrinet.errors import StoreError
+from dendrinet.provenance import library_versions
+from dendrinet.schedule import PHASE_NAMES as PHASES
+
+try:  # POSIX only: the writer's lock and the file size limit
+    import fcntl
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    fcntl = resource = None
 
 FORMAT = "dendrinet-spikes"
 FORMAT_VERSION = 1
 #: Rows per HDF5 chunk of the spike datasets (128 KiB of float64): small enough that
-#: rewriting the partly filled last chunk at each flush stays cheap.
+#: rewriting the partly filled last chunk at each flush stays cheap. A writer never
+#: holds this many unflushed spikes of one population (see :class:`SpikeStore`).
 CHUNK_ROWS = 16384
-PHASES = ("forward", "target", "test")
+#: Seconds after which data appended with ``flush=False`` is flushed by the store itself.
+FLUSH_SECONDS = 1.0
 _PHASE_DTYPE = h5py.enum_dtype({name: code for code, name in enumerate(PHASES)}, basetype="i1")
 _PRESENTATION_COLUMNS = {"example_id": np.int64, "label": np.int64, "phase": _PHASE_DTYPE,
                          "t_start": np.float64, "t_stop": np.float64}
+_PRESENTATION_ROW_BYTES = 33
 _CACHE_BYTES = 4 * 1024 ** 2  # HDF5 chunk cache per dataset: a few decompressed chunks
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of python, numpy, h5py, HDF5, dendrinet and (if installed) brian2."""
-    import dendrinet
-    versions = {"dendrinet": getattr(dendrinet, "__version__", "unknown"),
-                "python": platform.python_version(), "numpy": np.__version__,
-                "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}
-    try:  # metadata lookup, not an import: importing brian2 takes seconds
-        versions["brian2"] = importlib.metadata.version("brian2")
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    return versions
+# Room made on disk before each write: the bytes it writes (x1.25: compression can
+# expand random data a little, the partly filled last chunk is rewritten elsewhere) plus
+# slack for HDF5's own metadata; taken in steps so posix_fallocate runs rarely.
+_SLACK_BYTES = 512 * 1024
+_SLACK_PER_DATASET = 64 * 1024
+_RESERVE_STEP = 4 * 1024 ** 2
+# HDF5 >= 1.12.1 can open a file without its flock: readers never block the writer, and
+# the writer locks the file itself (see _try_lock)
+_NO_HDF5_LOCK = {"locking": False} if h5py.version.hdf5_version_tuple >= (1, 12, 1) else {}
+_OPEN_ATTEMPTS = 6  # a reader retries a file a writer is flushing: 10, 20, ... 160 ms
+_WRITE_ACCESS, _SWMR_WRITE_ACCESS = 0x01, 0x04  # superblock status flags
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Linux open-file-description locks: unlike flock (HDF5's) they do not meet HDF5's own
+# locks, and unlike POSIX record locks they survive the closing of other descriptors
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None) if (
+    fcntl is not None and sys.platform.startswith("linux") and struct.calcsize("P") == 8) else None
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _json_default(value):
@@ -113,24 +168,374 @@ def _bisect(dataset: h5py.Dataset, n: int, value: float, side: str) -> int:
     return start + int(np.searchsorted(block, value, side))
 
 
+# ------------------------------------------------------------ the file on disk
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, n)
+
+
+def _pwrite(fd: int, data: bytes, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.write(fd, data)
+
+
+class _Superblock(NamedTuple):
+    offset: int  # of the superblock in the file (0 unless there is a user block)
+    version: int
+    flags: int  # status flags: _WRITE_ACCESS, _SWMR_WRITE_ACCESS (version >= 2 only)
+    end: int | None  # the end-of-file address HDF5 recorded (version >= 2, 8-byte offsets)
+    head: bytes  # the superblock's bytes
+
+
+def _read_superblock(fd: int) -> _Superblock | None:
+    """The HDF5 superblock of an open file, or None when the file is not HDF5."""
+    size = os.fstat(fd).st_size
+    at = 0
+    while at + 48 <= size:  # HDF5 looks at 0, 512, 1024, 2048, ...
+        head = _pread(fd, 48, at)
+        if head[:8] == _SIGNATURE:
+            version = head[8]
+            if version < 2 or head[9] != 8:  # flags and end address only from version 2
+                return _Superblock(at, version, 0, None, head)
+            end = struct.unpack_from("<Q", head, 28)[0]
+            base = struct.unpack_from("<Q", head, 12)[0]
+            return _Superblock(at, version, head[11], end if base == 0 else None, head)
+        at = 512 if at == 0 else 2 * at
+    return None
+
+
+def _write_superblock(fd: int, block: _Superblock, flags: int, end: int | None) -> None:
+    """Rewrite the status flags and end-of-file address of a version 2/3 superblock
+    (with its checksum) in one write of its 48 bytes."""
+    head = bytearray(block.head[:44])
+    head[11] = flags
+    if end is not None:
+        struct.pack_into("<Q", head, 28, end)
+    _pwrite(fd, bytes(head) + struct.pack("<I", _lookup3(bytes(head))), block.offset)
+
+
+def _lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle``, HDF5's metadata checksum."""
+    mask = 0xFFFFFFFF
+
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & mask
+
+    length = len(data)
+    a = b = c = (0xDEADBEEF + length + initval) & mask
+    i = 0
+    while length > 12:
+        a = (a + int.from_bytes(data[i:i + 4], "little")) & mask
+        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & mask
+        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & mask
+        a = (a - c) & mask; a ^= rot(c, 4); c = (c + b) & mask
+        b = (b - a) & mask; b ^= rot(a, 6); a = (a + c) & mask
+        c = (c - b) & mask; c ^= rot(b, 8); b = (b + a) & mask
+        a = (a - c) & mask; a ^= rot(c, 16); c = (c + b) & mask
+        b = (b - a) & mask; b ^= rot(a, 19); a = (a + c) & mask
+        c = (c - b) & mask; c ^= rot(b, 4); b = (b + a) & mask
+        length -= 12
+        i += 12
+    if length == 0:
+        return c
+    tail = data[i:] + bytes(12 - length)
+    a = (a + int.from_bytes(tail[0:4], "little")) & mask
+    b = (b + int.from_bytes(tail[4:8], "little")) & mask
+    c = (c + int.from_bytes(tail[8:12], "little")) & mask
+    c ^= b; c = (c - rot(b, 14)) & mask
+    a ^= c; a = (a - rot(c, 11)) & mask
+    b ^= a; b = (b - rot(a, 25)) & mask
+    c ^= b; c = (c - rot(b, 16)) & mask
+    a ^= c; a = (a - rot(c, 4)) & mask
+    b ^= a; b = (b - rot(a, 14)) & mask
+    c ^= b; c = (c - rot(b, 24)) & mask
+    return c
+
+
+def _superblock_of(path: Path) -> tuple[_Superblock, int] | None:
+    """The superblock of a file and the file's size; None if it is not HDF5."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        block = _read_superblock(fd)
+        size = os.fstat(fd).st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if block is None else (block, size)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the writer's lock on an open file (False: another open file holds it).
+
+    An exclusive open-file-description lock on Linux, else flock. HDF5's own lock is
+    not used (readers would block the writer, and SWMR writers release it)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        if _OFD_SETLK is not None:
+            fcntl.fcntl(fd, _OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+        else:  # pragma: no cover - not Linux
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as err:
+        # False: held elsewhere; True: a file system without locks, nothing to check
+        return err.errno not in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK)
+
+
+def _hdf5_locked(fd: int) -> bool:
+    """Whether another program holds HDF5's flock on the file (a reader or writer that
+    is not a dendrinet store)."""
+    if fcntl is None:  # pragma: no cover
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _file_size_limit() -> int | None:
+    """The soft file size limit (``ulimit -f``) in bytes, None when unlimited."""
+    if resource is None:  # pragma: no cover
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _reserve(fd: int, end: int, step: int = 0) -> int:
+    """Make sure the file of ``fd`` has room up to ``end`` bytes before HDF5 writes there:
+    check the file size limit, then allocate the missing blocks (``posix_fallocate``,
+    up to ``step`` bytes more when there is room). Returns the end now reserved.
+
+    Raises OSError (EFBIG, ENOSPC, EDQUOT, ...) when there is not enough room."""
+    limit = _file_size_limit()
+    if limit is not None and end > limit:
+        raise OSError(errno.EFBIG, f"{os.strerror(errno.EFBIG)}: the file would grow to "
+                      f"{end} bytes, over the file size limit (ulimit -f) of {limit} bytes")
+    size = os.fstat(fd).st_size
+    if end <= size:
+        return size
+    ahead = end + step if limit is None else min(end + step, limit)
+    try:
+        if not hasattr(os, "posix_fallocate"):  # pragma: no cover - macOS, Windows
+            raise OSError(errno.EOPNOTSUPP, "no posix_fallocate")
+        os.posix_fallocate(fd, size, ahead - size)
+        return ahead
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT) and ahead > end:
+            os.posix_fallocate(fd, size, end - size)  # exactly what is needed
+            return end
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.ENODEV):
+            raise
+    if not hasattr(os, "fstatvfs"):  # pragma: no cover - Windows
+        return size
+    stat = os.fstatvfs(fd)  # no fallocate on this file system: look at the free space
+    if stat.f_bavail * stat.f_frsize < end - size:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {end - size} bytes "
+                      f"needed, {stat.f_bavail * stat.f_frsize} free")
+    return size
+
+
+def _cause(err: BaseException) -> str:
+    """One line naming the cause of an OS or HDF5 error, with its errno name."""
+    number = getattr(err, "errno", None)
+    text = getattr(err, "strerror", None) or str(err)
+    if not isinstance(number, int):
+        found = _HDF5_ERRNO.search(str(err))
+        number = int(found.group(1)) if found else None
+        if number is not None:
+            text = os.strerror(number)
+        else:
+            text = str(err).split("\n")[0]
+    name = errno.errorcode.get(number) if isinstance(number, int) else None
+    return f"{text} [{name}]" if name else text
+
+
+def _abandon(file: h5py.File, held: dict | None = None) -> None:
+    """Close an HDF5 file after a failed write without writing anything more to it.
+
+    After a failed write HDF5 still holds the unwritten data; closing the file (or the
+    last handle of a dataset) tries again, fails, and leaves objects half-closed that
+    crash the process at exit. So the file descriptor is pointed at /dev/null first:
+    the closes then succeed and the file on disk keeps what was flushed before (with
+    its SWMR status flags set). ``held``: dataset handles to drop only after that."""
+    try:
+        fd = file.id.get_vfd_handle()
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except (OSError, RuntimeError, ValueError, TypeError):  # not the sec2 driver:
+        _ABANDONED.append((file, dict(held or {})))  # keep it open until the process ends
+        return
+    if held:
+        held.clear()
+    try:
+        file.close()
+    except (OSError, RuntimeError):
+        _ABANDONED.append((file, None))
+
+
+_ABANDONED: list = []
+
+
+def _open_swmr_writer(path: Path) -> h5py.File:
+    """Open an HDF5 file for SWMR writing in one step (``r+`` and then
+    ``swmr_mode = True`` would mark the file as opened for non-SWMR writing in between,
+    which readers cannot open)."""
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    cache = list(fapl.get_cache())
+    cache[2] = _CACHE_BYTES
+    fapl.set_cache(*cache)
+    if _NO_HDF5_LOCK:
+        fapl.set_file_locking(False, True)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE,
+                        fapl=fapl)
+    return h5py.File(fid)
+
+
+def _new_temporary(path: Path) -> tuple[Path, int]:
+    """Create ``.<name>.<random>.tmp`` next to ``path`` (permissions as for any new file)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+        except FileExistsError:
+            continue
+        return tmp, fd
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _last_data_byte(fd: int, start: int, stop: int) -> int:
+    """Offset just after the last non-zero byte of ``[start, stop)``, or ``start``."""
+    block = 1024 ** 2
+    while stop > start:
+        lo = max(start, stop - block)
+        data = np.frombuffer(_pread(fd, stop - lo, lo), dtype=np.uint8)
+        nonzero = np.flatnonzero(data)
+        if len(nonzero):
+            return lo + int(nonzero[-1]) + 1
+        stop = lo
+    return start
+
+
+def _trim_columns(file: h5py.File) -> dict[str, int]:
+    """Cut the columns of each population (and of the presentations) to their common
+    length: after a crash they may differ by the rows of the unfinished batch."""
+    trimmed = {}
+    groups = [file["spikes"][name] for name in file["spikes"]] + [file["presentations"]]
+    for group in groups:
+        n = min(group[name].shape[0] for name in group)
+        extra = sum(group[name].shape[0] - n for name in group)
+        if extra:
+            for name in group:
+                group[name].resize((n,))
+            trimmed[group.name] = extra
+    return trimmed
+
+
+def _copy_hdf5(source: int, target: int) -> int:
+    """Copy a closed HDF5 file up to its end of file (not the room reserved beyond it)
+    into an empty file; returns the bytes copied."""
+    block = _read_superblock(source)
+    size = os.fstat(source).st_size
+    if block is not None and block.end is not None:
+        size = min(size, block.end)
+    done = 0
+    while done < size:
+        try:
+            step = os.copy_file_range(source, target, size - done, done, done)
+        except (AttributeError, OSError):  # not Linux, or across file systems
+            step = _pwrite(target, _pread(source, min(size - done, 1 << 24), done), done)
+        if step <= 0:
+            raise OSError(errno.EIO, f"copy stopped at byte {done} of {size}")
+        done += step
+    return size
+
+
+def _unequal_columns(file: h5py.File) -> bool:
+    groups = [file["spikes"][name] for name in file["spikes"]] + [file["presentations"]]
+    return any(len({group[name].shape[0] for name in group}) > 1 for group in groups)
+
+
+def _trim_tail(fd: int) -> None:
+    """Cut a file closed cleanly back to HDF5's end of file: the room reserved beyond it
+    (``_reserve``) is not HDF5's, which leaves it there."""
+    block = _read_superblock(fd)
+    if block is not None and block.end is not None and block.flags == 0 \
+            and os.fstat(fd).st_size > block.end:
+        os.ftruncate(fd, block.end)
+
+
+def _locked(method):
+    """Run a method under the store's lock (the flush timer thread takes it too)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class SpikeStore:
-    """A spike store on disk; see the module docstring for the layout.
+    """A spike store on disk; see the module docstring for the layout and its promises.
 
     Parameters
     ----------
     path : str or Path
         The HDF5 file.
     mode : {"r", "w", "a"}
-        ``"r"`` read only; ``"w"`` create (truncate an existing file); ``"a"`` append
+        ``"r"`` read only; ``"w"`` create (replace an existing file); ``"a"`` append
         to an existing store, or create it.
     dt : float, optional
         Simulation time step (ms), recorded as the root attribute ``dt`` when the
         store is created.
 
+    Notes
+    -----
+    **What a killed writer keeps.** ``append_spikes`` and ``append_presentations``
+    flush by default: when they return, their rows are on disk and survive the writer
+    being killed at any later moment. With ``flush=False`` the spikes are held in
+    memory and written a chunk at a time, and the store flushes by itself, unasked,
+
+    * every ``CHUNK_ROWS`` (16384) spikes of a population: once that many have
+      gathered, the whole chunks among them are written and flushed; and
+    * ``FLUSH_SECONDS`` (1 s) after the oldest append not yet flushed, by the next
+      call or, when none comes, by a timer thread (which needs the interpreter: a long
+      call into compiled code that holds the GIL delays it until the call returns).
+
+    So a writer killed at any moment loses at most the spikes appended in the last
+    second, and never ``CHUNK_ROWS`` or more spikes of a population; everything up to
+    its last flush (explicit, automatic, ``set_t_stop`` or ``close``) stays readable.
+    Opening a killed writer's store for appending needs :meth:`recover` first.
+
+    A writer holds a lock on its file: a second writer (mode ``"a"`` or ``"w"``) is
+    refused while the first is alive. Readers take no lock.
+
     Raises
     ------
     StoreError
-        Missing, truncated, corrupt or foreign file, or a bad mode.
+        Missing, truncated, corrupt or foreign file, a bad mode, a store another
+        process is writing, a store whose writer died (mode ``"a"``, see
+        :meth:`recover`), or an OS error (full disk, read-only or missing folder, ...).
     """
 
     def __init__(self, path, mode: str = "r", *, dt: float | None = None):
@@ -138,103 +543,286 @@ class SpikeStore:
             raise StoreError(f"mode must be 'r', 'w' or 'a', got {mode!r}")
         self.path = Path(path)
         self.mode = mode
+        # the file itself: temporary copies are renamed over it, not over a symlink
+        self._target = Path(os.path.realpath(self.path))
         self._file: h5py.File | None = None
-        self._swmr_read = False  # a writer holds the file, or died without closing it
+        self._fd: int | None = None  # writer: our descriptor of the file, holding its lock
+        self._lock = threading.RLock()
+        self._failure: str | None = None  # why a failed write closed the store
+        self._failure_unreported = False  # met by the timer thread: close() raises it
+        self._flags = 0  # reader: superblock status flags (a writer has it open, or died)
         # spikes appended with flush=False, written once a chunk's worth has gathered
         self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self._pending_rows: dict[str, int] = {}
         self._n_nodes: dict[str, int] = {}  # cache: attribute reads cost ~0.1 ms
+        self._columns: dict[str, tuple[h5py.Dataset, ...]] = {}  # writer: held open
+        self._dirty_since: float | None = None  # time of the oldest unflushed append
+        self._unflushed_bytes = 0  # written to HDF5 since the last flush
+        self._unflushed_presentations = 0
+        self._hdf5_dirty = False  # HDF5 holds writes not flushed yet
+        self._timer: threading.Timer | None = None
+        self._generation = 0  # flushes so far: a timer set before the last one is stale
+        self._reserved = 0  # the file has room (allocated blocks) up to this size
         dt = None if dt is None else _check_dt(dt)
+        unequal = False
         if mode == "w" or (mode == "a" and not self.path.exists()):
-            try:
-                self._file = self._h5("w")
-            except OSError as err:
-                raise StoreError(f"cannot create spike store {str(self.path)!r}: {err}") from None
-            self._initialise(dt)
+            self._create(dt)
         else:
             if not self.path.exists():
                 raise StoreError(f"spike store {str(self.path)!r} does not exist")
             if self.path.is_dir():
                 raise StoreError(f"spike store {str(self.path)!r} is a directory, not a file")
-            self._file = self._open_existing()
-            self._check_format()
-            if dt is not None and mode == "a":
-                self._file.attrs["dt"] = dt
-        self._t_stop = float(self._file.attrs["t_stop"])  # written to the file on flush
-        if mode != "r":
-            self._file.swmr_mode = True  # see the module docstring
+            if mode == "r":
+                self._file = self._open_reader()
+                try:
+                    self._check_format(self._file)
+                except StoreError:
+                    self._file.close()
+                    self._file = None
+                    raise
+            else:
+                unequal = self._open_writer()
+        try:
+            self._t_stop = self._t_stop_written = float(self._file.attrs["t_stop"])
+            if unequal:  # cut the batch a killed writer left unfinished
+                self._restructure(_trim_columns)
+            if mode == "a":
+                # a recovered store may end with events after its recorded t_stop
+                self._t_stop = max(self._t_stop, self._latest_event())
+                if dt is not None:
+                    self.set_dt(dt)
+        except BaseException:
+            if self._file is not None:
+                self._columns.clear()
+                self._file.close()
+                self._file = None
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        """Drop the writer's lock and timer (the HDF5 file is closed already)."""
+        self._cancel_timer()
+        if self._fd is not None:
+            os.close(self._fd)  # releases the writer's lock
+            self._fd = None
 
     # ---------------------------------------------------------------- opening
     def _h5(self, h5mode: str, **kwargs) -> h5py.File:
-        return h5py.File(self.path, h5mode, libver="latest", rdcc_nbytes=_CACHE_BYTES, **kwargs)
+        return h5py.File(self.path, h5mode, libver="latest", rdcc_nbytes=_CACHE_BYTES,
+                         **_NO_HDF5_LOCK, **kwargs)
 
-    def _open_existing(self) -> h5py.File:
+    def _open_reader(self) -> h5py.File:
+        """Open for reading, in SWMR mode: it reads a file a writer is appending to (or
+        that a killed writer left), retrying checksums the writer is rewriting, and
+        without HDF5's end-of-file check, which a growing file fails while the writer
+        has reserved space it has not written yet. A file closed cleanly gets that check
+        here (a truncated copy would otherwise open)."""
         name = str(self.path)
-        try:
-            return self._h5("r" if self.mode == "r" else "r+")
-        except OSError as err:
-            reason = str(err)
-        if "unable to lock file" in reason:
-            raise StoreError(f"spike store {name!r} is locked: another process has it open "
-                             "for writing")
-        if "already open for write" in reason:
-            if self.mode != "r":
-                raise StoreError(f"spike store {name!r} is still open for writing, or its writer "
-                                 "died without closing it; open it with mode='r' to read "
-                                 "what was flushed")
-            try:  # a writer in SWMR mode (alive or killed) keeps the file consistent
+        error: OSError | None = None
+        for attempt in range(_OPEN_ATTEMPTS):
+            found = _superblock_of(self.path)
+            if found is None:
+                break
+            block, size = found
+            if block.flags & _WRITE_ACCESS and not block.flags & _SWMR_WRITE_ACCESS:
+                raise StoreError(f"spike store {name!r} is open for writing by a program that "
+                                 "does not use SWMR, or its writer died without closing it; "
+                                 f"if nothing writes it, SpikeStore.recover({name!r}) makes it "
+                                 "readable")
+            if not block.flags and block.end is not None and size < block.end:
+                break  # closed cleanly, then cut short
+            try:
                 file = self._h5("r", swmr=True)
-                self._swmr_read = True
+                self._flags = block.flags
                 return file
-            except OSError:
-                pass
+            except OSError as err:
+                error = err
+            if not block.flags & _SWMR_WRITE_ACCESS:
+                break
+            time.sleep(0.01 * 2 ** attempt)  # the writer is flushing: try again
+        if "unable to lock file" in str(error):
+            raise StoreError(f"spike store {name!r} is locked: another program has it open "
+                             "for writing")
         raise StoreError(f"{name!r} is not a readable HDF5 file (truncated or corrupt)")
 
-    def _check_format(self) -> None:
-        fmt = self._file.attrs.get("format")
+    def _open_writer(self) -> bool:
+        """Open an existing store for appending: take the writer's lock, refuse a store
+        whose writer is alive or died, then open it in SWMR mode. Returns whether
+        columns differ in length (the rows of a batch a killed writer left)."""
+        name = str(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError as err:
+            raise StoreError(f"cannot open spike store {name!r} for writing: "
+                             f"{_cause(err)}") from None
+        try:
+            if not _try_lock(fd):
+                raise StoreError(f"spike store {name!r} is open for writing by another "
+                                 "process (one writer at a time); open it with mode='r' "
+                                 "to read it meanwhile")
+            block = _read_superblock(fd)
+            if block is None:
+                raise StoreError(f"{name!r} is not a readable HDF5 file (truncated or corrupt)")
+            if block.flags & (_WRITE_ACCESS | _SWMR_WRITE_ACCESS):
+                if _hdf5_locked(fd):
+                    raise StoreError(f"spike store {name!r} is open for writing by another "
+                                     "program")
+                raise StoreError(f"spike store {name!r} is still marked open for writing: its "
+                                 "writer died without closing it. Call "
+                                 f"SpikeStore.recover({name!r}) to append to it again (mode='r' "
+                                 "reads what was flushed without it)")
+            probe = self._open_reader()  # the same errors as a reader, and the format
+            try:
+                self._check_format(probe)
+                unequal = _unequal_columns(probe)
+            finally:
+                probe.close()
+            self._file = _open_swmr_writer(self._target)
+        except StoreError:
+            os.close(fd)
+            raise
+        except (OSError, RuntimeError) as err:
+            os.close(fd)
+            raise StoreError(f"cannot open spike store {name!r} for writing: "
+                             f"{_cause(err)}") from None
+        self._fd = fd
+        return unequal
+
+    def _create(self, dt) -> None:
+        """Create the store in a temporary file and rename it over ``path``: a killed
+        writer leaves no half-made store (and the old file, when there was one)."""
+        name = str(self.path)
+        if self.path.is_dir():
+            raise StoreError(f"cannot create spike store {name!r}: it is a directory")
+        if self.path.is_file():  # replaced only if it could be written, and not in use
+            try:
+                old = os.open(self.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            except OSError as err:
+                raise StoreError(f"cannot create spike store {name!r}: {_cause(err)}") from None
+            try:
+                busy = not _try_lock(old)
+            finally:
+                os.close(old)
+            if busy:
+                raise StoreError(f"spike store {name!r} is open for writing by another "
+                                 "process; it cannot be replaced meanwhile")
+        try:
+            tmp, fd = _new_temporary(self._target)
+        except OSError as err:
+            raise StoreError(f"cannot create spike store {name!r}: {_cause(err)}") from None
+        try:
+            _try_lock(fd)
+            file = h5py.File(tmp, "w", libver="latest", **_NO_HDF5_LOCK)
+            try:
+                _reserve(fd, 1024 ** 2)  # room for the empty store (HDF5 writes it at close)
+                self._initialise(file, dt)
+            except BaseException:
+                _abandon(file)
+                raise
+            file.close()
+            os.fsync(fd)
+            os.replace(tmp, self._target)
+            self._file = _open_swmr_writer(self._target)
+        except BaseException as err:
+            os.close(fd)
+            _remove(tmp)
+            if isinstance(err, (OSError, RuntimeError)):
+                raise StoreError(f"cannot create spike store {name!r}: {_cause(err)}") from None
+            raise
+        self._fd = fd
+
+    def _check_format(self, file: h5py.File) -> None:
+        fmt = file.attrs.get("format")
         if isinstance(fmt, bytes):
             fmt = fmt.decode()
         if fmt != FORMAT:
-            self._file.close()  # not self.close(): nothing of ours to flush
-            self._file = None
             raise StoreError(f"{str(self.path)!r} is an HDF5 file but not a dendrinet spike store")
-        version = int(self._file.attrs.get("format_version", -1))
+        version = int(file.attrs.get("format_version", -1))
         if version != FORMAT_VERSION:
-            self._file.close()
-            self._file = None
             raise StoreError(f"{str(self.path)!r} has spike store format_version {version}; "
                              f"this dendrinet reads version {FORMAT_VERSION}")
 
-    def _initialise(self, dt) -> None:
-        f = self._file
-        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, t_stop=0.0)
+    @staticmethod
+    def _initialise(file: h5py.File, dt) -> None:
+        file.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, t_stop=0.0)
         if dt is not None:
-            f.attrs["dt"] = dt
-        f.create_group("spikes")
-        presentations = f.create_group("presentations")
+            file.attrs["dt"] = dt
+        file.create_group("spikes")
+        presentations = file.create_group("presentations")
         for name, dtype in _PRESENTATION_COLUMNS.items():
             _create_column(presentations, name, dtype, chunk_rows=4096)
-        f.create_group("metadata").attrs.update(_encode_metadata({"versions": library_versions()}))
+        file.create_group("metadata").attrs.update(
+            _encode_metadata({"versions": library_versions()}))
 
-    @contextmanager
-    def _changing_structure(self) -> Iterator[h5py.File]:
-        """Leave SWMR mode (close and reopen) to create groups or attributes, which
-        SWMR does not cover, and enter it again at once: only inside this block can a
-        killed writer leave an unreadable file."""
-        self._writable()
-        if self._file.swmr_mode:
-            self._file.close()
-            self._file = self._h5("r+")
+    def _restructure(self, change: Callable[[h5py.File], object], nbytes: int = 0) -> None:
+        """Make a structure change (groups, attributes: what SWMR does not cover) on a
+        copy of the file, then rename the copy over the store: a writer killed at any
+        moment leaves the old file or the new one, both closed cleanly. Readers that
+        hold the old file keep reading it."""
+        name = str(self.path)
+        self._flush_locked()
+        self._close_file(trim=False)
         try:
-            yield self._file
-        finally:
-            self._file.flush()
-            self._file.swmr_mode = True
+            tmp, fd = _new_temporary(self._target)
+        except OSError as err:
+            self._reopen()
+            raise StoreError(f"cannot change spike store {name!r} (it is unchanged): "
+                             f"{_cause(err)}") from None
+        try:
+            _try_lock(fd)
+            os.chmod(tmp, os.fstat(self._fd).st_mode & 0o7777)  # keep the permissions
+            size = _copy_hdf5(self._fd, fd)
+            # room for the change (HDF5 leaves what it does not use, and cuts it off
+            # when the writer closes the file)
+            _reserve(fd, size + 2 * nbytes + 256 * 1024)
+            file = h5py.File(tmp, "r+", libver="latest", **_NO_HDF5_LOCK)
+            try:
+                change(file)
+            except BaseException:
+                _abandon(file)
+                raise
+            file.close()
+            os.fsync(fd)
+            os.replace(tmp, self._target)
+        except BaseException as err:
+            os.close(fd)
+            _remove(tmp)
+            self._reopen()
+            if isinstance(err, (OSError, RuntimeError)):
+                raise StoreError(f"cannot change spike store {name!r} (it is unchanged): "
+                                 f"{_cause(err)}") from None
+            raise
+        os.close(self._fd)  # the old file's lock: the new file is locked by fd
+        self._fd = fd
+        self._reopen()
+
+    def _reopen(self) -> None:
+        try:
+            self._file = _open_swmr_writer(self._target)
+        except (OSError, RuntimeError) as err:
+            os.close(self._fd)
+            self._fd = None
+            self._failure = (f"spike store {str(self.path)!r} could not be reopened after a "
+                             f"structure change: {_cause(err)}")
+            raise StoreError(self._failure) from None
+
+    def _close_file(self, trim: bool = True) -> None:
+        """Close the writer's HDF5 file (flushed before), then give back the room
+        reserved beyond HDF5's end of file."""
+        file, self._file = self._file, None
+        self._columns.clear()
+        file.close()
+        if trim:
+            _trim_tail(self._fd)
+        self._reserved = 0
 
     # ----------------------------------------------------------- housekeeping
     @property
     def _live(self) -> h5py.File:
         if self._file is None:
+            if self._failure is not None:
+                self._failure_unreported = False
+                raise StoreError(self._failure)
             raise StoreError(f"spike store {str(self.path)!r} is closed")
         return self._file
 
@@ -244,13 +832,23 @@ class SpikeStore:
                              "open it with mode='a' to write")
         return self._live
 
+    @_locked
     def close(self) -> None:
-        """Flush and close the file (idempotent)."""
+        """Flush and close the file (idempotent). After a failed write the store is
+        closed already, and this does nothing, unless the failure happened in the
+        flush timer thread and no call has raised it yet: then it raises it."""
+        self._cancel_timer()
+        if self._failure_unreported:
+            self._failure_unreported = False
+            raise StoreError(self._failure)
         if self._file is not None:
-            if self.mode != "r":
-                self.flush()
-            self._file.close()
-            self._file = None
+            if self.mode == "r":
+                self._file.close()
+                self._file = None
+            else:
+                self._flush_locked()
+                self._close_file()
+        self._discard()
 
     def __enter__(self) -> SpikeStore:
         return self
@@ -262,24 +860,158 @@ class SpikeStore:
         state = "closed" if self._file is None else f"mode={self.mode!r}"
         return f"SpikeStore({str(self.path)!r}, {state})"
 
+    @_locked
     def flush(self) -> None:
         """Write everything appended so far to disk (HDF5 flush)."""
         file = self._live
         if self.mode != "r":
-            self._write_pending()
-            if file.attrs["t_stop"] != self._t_stop:
-                file.attrs["t_stop"] = self._t_stop
-        file.flush()
+            self._flush_locked()
+        else:
+            file.flush()
 
-    def _write_pending(self, population: str | None = None) -> None:
+    def _flush_locked(self) -> None:
+        self._write_pending()
+        file = self._live
+
+        def write():
+            if self._t_stop != self._t_stop_written:
+                file.attrs.modify("t_stop", self._t_stop)  # in place: SWMR allows it
+            file.flush()
+
+        if self._hdf5_dirty or self._t_stop != self._t_stop_written:
+            self._guarded(0, write)  # (nothing to write: no room needed, e.g. disk full)
+        self._t_stop_written = self._t_stop
+        self._unflushed_bytes = self._unflushed_presentations = 0
+        self._hdf5_dirty = False
+        self._dirty_since = None
+        self._generation += 1
+        self._cancel_timer()
+
+    def _guarded(self, nbytes: int, write: Callable[[], None]) -> None:
+        """Run ``write`` (HDF5 writes of about ``nbytes``) once the file has room for
+        it; any OS or HDF5 failure closes the store (:meth:`_fail`)."""
+        file = self._live
+        try:
+            need = (file.id.get_filesize() + _SLACK_BYTES
+                    + _SLACK_PER_DATASET * (2 * len(self._n_nodes) + 8)
+                    + int(1.25 * (nbytes + self._unflushed_bytes)))
+            limit = _file_size_limit()
+            if need > self._reserved or (limit is not None and need > limit):
+                self._reserved = _reserve(self._fd, need, _RESERVE_STEP)
+        except OSError as err:
+            self._fail(err, hdf5_failed=False)
+        self._hdf5_dirty = True
+        try:
+            write()
+        except (OSError, RuntimeError) as err:
+            self._fail(err, hdf5_failed=True)
+
+    def _fail(self, err: BaseException, hdf5_failed: bool) -> NoReturn:
+        """Close the store after a failed write, without letting HDF5 write again unless
+        nothing is left to write, and raise one StoreError naming the file and the cause."""
+        name = str(self.path)
+        file, self._file = self._file, None
+        self._cancel_timer()
+        clean = not hdf5_failed and not self._hdf5_dirty
+        if file is not None:
+            if clean:  # HDF5 has nothing to write but its superblock: a clean close
+                self._columns.clear()
+                with contextlib.suppress(OSError, RuntimeError):  # keep the first error
+                    file.close()
+                    _trim_tail(self._fd)
+            else:
+                _abandon(file, self._columns)
+        self._columns = {}
+        self._discard()
+        if clean:
+            after = "reopen it with mode='a' once there is room to append again"
+        else:
+            after = (f"read it with mode='r'; once there is room, SpikeStore.recover({name!r}) "
+                     "makes it appendable again")
+        self._failure = (f"spike store {name!r}: cannot write: {_cause(err)}. The store is "
+                         "closed; the file keeps everything flushed before the failure "
+                         f"({after})")
+        raise StoreError(self._failure) from None
+
+    def _note_unflushed(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+
+    def _flush_if_due(self) -> None:
+        """Flush data appended FLUSH_SECONDS ago or more; else make sure the timer will."""
+        if self._dirty_since is None:
+            return
+        if time.monotonic() - self._dirty_since >= FLUSH_SECONDS:
+            self._flush_locked()
+        elif self._timer is None:
+            delay = max(0.0, self._dirty_since + FLUSH_SECONDS - time.monotonic())
+            self._timer = threading.Timer(delay, self._timed_flush, args=(self._generation,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _timed_flush(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # flushed meanwhile; a later timer covers what came since
+            self._timer = None
+            if self._file is None or self._dirty_since is None:
+                return
+            try:
+                self._flush_locked()
+            except StoreError:  # the store is closed; its next call raises the failure
+                self._failure_unreported = True
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _write_pending(self, population: str | None = None, whole_chunks: bool = False) -> None:
+        """Write the spikes held in memory (or, with ``whole_chunks``, those that fill
+        whole chunks: a flushed chunk is then never rewritten)."""
         for name in list(self._pending) if population is None else [population]:
-            batches = self._pending.pop(name, [])
-            self._pending_rows.pop(name, None)
-            if batches:
-                group = self._file["spikes"][name]
-                # ids first: after a crash, readers take the shorter column
-                _append(group["node_ids"], np.concatenate([ids for _, ids in batches]))
-                _append(group["timestamps"], np.concatenate([times for times, _ in batches]))
+            batches = self._pending.get(name)
+            if not batches:
+                continue
+            times = np.concatenate([t for t, _ in batches]) if len(batches) > 1 else batches[0][0]
+            ids = np.concatenate([i for _, i in batches]) if len(batches) > 1 else batches[0][1]
+            rest = None
+            if whole_chunks:
+                n = self._spike_columns(name)[0].shape[0]
+                k = (n + len(times)) // CHUNK_ROWS * CHUNK_ROWS - n
+                if k <= 0:
+                    continue
+                times, ids, rest = times[:k], ids[:k], (times[k:], ids[k:])
+            self._write_spikes(name, times, ids)
+            if rest is not None and len(rest[0]):
+                self._pending[name] = [rest]
+                self._pending_rows[name] = len(rest[0])
+            else:
+                del self._pending[name]
+                self._pending_rows.pop(name, None)
+
+    def _spike_columns(self, name: str) -> tuple[h5py.Dataset, ...]:
+        # held open: closing the last handle of a dataset writes its chunk cache, where
+        # a failure could not be caught (h5py ignores errors in __dealloc__)
+        columns = self._columns.get(name)
+        if columns is None:
+            group = self._population(name)
+            columns = self._columns[name] = (group["timestamps"], group["node_ids"])
+        return columns
+
+    def _write_spikes(self, name: str, times: np.ndarray, ids: np.ndarray) -> None:
+        timestamps, node_ids = self._spike_columns(name)
+
+        def write():
+            n = min(timestamps.shape[0], node_ids.shape[0])
+            # ids first: after a crash, readers take the shorter column
+            node_ids.resize((n + len(ids),))
+            node_ids[n:] = ids
+            timestamps.resize((n + len(times),))
+            timestamps[n:] = times
+
+        self._guarded(16 * len(times), write)
+        self._unflushed_bytes += 16 * len(times)
 
     # ------------------------------------------------------------- populations
     @property
@@ -300,14 +1032,19 @@ class SpikeStore:
             self._n_nodes[population] = int(self._population(population).attrs["n_nodes"])
         return self._n_nodes[population]
 
+    @_locked
     def n_spikes(self, population: str) -> int:
         """Number of stored spikes of a population."""
         group = self._population(population)
         self._write_pending(population)
         return _stored_rows(group)
 
+    @_locked
     def add_population(self, name: str, n_nodes: int) -> None:
-        """Create an empty population of ``n_nodes`` neurons."""
+        """Create an empty population of ``n_nodes`` neurons.
+
+        A structure change: it copies the file (see the module docstring), so add the
+        populations before appending spikes."""
         self._writable()
         if not isinstance(name, str) or not name or "/" in name:
             raise StoreError("population name must be a non-empty string without '/', "
@@ -316,13 +1053,17 @@ class SpikeStore:
             raise StoreError(f"{str(self.path)!r} already has a population {name!r}")
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes <= 0:
             raise StoreError(f"n_nodes of {name!r} must be a positive integer, got {n_nodes!r}")
-        with self._changing_structure() as file:
+
+        def change(file):
             group = file["spikes"].create_group(name)
             group.attrs.update(sorting="by_time", n_nodes=int(n_nodes))
             _create_column(group, "timestamps", np.float64, CHUNK_ROWS).attrs["units"] = "ms"
             _create_column(group, "node_ids", np.int64, CHUNK_ROWS)
 
+        self._restructure(change)
+
     # ------------------------------------------------------------------ writing
+    @_locked
     def append_spikes(self, population: str, times_ms, node_ids, *, flush: bool = True) -> None:
         """Append a batch of spikes of one population (and by default flush it to disk).
 
@@ -336,10 +1077,11 @@ class SpikeStore:
         flush : bool
             Write and flush to disk before returning (the default: a killed process
             loses nothing appended). With many small batches (< ~1e4 spikes) pass
-            False and call :meth:`flush` now and then: spikes are then held in memory
-            (at most ``CHUNK_ROWS`` per population) and written a chunk at a time,
-            whereas each flush rewrites the partly filled last chunk, and SWMR never
-            reuses the file space of the old copy.
+            ``flush=False``: the spikes are then held in memory (fewer than
+            ``CHUNK_ROWS`` per population, and for at most about ``FLUSH_SECONDS``: see
+            :class:`SpikeStore`) and written a chunk at a time, whereas each flush
+            rewrites the partly filled last chunk, and SWMR never reuses the file space
+            of the old copy.
         """
         self._writable()
         n_nodes = self.n_nodes(population)
@@ -355,13 +1097,21 @@ class SpikeStore:
         if times[0] < last:
             raise StoreError(f"spike time {times[0]} ms of {population!r} is earlier than the "
                              f"last stored spike ({last} ms); append in time order")
-        pending = self._pending.setdefault(population, [])
-        pending.append((times, ids))
+        self._pending.setdefault(population, []).append((times, ids))
         self._pending_rows[population] = self._pending_rows.get(population, 0) + len(times)
-        if flush or self._pending_rows[population] >= CHUNK_ROWS:
-            self._write_pending(population)
-        self._raise_t_stop(float(times[-1]), flush)
+        self._note_unflushed()
+        self._t_stop = max(self._t_stop, float(times[-1]))
+        if flush:
+            self._flush_locked()
+            return
+        if self._pending_rows[population] >= CHUNK_ROWS:  # flush the whole chunks
+            self._write_pending(population, whole_chunks=True)
+            self._guarded(0, self._live.flush)
+            self._unflushed_bytes = self._unflushed_presentations = 0
+            self._hdf5_dirty = False
+        self._flush_if_due()
 
+    @_locked
     def append_presentations(self, example_id, label, phase, t_start, t_stop, *,
                              flush: bool = True) -> None:
         """Append presentation phases (scalars or equal-length arrays), by default flushed.
@@ -377,7 +1127,8 @@ class SpikeStore:
         t_start, t_stop : float or array_like of float
             Window of the phase (ms), ``0 <= t_start <= t_stop``.
         flush : bool
-            Flush to disk before returning (see :meth:`append_spikes`).
+            Flush to disk before returning (see :meth:`append_spikes`; unflushed rows
+            are flushed within about ``FLUSH_SECONDS``).
         """
         self._writable()
         try:
@@ -401,40 +1152,144 @@ class SpikeStore:
             raise StoreError("presentation t_start must not exceed its t_stop")
         if len(starts) == 0:
             return
-        group = self._file["presentations"]
-        for name, values in zip(_PRESENTATION_COLUMNS, (examples, labels, codes, starts, stops)):
-            _append(group[name], values)
-        self._raise_t_stop(float(stops.max()), flush)
+        if "presentations" not in self._columns:
+            group = self._live["presentations"]
+            self._columns["presentations"] = tuple(group[name] for name in _PRESENTATION_COLUMNS)
+        datasets = self._columns["presentations"]
+        values = (examples, labels, codes, starts, stops)
 
-    def _raise_t_stop(self, t_ms: float, flush: bool) -> None:
-        self._t_stop = max(self._t_stop, t_ms)
-        if flush:
-            self.flush()
+        def write():
+            n = min(dataset.shape[0] for dataset in datasets)
+            for dataset, column in zip(datasets, values):
+                dataset.resize((n + len(column),))
+                dataset[n:] = column
 
+        self._guarded(_PRESENTATION_ROW_BYTES * len(starts), write)
+        self._unflushed_bytes += _PRESENTATION_ROW_BYTES * len(starts)
+        self._unflushed_presentations += len(starts)
+        self._note_unflushed()
+        self._t_stop = max(self._t_stop, float(stops.max()))
+        if flush or self._unflushed_presentations >= CHUNK_ROWS:
+            self._flush_locked()
+        else:
+            self._flush_if_due()
+
+    @_locked
     def set_t_stop(self, t_ms: float) -> None:
         """Record the duration of the run so far (ms); not before any stored event."""
         self._writable()
         t_ms = float(_float_array([t_ms], "t_stop")[0])
-        stops = self._live["presentations/t_stop"]
-        latest = max([self._last_time(p) for p in self.populations]
-                     + [float(stops[:].max(initial=0.0))])
+        latest = self._latest_event()
         if t_ms < latest:
             raise StoreError(f"t_stop {t_ms} ms is earlier than the last stored event "
                              f"({latest} ms)")
         self._t_stop = t_ms
-        self.flush()
+        self._flush_locked()
 
+    def _latest_event(self) -> float:
+        stops = self._live["presentations/t_stop"]
+        n = self.n_presentations
+        return max([self._last_time(p) for p in self.populations]
+                   + [float(stops[:n].max(initial=0.0))])
+
+    @_locked
     def set_dt(self, dt_ms: float) -> None:
         """Record the simulation time step (ms, > 0)."""
         dt_ms = _check_dt(dt_ms)
-        with self._changing_structure() as file:
-            file.attrs["dt"] = dt_ms
+        file = self._writable()
+        dt = file.attrs.get("dt")
+        if isinstance(dt, (float, np.floating)):  # rewritten in place, as t_stop
+            self._guarded(0, lambda: file.attrs.modify("dt", dt_ms))
+            self._flush_locked()
+        else:
+            self._restructure(lambda f: f.attrs.__setitem__("dt", dt_ms))
 
+    @_locked
     def set_metadata(self, metadata: dict) -> None:
-        """Merge run metadata (JSON-serialisable values: dicts, numbers, strings, lists)."""
+        """Merge run metadata (JSON-serialisable values: dicts, numbers, strings, lists).
+
+        A structure change: it copies the file (see the module docstring), so set the
+        metadata before appending spikes."""
         encoded = _encode_metadata(metadata)
-        with self._changing_structure() as file:
-            file["metadata"].attrs.update(encoded)
+        self._writable()
+        self._restructure(lambda file: file["metadata"].attrs.update(encoded),
+                          nbytes=sum(len(v) for v in encoded.values()))
+
+    # --------------------------------------------------------------- recovery
+    @classmethod
+    def recover(cls, path) -> dict:
+        """Make the store of a writer that died appendable again (``h5clear -s``).
+
+        A writer that was killed, crashed or stopped by a failed write leaves its file
+        marked as open for SWMR writing. Readers open it as it is (mode ``"r"``); HDF5
+        refuses to open it for writing, and so does mode ``"a"``, naming this call.
+        ``recover``
+
+        1. refuses (StoreError) while a process still writes the file (the writer's
+           lock, or HDF5's lock held by another program);
+        2. clears the status flags of the file's superblock, as ``h5clear -s`` does, and
+           moves its end-of-file address past everything the writer wrote (a SWMR
+           writer may die before recording it; HDF5 would then place new data over
+           old), extending a file shorter than that address, as ``h5clear
+           --increment`` does;
+        3. opens the store for appending and closes it, which cuts the columns of a
+           batch the writer was killed in to a common length, records ``t_stop``, and
+           deletes the temporary files ``.<name>.*.tmp`` a killed writer left beside it.
+
+        It only changes what a dead writer left: on a store closed cleanly it does
+        nothing but step 3. Afterwards any HDF5 tool opens the file.
+
+        Returns
+        -------
+        dict
+            ``status_flags`` (found, 0 when closed cleanly), ``end_of_file`` (the
+            recorded end address before and after, bytes), ``n_spikes`` per population,
+            ``n_presentations`` and ``removed`` (temporary files deleted).
+        """
+        name = str(path)
+        path = Path(os.path.realpath(path))
+        if not path.exists():
+            raise StoreError(f"spike store {name!r} does not exist")
+        if path.is_dir():
+            raise StoreError(f"spike store {name!r} is a directory, not a file")
+        try:
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError as err:
+            raise StoreError(f"cannot recover spike store {name!r}: {_cause(err)}") from None
+        removed = []
+        try:
+            if not _try_lock(fd):
+                raise StoreError(f"spike store {name!r} is open for writing by a live process; "
+                                 "recover only the store of a writer that died")
+            if _hdf5_locked(fd):
+                raise StoreError(f"spike store {name!r} is open in another program (it holds "
+                                 "HDF5's file lock); close it first")
+            block = _read_superblock(fd)
+            if block is None:
+                raise StoreError(f"{name!r} is not a readable HDF5 file (truncated or corrupt)")
+            flags, end = block.flags, block.end
+            if flags & (_WRITE_ACCESS | _SWMR_WRITE_ACCESS):
+                if end is not None:
+                    size = os.fstat(fd).st_size
+                    written = _last_data_byte(fd, end, size)
+                    if written > end:  # written past the recorded end: keep a margin of
+                        end = min(size, written + 64 * 1024)  # trailing zero bytes
+                    if end > size:
+                        os.ftruncate(fd, end)
+                _write_superblock(fd, block, flags & ~(_WRITE_ACCESS | _SWMR_WRITE_ACCESS), end)
+                os.fsync(fd)
+            for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+                _remove(tmp)
+                removed.append(tmp.name)
+        except OSError as err:
+            raise StoreError(f"cannot recover spike store {name!r}: {_cause(err)}") from None
+        finally:
+            os.close(fd)
+        with cls(path, "a") as store:
+            report = {"status_flags": flags, "end_of_file": (block.end, end),
+                      "n_spikes": {p: store.n_spikes(p) for p in store.populations},
+                      "n_presentations": store.n_presentations, "removed": removed}
+        return report
 
     # ------------------------------------------------------------------ reading
     @property
@@ -452,8 +1307,8 @@ class SpikeStore:
     def t_stop(self) -> float:
         """Duration of the run so far (ms)."""
         t_stop = self._t_stop
-        if self._swmr_read:  # the writer may have died between a batch and its t_stop
-            t_stop = max([t_stop] + [self._last_time(p) for p in self.populations])
+        if self.mode == "r" and self._flags:  # a writer has it open, or died: it may
+            t_stop = max(t_stop, self._latest_event())  # be between a batch and its t_stop
         return t_stop
 
     @property
@@ -587,6 +1442,17 @@ class SpikeStore:
         except OSError:
             raise StoreError(f"{str(self.path)!r}: dataset {dataset.name} is unreadable "
                              "(truncated or corrupt)") from None
+
+
+def _encode_metadata(metadata: dict) -> dict[str, str]:
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and k for k in metadata):
+        raise StoreError("metadata must be a dict with non-empty string keys")
+    encoded = {}
+    for key, value in metadata.items():
+        try:
+            encoded[key] = json.dumps(value, default=_json_default)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"metadata {key!r} cannot be stored as JSON: {err}") from None
 
 
 def _encode_metadata(metadata: dict) -> dict[str, str]:

@@ -7,7 +7,7 @@ import pytest
 
 from dendrinet.config import load_protocol
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
-                              train_epochs)
+                              train_epochs, warm_up)
 from dendrinet.errors import DendrinetError
 
 
@@ -19,7 +19,8 @@ class OrderRecorder:
 
     def train_epoch(self, X, y, order=None, progress=None, sample_every=100):
         self.orders.append(np.array(order))
-        progress(len(order), len(order) // 2)
+        if progress is not None:
+            progress(len(order), len(order) // 2)
         self.progress_calls.append(sample_every)
         return {"correct": np.ones(len(order), bool), "sample_position": np.array([0])}
 
@@ -86,3 +87,48 @@ def test_history_concatenates_epochs_and_labels_them():
 def test_bad_seeds_and_epochs_are_refused(check, value, match):
     with pytest.raises(DendrinetError, match=match):
         check(value)
+
+
+class WarmUpRecorder(OrderRecorder):
+    def __init__(self, note):
+        super().__init__()
+        self.note, self.evaluated = note, []
+
+    def compile_note(self):
+        return self.note
+
+    def evaluate(self, X, y=None, progress=None):
+        self.evaluated.append(len(X))
+        return {}
+
+
+@pytest.mark.parametrize("note", [None, "compiling the kernels (once)"])
+def test_warm_up_runs_one_example_on_a_fresh_engine_and_says_when_it_compiles(note, capsys):
+    made = []
+
+    def new_engine():
+        made.append(WarmUpRecorder(note))
+        return made[-1]
+
+    seconds = warm_up(new_engine, np.zeros((7, 3)), np.zeros(7, np.int64))
+    assert seconds >= 0 and len(made) == 1
+    assert [len(o) for o in made[0].orders] == [1] and made[0].evaluated == [1]
+    assert capsys.readouterr().out == ("" if note is None else note + "\n")
+
+
+def test_is_cached_tells_a_cold_numba_cache_from_a_warm_one(tmp_path):
+    """In a fresh process with an empty cache folder: not cached before the first call
+    (which compiles and writes the cache), cached after it."""
+    import subprocess
+    import sys
+
+    module = tmp_path / "tiny_kernel.py"
+    module.write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n"
+                      "    return x + 1\n")
+    code = ("import sys; sys.path.insert(0, %r); import tiny_kernel as k; "
+            "from dendrinet.backends.numba.jit_cache import is_cached; "
+            "before = is_cached(k.f); k.f(1); print(before, is_cached(k.f))" % str(tmp_path))
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]

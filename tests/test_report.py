@@ -288,3 +288,18 @@ def test_paper_figure_names_and_warns_about_different_data_sets(paper, run_dir, 
     assert [t.get_text() for t in a.get_legend().get_texts()] == [
         f"{run_dir.name} on digits: test error", "on-mnist on mnist-10k: test error"]
     assert a.get_title() == "data sets differ (see legend)"
+
+
+def test_report_quotes_the_steady_state_time_without_compilation():
+    from dendrinet.analysis.report import steady_state_timing
+    from dendrinet.run_folder import EpochResult
+
+    epochs = [EpochResult(1, 0.5, 0.4, 40.0, 9.0, 60.0), EpochResult(2, 0.3, 0.3, 0.5, 0.4, 2.0),
+              EpochResult(3, 0.2, 0.2, 0.7, 0.6, 2.0)]
+    # new runs: compilation happened before epoch 1 and is quoted on its own
+    line = steady_state_timing({"compile_seconds": 61.26}, epochs[1:])
+    assert "0.6 ms, per test example 0.5 ms" in line and "61.3 s" in line
+    # older runs: epoch 1 (with the compilation) is left out of the median
+    line = steady_state_timing({}, epochs)
+    assert "0.6 ms, per test example 0.5 ms" in line and "epoch 1 left out" in line
+    assert "40" not in steady_state_timing({}, epochs)

@@ -313,3 +313,75 @@ def test_sigkill_mid_write_leaves_flushed_spikes_readable(tmp_path, size, flush_
         assert sum(len(t) for t in trains) == np.count_nonzero((times >= 1000) & (times < 2000))
     with pytest.raises(StoreError, match="died without closing it"):
         SpikeStore(path, "a")
+
+
+def test_structure_changes_keep_path_permissions_and_leave_no_reserved_space(tmp_path):
+    from dendrinet.store import _superblock_of
+    real = tmp_path / "real.h5"
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    with SpikeStore(link, "w", dt=1.0) as store:  # created through a symlink
+        os.chmod(real, 0o640)
+        store.add_population("p", 3)
+        store.append_spikes("p", np.arange(40_000) * 0.01, np.arange(40_000) % 3)
+        store.set_metadata({"seed": 1})
+        store.append_spikes("p", [500.0], [2], flush=False)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.h5", "real.h5"]
+    block, size = _superblock_of(real)
+    assert block.flags == 0 and size == block.end  # the room reserved ahead was given back
+    with SpikeStore(link) as store:
+        assert store.n_spikes("p") == 40_001 and store.metadata["seed"] == 1
+
+
+def test_recover_clears_a_dead_writers_marks_and_cuts_its_unfinished_batch(tmp_path):
+    from dendrinet.store import _read_superblock, _superblock_of, _write_superblock
+    path = tmp_path / "dead.h5"
+    with SpikeStore(path, "w") as store:
+        store.add_population("p", 5)
+        store.append_spikes("p", [1.0, 2.0, 3.0], [0, 1, 2])
+        store.append_presentations([0, 1], [2, 3], "test", [0.0, 2.0], [2.0, 3.5])
+    assert SpikeStore.recover(path)["status_flags"] == 0  # closed cleanly: nothing to do
+    # what a SWMR writer killed mid-batch leaves: node ids written, timestamps not,
+    # a t_stop behind its data, bytes written past the recorded end, SWMR status flags
+    with h5py.File(path, "r+") as raw:
+        raw["spikes/p/node_ids"].resize((5,))
+        raw["spikes/p/node_ids"][3:] = [3, 4]
+        raw["presentations/label"].resize((3,))
+        raw["spikes/p/timestamps"].resize((4,))
+        raw["spikes/p/timestamps"][3] = 4.0
+        raw["spikes/p/node_ids"][3] = 3
+        raw.attrs["t_stop"] = 1.0
+    fd = os.open(path, os.O_RDWR)
+    try:
+        block = _read_superblock(fd)
+        os.pwrite(fd, b"\x17" * 1000, os.fstat(fd).st_size)
+        _write_superblock(fd, block, 0x05, block.end)
+    finally:
+        os.close(fd)
+    end = block.end
+    with SpikeStore(path) as store:  # readable as it is: the shorter column counts
+        assert store.n_spikes("p") == 4 and store.n_presentations == 2
+        assert store.t_stop == 4.0
+    with pytest.raises(StoreError, match=r"writer died without closing it\. Call "
+                                         r"SpikeStore\.recover\('.*dead\.h5'\)"):
+        SpikeStore(path, "a")
+    report = SpikeStore.recover(path)
+    assert report["status_flags"] == 0x05
+    assert report["end_of_file"] == (end, end + 1000)  # past the bytes written after it
+    assert report["n_spikes"] == {"p": 4} and report["n_presentations"] == 2
+    assert _superblock_of(path)[0].flags == 0
+    with h5py.File(path, "r") as raw:  # any HDF5 tool opens it now, columns cut
+        assert raw["spikes/p/node_ids"].shape == raw["spikes/p/timestamps"].shape == (4,)
+        assert raw["presentations/label"].shape == (2,) and raw.attrs["t_stop"] == 4.0
+    with SpikeStore(path, "a") as store:
+        store.append_spikes("p", [4.0, 5.0], [4, 4])
+    with SpikeStore(path) as store:
+        np.testing.assert_array_equal(store.spikes("p")[0], [1.0, 2.0, 3.0, 4.0, 4.0, 5.0])
+        np.testing.assert_array_equal(store.spikes("p")[1], [0, 1, 2, 3, 4, 4])
+    with pytest.raises(StoreError, match="does not exist"):
+        SpikeStore.recover(tmp_path / "missing.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(StoreError, match="not a readable HDF5 file"):
+        SpikeStore.recover(tmp_path / "text.h5")

@@ -238,6 +238,25 @@ def run_report(run, out_dir, *, populations=None, t_start=None, t_stop=None,
     return w.finish()
 
 
+def steady_state_timing(info: dict, epochs) -> str:
+    """The report line on speed: median ms per training and test example over the epochs,
+    without compilation. Runs that recorded ``compile_seconds`` (the engine was compiled
+    before the first epoch) use every epoch; older runs leave out the first epoch, which
+    included the compilation."""
+    compile_seconds = info.get("compile_seconds")
+    used = list(epochs) if compile_seconds is not None or len(epochs) < 2 else list(epochs)[1:]
+    train = float(np.median([e.ms_per_train_example for e in used]))
+    test = float(np.median([e.ms_per_test_example for e in used]))
+    if compile_seconds is not None:
+        note = f"compilation ({compile_seconds:.1f} s, once before the first epoch) excluded"
+    elif len(epochs) >= 2:
+        note = "epoch 1 left out: it included the compilation"
+    else:
+        note = "one epoch: it includes any compilation"
+    return (f"- time per training example: {train:.3g} ms, per test example {test:.3g} ms "
+            f"(median over epochs; {note})")
+
+
 def _run_markdown(w: _Writer, run, curves, confusion, alignment, rates) -> None:
     from dendrinet.analysis.learning import format_percent, per_class_error
 
@@ -256,9 +275,7 @@ def _run_markdown(w: _Writer, run, curves, confusion, alignment, rates) -> None:
         f"- final training error: {format_percent(last.train_error)}",
         f"- best test error: {format_percent(float(np.min(s.test_errors)))} (epoch "
         f"{int(np.argmin(s.test_errors)) + 1})",
-        f"- time per training example: {np.mean([e.ms_per_train_example for e in s.epochs]):.3g}"
-        f" ms (mean over epochs); per test example "
-        f"{np.mean([e.ms_per_test_example for e in s.epochs]):.3g} ms", "",
+        steady_state_timing(info, s.epochs), "",
         "## Per epoch", "",
     ]
     w.lines += _table(

@@ -107,6 +107,14 @@ class Brian2Engine:
     def n_inputs(self) -> int:
         return self.layout.n_inputs
 
+    def compile_note(self, what: str = "train") -> str | None:
+        """A line for the user: Brian2 generates and compiles the network's code on first
+        use."""
+        if self.target != "cython":
+            return None
+        return ("Brian2 generates and compiles the network's code (cython; about a minute "
+                "the first time, cached afterwards under the home folder)")
+
     # ------------------------------------------------------------ helpers
     def _new_network(self, **options) -> DendriticNetwork:
         return DendriticNetwork(self.model, self.params, self.n_inputs, self.protocol.dt,
@@ -214,7 +222,8 @@ class Brian2Engine:
                 progress(n, None if labels is None else counter["correct"])
         return predictions(mean_V, labels)
 
-    def present(self, X, schedule, seed: int | None = None) -> SimulationResult:
+    def present(self, X, schedule, seed: int | None = None,
+                report: str | None = None) -> SimulationResult:
         """Present a schedule to a fresh Brian2 network with the current parameters (no
         learning): spikes, phase averages and the traces of every unit.
 
@@ -225,6 +234,8 @@ class Brian2Engine:
         schedule : Schedule
         seed : int, optional
             Brian2 seed (default: derived from the engine's seed).
+        report : str, optional
+            Brian2's progress report of the simulated time (``"text"``, ``"stderr"``).
         """
         X = validate_images(X, self.n_inputs, "X")
         check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
@@ -232,7 +243,7 @@ class Brian2Engine:
                                record_traces=TRACE_VARIABLES, target=self.target,
                                device=self.device)
         return net.run(schedule, X, seed=_derived_seed(self.seed, 4, 0) if seed is None
-                       else seed)
+                       else seed, report=report)
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.

@@ -51,7 +51,7 @@ from dendrinet.backends.numba.drivers import (evaluate_examples, present_schedul
 from dendrinet.backends.numba.dynamics import (STATE_FLOATS, make_net, make_state, new_acc,
                                                new_means, new_scratch)
 from dendrinet.backends.numba.input_spikes import new_events
-from dendrinet.backends.numba.jit_cache import refresh_stale_cache
+from dendrinet.backends.numba.jit_cache import is_cached, refresh_stale_cache
 from dendrinet.backends.numba.layout import FlatLayout
 from dendrinet.backends.numba.plasticity import make_rule, new_example, new_updates
 from dendrinet.backends.numba.random_streams import derive_key, seed_streams
@@ -156,6 +156,17 @@ class FastEngine:
     @property
     def n_inputs(self) -> int:
         return self.layout.n_inputs
+
+    def compile_note(self, what: str = "train") -> str | None:
+        """A line for the user when the first calls of ``what`` ("train": training and
+        test; "present": :meth:`present`) will compile the kernels (no on-disk cache
+        yet), else None."""
+        kernels = (present_schedule,) if what == "present" else (train_chunk,
+                                                                   evaluate_examples)
+        if is_cached(*kernels):
+            return None
+        return ("compiling the fast engine's kernels (once, about a minute on a small "
+                "machine; cached afterwards)")
 
     def _net(self):
         _check_params(self.model, self.params)  # the caller may have replaced arrays
