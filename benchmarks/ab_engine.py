@@ -3,7 +3,9 @@
 Runs ``benchmarks/bench_engine.py`` (this checkout's copy, so both sides are timed by
 the same code) alternately against checkout A and checkout B, ``--pairs`` times, and
 prints every pair's ratio B/A of ms per training example and their median. Alternating
-cancels most of the drift of a shared machine's speed.
+cancels most of the drift of a shared machine's speed; ``--metric cpu`` (default) compares
+the training thread's CPU time, which leaves out the time it waited for a core on a
+loaded machine (``wall`` compares wall-clock time).
 
     git worktree add /tmp/before <commit>
     python benchmarks/ab_engine.py --a /tmp/before --b . --pairs 5
@@ -47,6 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--metric", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--data-dir", default=str(HERE.parents[1] / "shared" / "data" / "mnist"))
     args = parser.parse_args(argv)
     a, b = args.a.resolve(), args.b.resolve()
@@ -55,12 +58,15 @@ def main(argv=None) -> int:
         for pair in range(args.pairs):
             ra = run_once(a, model, args)
             rb = run_once(b, model, args)
-            times_a.append(ra["train_ms_best"])
-            times_b.append(rb["train_ms_best"])
-            ratios.append(rb["train_ms_best"] / ra["train_ms_best"])
-            print(f"{model} pair {pair + 1}: A {ra['train_ms_best']:.3f} ms  "
-                  f"B {rb['train_ms_best']:.3f} ms  B/A {ratios[-1]:.3f}", flush=True)
-        print(f"{model}: median A {statistics.median(times_a):.3f} ms, B "
+            key = "train_cpu_ms_best" if args.metric == "cpu" else "train_ms_best"
+            times_a.append(ra[key])
+            times_b.append(rb[key])
+            ratios.append(rb[key] / ra[key])
+            print(f"{model} pair {pair + 1}: A {ra[key]:.3f} ms  B {rb[key]:.3f} ms  "
+                  f"B/A {ratios[-1]:.3f}  ({args.metric}; wall A {ra['train_ms_best']:.3f}, "
+                  f"B {rb['train_ms_best']:.3f})", flush=True)
+        print(f"{model} ({args.metric} time, load average {os.getloadavg()[0]:.2f}): "
+              f"median A {statistics.median(times_a):.3f} ms, B "
               f"{statistics.median(times_b):.3f} ms per training example; median B/A "
               f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})",
               flush=True)

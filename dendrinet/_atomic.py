@@ -1,14 +1,128 @@
 """Atomic file writes: write a temporary file in the target's folder, fsync it, then
 rename it over the target, so a reader (or a writer killed at any moment) sees either
-the old file or the complete new one, never a half-written file."""
+the old file or the complete new one, never a half-written file.
+
+The temporary files are named ``<name>.<random><suffix>`` (suffix ``.tmp``, or
+``.tmp.npz`` for NumPy archives; :data:`TEMPORARY_PATTERNS`); a writer killed before
+its rename leaves one behind, which the folder's next writer removes
+(:meth:`dendrinet.folder_lock.FolderLock.remove_temporaries`).
+
+New files get the permissions of any new file, ``0o666`` less the umask (so a group
+can read a run folder under umask 022), not the ``0o600`` of :func:`tempfile.mkstemp`.
+An operating-system failure (full disk, read-only file system, missing permission, a
+path under a regular file) is raised as one :class:`WriteError` naming the file and
+the cause, and the old file stays as it was.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
+import secrets
+import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Iterator
+
+from dendrinet.errors import DendrinetError
+
+__all__ = ["WriteError", "TEMPORARY_PATTERNS", "atomic_open", "write_json_atomic",
+           "write_text_atomic", "file_mode", "current_umask", "os_error_text",
+           "check_writable_folder", "writer_temporary", "remove_dead_temporaries"]
+
+#: Glob patterns of the temporary files :func:`atomic_open` writes.
+TEMPORARY_PATTERNS = ("*.tmp", "*.tmp.npz")
+
+_umask_lock = threading.Lock()
+
+
+class WriteError(DendrinetError):
+    """A file could not be written for an operating-system reason.
+
+    Attributes
+    ----------
+    path : Path
+        The file (or folder) that could not be written.
+    errno : int or None
+        The operating system's error number (``errno.ENOSPC``, ...).
+    cause : str
+        Its description (strerror, with the errno name).
+    """
+
+    def __init__(self, path, exc: OSError, action: str = "cannot write"):
+        self.path = Path(path)
+        self.errno = getattr(exc, "errno", None)
+        self.cause = os_error_cause(exc)
+        super().__init__(f"{action} {self.path}: {self.cause}")
+
+
+def os_error_cause(exc: BaseException) -> str:
+    """``strerror [ENAME]`` of an OS error (its message for other exceptions)."""
+    number = getattr(exc, "errno", None)
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    name = errno.errorcode.get(number) if isinstance(number, int) else None
+    return f"{text} [{name}]" if name else text
+
+
+def os_error_text(exc: OSError, path=None) -> str:
+    """One line for an OS error: the file it names (or ``path``), then the cause."""
+    where = getattr(exc, "filename", None) or path
+    cause = os_error_cause(exc)
+    other = getattr(exc, "filename2", None)
+    if where is not None and other is not None:
+        return f"{os.fsdecode(where)} -> {os.fsdecode(other)}: {cause}"
+    return f"{os.fsdecode(where)}: {cause}" if where is not None else cause
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows
+    (``/proc/self/status`` on Linux); elsewhere set and restored under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:  # pragma: no cover - not Linux, or an old kernel
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permissions of a new file: ``0o666`` less the umask."""
+    return 0o666 & ~current_umask()
+
+
+def check_writable_folder(folder, what: str = "output folder") -> None:
+    """Raise :class:`WriteError` unless ``folder`` exists, is a folder, and a file can
+    be created in it (tried: a temporary file is created and removed, which also
+    catches read-only file systems and permissions that ``os.access`` misjudges)."""
+    folder = Path(folder)
+    action = f"cannot write to {what}"
+    if not folder.is_dir():
+        code = errno.ENOENT
+        if folder.exists():
+            code = errno.ENOTDIR
+        else:  # a path under a regular file cannot be made
+            parent = folder.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            if parent.exists() and not parent.is_dir():
+                code = errno.ENOTDIR
+        raise WriteError(folder, OSError(code, os.strerror(code)), action)
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".dendrinet-probe.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(folder, exc, action) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 @contextlib.contextmanager
@@ -27,19 +141,84 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tm
         Ending of the temporary file's name (some writers look at it, e.g. ``.npz``).
     encoding : str or None
         Text encoding for ``mode="w"``.
+
+    Raises
+    ------
+    WriteError
+        An OS error while creating, writing or renaming the file (the old file, if
+        any, is unchanged and the temporary file removed).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=suffix)
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=suffix)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
+    try:
+        try:
+            if hasattr(os, "fchmod"):  # POSIX: mkstemp made it 0o600
+                os.fchmod(fd, file_mode())
+            fh = os.fdopen(fd, mode, encoding=encoding)
+        except BaseException:
+            os.close(fd)
+            raise
+        with fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise WriteError(path, exc) from None
         raise
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def writer_temporary(target: str | os.PathLike) -> Path:
+    """A fresh name for a temporary file next to ``target`` that names its writer:
+    ``.<name>.w<pid>-<host>-<random>.tmp`` (``<host>``: a hash of the host name), for
+    writers (HDF5) that cannot use :func:`atomic_open`. A later writer removes those of
+    dead writers: :func:`remove_dead_temporaries`."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.w{os.getpid()}-{_host_tag()}-"
+                            f"{secrets.token_hex(4)}.tmp")
+
+
+def remove_dead_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Remove the :func:`writer_temporary` files of ``target`` (and the files their
+    writers made from their names) whose writer, a process of this host, has ended.
+    Returns the files removed."""
+    target = Path(target)
+    pattern = re.compile(r"\.{1,2}" + re.escape(target.name) + r"\.w(\d+)-([0-9a-f]{8})-")
+    removed, host = [], _host_tag()
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if not match or match.group(2) != host or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(target.parent / name)
+            removed.append(target.parent / name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's), or cannot tell: keep its file
+    return True
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
@@ -47,3 +226,9 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
         fh.write("\n")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)

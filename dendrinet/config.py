@@ -209,6 +209,16 @@ class InitParams:
     across neurons; biases are normal(``b_avg``, ``b_sd``). Feedback weights ``Y``
     are drawn with the statistics of the feedforward weights of the layer above
     the hidden layer they feed (positive mean), as in the authors' code.
+
+    Attributes
+    ----------
+    V_avg, V_sd : float
+        Target mean and standard deviation (across neurons) of the initial basal
+        potentials (dimensionless).
+    b_avg, b_sd : float
+        Mean and standard deviation of the initial biases (dimensionless potentials).
+    nu : float
+        Assumed mean input activity, as a fraction of ``phi_max``, in (0, 1].
     """
 
     V_avg: float = 1.0
@@ -242,6 +252,20 @@ class FeedbackParams:
     ``noisy_symmetric`` (symmetric plus normal noise of s.d. ``noise_sd``), ``learned``
     (``Y`` is itself trained with learning rate ``eta_Y``) and ``backprop`` (hidden
     updates use the exact backpropagated error through ``W^T``, for comparison).
+
+    Attributes
+    ----------
+    mode : str
+        The feedback variant (above).
+    sparsity : float
+        Fraction of ``Y`` set to zero in ``sparse`` mode, in [0, 1).
+    sparse_scale : float
+        Factor of the remaining entries of ``Y`` in ``sparse`` mode.
+    noise_sd : float
+        Standard deviation of the fixed noise added to ``W^T`` in ``noisy_symmetric``
+        mode (dimensionless).
+    eta_Y : float
+        Learning rate of ``Y`` in ``learned`` mode (dimensionless).
     """
 
     mode: str = "random"
@@ -355,6 +379,9 @@ class ModelConfig:
     Attributes
     ----------
     name : str
+        The model's name (``dendrinet models`` lists the shipped ones).
+    description : str
+        One line on what the model is.
     hidden : tuple of int
         Hidden layer sizes, bottom to top (empty for no hidden layer).
     n_outputs : int
@@ -465,6 +492,29 @@ class ProtocolConfig:
     is one forward presentation of ``test_duration`` with its own ``test_settle``.
     State carries over between training examples and is reset before each test
     example.
+
+    Attributes
+    ----------
+    name, description : str
+        The protocol's name and a one-line description (``dendrinet protocols``).
+    dt : float
+        Time step, ms.
+    phase_duration : float
+        Length of a forward or target phase before jitter, ms.
+    jitter : bool
+        Add the inverse-Gaussian jitter to every phase.
+    jitter_mean, jitter_scale : float
+        Mean and shape of the inverse-Gaussian (Wald) jitter, in steps.
+    settle : float
+        Start of the integration window within a training phase, ms.
+    test_duration, test_settle : float
+        Length of a test presentation and start of its window, ms.
+    epochs : int
+        Default number of passes over the training set.
+    shuffle : bool
+        Present the training examples in a new random order every epoch.
+    input_spikes : str
+        How input spikes are drawn (``"bernoulli"``: ``u < phi_max dt x`` per step).
     """
 
     name: str = "guerguiev2017"

@@ -29,6 +29,34 @@ dimensions, size), item count, label range and checksum (md5 and sha256 of the
 official archive, or sha256 of the decompressed content for raw files and for
 archives recompressed by a packager). The checksum result is remembered per
 (path, size, modification time) for the life of the process.
+
+Your own data
+-------------
+Instead of a name, :func:`load_dataset` takes the path of an existing file or folder
+(a shipped name wins over a folder of the same name in the working directory; write
+``./mnist`` for the folder):
+
+``data.npz``
+    A NumPy ``.npz`` file (``numpy.savez``) with four arrays ``X_train``, ``y_train``,
+    ``X_test``, ``y_test``. ``X_*``: shape ``(n, n_pixels)`` or ``(n, rows, cols)``,
+    finite pixel intensities. Scaling rule: if the file holds a scalar ``max_value``,
+    every ``X_*`` is divided by it (values must lie in ``[0, max_value]``); otherwise
+    ``uint8`` arrays are divided by 255, ``bool`` arrays are 0/1, float arrays must
+    already lie in ``[0, 1]``, and other integer arrays are refused (store
+    ``max_value``). ``y_*``: integer labels ``>= 0``, shape ``(n,)`` matching ``X_*``;
+    the data set has ``max(label) + 1`` classes. Optional ``image_shape`` (two
+    integers, rows and columns) for 2-D ``X_*``; otherwise a square image if
+    ``n_pixels`` is a square number, else one row.
+a folder of idx files
+    ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``
+    and ``t10k-labels-idx1-ubyte``, each raw or gzip-compressed (``.gz``), in the MNIST
+    idx format: ``uint8`` images (divided by 255) or float images in ``[0, 1]``, integer
+    labels ``>= 0``. No checksums (they are not official files).
+
+Every problem (a missing array or file, a wrong shape, NaN, values out of range, float
+or negative labels, image and label counts that differ) raises :class:`DatasetError`
+naming the file and the array. The data set's ``name`` is the absolute path, which is
+what a run folder records, so ``--resume`` and ``dendrinet evaluate`` find it again.
 """
 
 from __future__ import annotations
@@ -40,6 +68,7 @@ import os
 import tempfile
 import tomllib
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -170,18 +199,21 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "dendrinet"
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
+def load_dataset(name: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                  n_train: int | None = None, n_test: int | None = None,
                  download: bool = True) -> Dataset:
     """Load a data set as float64 intensities in [0, 1] and int64 labels.
 
     Parameters
     ----------
-    name : str
-        One of :func:`available_datasets` (case-insensitive).
+    name : str or path-like
+        One of :func:`available_datasets` (case-insensitive), or the path of your own
+        data: an ``.npz`` file or a folder of idx files (rules in the module
+        docstring, "Your own data").
     data_dir : str or path-like, optional
         Folder searched first for the idx files (or a parent holding ``mnist/`` or
-        ``fashion-mnist/``). Must exist if given. Ignored for ``"digits"``.
+        ``fashion-mnist/``). Must exist if given. Ignored for ``"digits"`` and for
+        paths.
     n_train, n_test : int, optional
         Keep only the first ``n_train`` training and ``n_test`` test examples (file
         order); each must be an integer in ``1 .. available``. Default: all.
@@ -201,13 +233,19 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
         number, wrong dimensions, truncated, bad checksum, labels outside 0..9,
         image and label counts that differ).
     """
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
     if not isinstance(name, str):
         raise DatasetError(f"dataset name must be a string, got {name!r}")
     key = name.strip().lower()
     manifest = _manifest()
     if key not in manifest:
-        raise DatasetError(
-            f"unknown dataset {name!r}; available: {', '.join(manifest)}")
+        path = _user_dataset_path(name)
+        if path is None:
+            raise DatasetError(
+                f"unknown dataset {name!r}; available: {', '.join(manifest)}, or the path of "
+                "an .npz file (X_train, y_train, X_test, y_test) or of a folder of idx files")
+        return _load_user_dataset(path, n_train, n_test)
     spec = manifest[key]
     if spec["source"] == "sklearn":
         return _load_sklearn_digits(key, spec, n_train, n_test)
@@ -375,6 +413,207 @@ def _subset_size(value, available: int, what: str, name: str) -> int:
             f"{what}={value} is out of range for dataset {name!r}: it has "
             f"{available} {what[2:]} examples (use 1..{available}, or None for all)")
     return int(value)
+
+
+# --------------------------------------------------------------- your own data
+
+USER_ARRAYS = ("X_train", "y_train", "X_test", "y_test")
+# split -> (images file, labels file) of a folder of idx files, without ".gz"
+USER_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                  "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _user_dataset_path(name: str) -> Path | None:
+    """The existing file or folder ``name`` points to; None if ``name`` does not look
+    like a path (then it is an unknown data set name)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if any(sep in name for sep in ("/", os.sep)) or name.lower().endswith(".npz") \
+            or name.startswith(("~", ".")):
+        raise DatasetError(
+            f"{path}: no such file or folder (a dataset path must be an .npz file with "
+            f"X_train, y_train, X_test, y_test or a folder of idx files; shipped names: "
+            f"{', '.join(_manifest())})")
+    return None
+
+
+def _load_user_dataset(path: Path, n_train, n_test) -> Dataset:
+    if path.is_dir():
+        arrays, image_shape, short = _read_idx_folder(path)
+        max_value, prefix = None, ""  # messages name the idx file of each array
+    else:
+        arrays, image_shape, max_value = _read_npz(path)
+        short, prefix = {k: k for k in USER_ARRAYS}, f"{path}: "
+    where = {k: prefix + v for k, v in short.items()}
+    X = {}
+    for split in ("train", "test"):
+        X[split] = _user_images(arrays[f"X_{split}"], where[f"X_{split}"], max_value)
+        _user_labels(arrays[f"y_{split}"], where[f"y_{split}"], X[split].shape[0],
+                     short[f"X_{split}"])
+    if X["train"].shape[1] != X["test"].shape[1]:
+        raise DatasetError(
+            f"{where['X_train']} has {X['train'].shape[1]} pixels per example but "
+            f"{short['X_test']} has {X['test'].shape[1]}; both splits need the same images")
+    n_pixels = X["train"].shape[1]
+    if image_shape is None:
+        side = int(round(n_pixels ** 0.5))
+        image_shape = (side, side) if side * side == n_pixels else (1, n_pixels)
+    elif int(np.prod(image_shape)) != n_pixels:
+        raise DatasetError(f"{path}: image_shape {tuple(image_shape)} has "
+                           f"{int(np.prod(image_shape))} pixels, X_train has {n_pixels}")
+    name = str(path.resolve())
+    n_train = _subset_size(n_train, X["train"].shape[0], "n_train", name)
+    n_test = _subset_size(n_test, X["test"].shape[0], "n_test", name)
+    y_train = np.asarray(arrays["y_train"][:n_train], dtype=np.int64)
+    y_test = np.asarray(arrays["y_test"][:n_test], dtype=np.int64)
+    largest = max(int(arrays["y_train"].max()), int(arrays["y_test"].max()))
+    return Dataset(name=name, X_train=X["train"][:n_train], y_train=y_train,
+                   X_test=X["test"][:n_test], y_test=y_test,
+                   image_shape=tuple(int(v) for v in image_shape),
+                   n_classes=largest + 1)
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], tuple | None, float | None]:
+    """The arrays of a dataset .npz file, its image_shape and max_value (None if absent)."""
+    advice = ("expected a NumPy .npz file (numpy.savez) with arrays X_train, y_train, "
+              "X_test, y_test, or a folder of idx files")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if head != _ZIP_MAGIC:
+        what = ("a single .npy array" if head[:4] == b"\x93NUM" else
+                "an HDF5 file" if head == b"\x89HDF" else
+                "gzip data" if head[:2] == _GZIP_MAGIC else "not an .npz (zip) file")
+        raise DatasetError(f"{path}: {what}; {advice}")
+    arrays = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                try:
+                    arrays[key] = data[key]
+                except ValueError as exc:  # object arrays need pickle
+                    raise DatasetError(f"{path}: array {key} cannot be read without pickle "
+                                       f"({exc}); store plain numbers") from None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: corrupt or truncated .npz file ({exc})") from None
+    missing = [k for k in USER_ARRAYS if k not in arrays]
+    if missing:
+        raise DatasetError(f"{path}: lacks array(s) {', '.join(missing)} (it has: "
+                           f"{', '.join(sorted(arrays)) or 'nothing'}); {advice}")
+    max_value = None
+    if "max_value" in arrays:
+        value = arrays["max_value"]
+        if value.size != 1 or value.dtype.kind not in "iuf" or \
+                not np.isfinite(value).all() or float(value.reshape(-1)[0]) <= 0:
+            raise DatasetError(f"{path}: max_value must be one positive number (the pixel "
+                               f"value of full intensity), got {value.dtype} array of shape "
+                               f"{value.shape}")
+        max_value = float(value.reshape(-1)[0])
+    image_shape = None
+    if "image_shape" in arrays:
+        shape = arrays["image_shape"]
+        if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 1).any():
+            raise DatasetError(f"{path}: image_shape must hold two positive integers "
+                               f"(rows, columns), got {shape.tolist()!r}")
+        image_shape = tuple(int(v) for v in shape)
+    for k in ("X_train", "X_test"):
+        if arrays[k].ndim == 3:
+            shape = tuple(int(v) for v in arrays[k].shape[1:])
+            if image_shape is not None and shape != image_shape:
+                raise DatasetError(f"{path}: {k} holds images of shape {shape}, "
+                                   f"image_shape says {image_shape}")
+            image_shape = shape
+    return arrays, image_shape, max_value
+
+
+def _read_idx_folder(folder: Path) -> tuple[dict[str, np.ndarray], tuple, dict[str, str]]:
+    """The four idx files of a dataset folder, as X_*/y_* arrays, with the image shape
+    and, per array, the file that holds it (for messages)."""
+    found, missing = {}, []
+    for split, names in USER_IDX_FILES.items():
+        for kind, stem in zip(("X", "y"), names):
+            candidates = [folder / stem, folder / f"{stem}.gz"]
+            hit = next((c for c in candidates if c.is_file()), None)
+            if hit is None:
+                missing.append(f"{stem}[.gz]")
+            found[f"{kind}_{split}"] = hit
+    if missing:
+        wanted = ", ".join(f"{stem}[.gz]" for names in USER_IDX_FILES.values()
+                           for stem in names)
+        raise DatasetError(f"{folder}: lacks {', '.join(missing)}; a dataset folder needs "
+                           f"the four idx files {wanted}")
+    arrays, where = {}, {}
+    for key, path in found.items():
+        array = _parse_idx(_decompress(_read_bytes(path), path), path)
+        kind = "images" if key.startswith("X") else "labels"
+        if kind == "images" and array.ndim != 3:
+            raise DatasetError(f"{path}: wrong declared dimensions {array.shape}: expected "
+                               "images (n, rows, cols)")
+        arrays[key], where[key] = array, str(path)
+    shapes = {arrays[k].shape[1:] for k in ("X_train", "X_test")}
+    if len(shapes) != 1:
+        raise DatasetError(f"{found['X_train']} holds images of shape "
+                           f"{arrays['X_train'].shape[1:]} but {found['X_test']} of shape "
+                           f"{arrays['X_test'].shape[1:]}")
+    return arrays, tuple(int(v) for v in arrays["X_train"].shape[1:]), where
+
+
+def _user_images(X: np.ndarray, where: str, max_value: float | None) -> np.ndarray:
+    """Pixel array -> float64 rows in [0, 1] by the scaling rule of the module docstring."""
+    if X.dtype.kind not in "biuf":
+        raise DatasetError(f"{where}: holds {X.dtype} values, expected numbers (pixel "
+                           "intensities)")
+    if X.ndim not in (2, 3):
+        raise DatasetError(f"{where}: has shape {X.shape}, expected (n, n_pixels) or "
+                           "(n, rows, cols)")
+    if X.shape[0] == 0 or X.size == 0:
+        raise DatasetError(f"{where}: holds no examples (shape {X.shape})")
+    flat = X.reshape(X.shape[0], -1)
+    if X.dtype.kind == "f":
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            row = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise DatasetError(f"{where}: {int(bad.sum())} NaN or infinite value(s) (first in "
+                               f"example {row}); pixel intensities must be finite")
+    if max_value is not None:
+        scale, limit, rule = max_value, max_value, f"[0, max_value = {max_value:g}]"
+    elif X.dtype == np.uint8:
+        scale, limit, rule = 255.0, 255.0, "[0, 255]"
+    elif X.dtype.kind in "bf":
+        scale, limit, rule = 1.0, 1.0, "[0, 1]"
+    else:
+        raise DatasetError(
+            f"{where}: holds {X.dtype} values without a stated maximum; store a scalar "
+            "max_value in the file (pixels are divided by it), or use uint8 pixels "
+            "(divided by 255) or floats in [0, 1]")
+    lo, hi = flat.min(), flat.max()
+    if lo < 0 or hi > limit:
+        outside = (flat < 0) | (flat > limit)
+        row = int(np.flatnonzero(outside.any(axis=1))[0])
+        hint = ("; scale float pixels to [0, 1] or store a scalar max_value"
+                if max_value is None and X.dtype.kind == "f" else "")
+        raise DatasetError(f"{where}: values lie in [{lo:g}, {hi:g}], outside {rule} (first "
+                           f"in example {row}){hint}")
+    return np.divide(flat, scale, dtype=np.float64)
+
+
+def _user_labels(y: np.ndarray, where: str, n: int, images: str) -> None:
+    if y.dtype.kind not in "iu":
+        whole = y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all()
+        hint = " (they are whole numbers: store y.astype(int))" if whole else ""
+        raise DatasetError(f"{where}: holds {y.dtype} labels, expected integers 0, 1, 2, ..."
+                           f"{hint}")
+    if y.shape != (n,):
+        raise DatasetError(f"{where}: has shape {y.shape}, expected ({n},): one label per "
+                           f"example of {images}")
+    if int(y.min()) < 0:
+        first = int(np.flatnonzero(y < 0)[0])
+        raise DatasetError(f"{where}: {int((y < 0).sum())} negative label(s) (first at item "
+                           f"{first}: {int(y[first])}); labels are class indices 0, 1, 2, ...")
 
 
 # ------------------------------------------------------------------ file search

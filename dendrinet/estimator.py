@@ -15,9 +15,12 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
@@ -28,6 +31,23 @@ from dendrinet.epochs import (History, ProgressBar, check_epochs, check_seed, ev
 from dendrinet.weights import initial_parameters
 
 __all__ = ["SegregatedDendriteClassifier"]
+
+
+class NotNumbersError(DendrinetError, TypeError):
+    """``X`` holds values that are not numbers at all (a :class:`DendrinetError`, and a
+    ``TypeError`` as scikit-learn expects of a wrong type)."""
+
+
+def _is_complex(a) -> bool:
+    """Whether ``a`` (array-like) holds complex numbers (as a complex array, or
+    complex Python numbers in a list)."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(a).dtype
+        except (TypeError, ValueError):
+            return False
+    return np.dtype(dtype).kind == "c"
 
 
 class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
@@ -94,28 +114,46 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------ validation
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # pixel intensities in [0, 1]: negative values are refused (so are values > 1,
+        # which no tag expresses)
+        tags.input_tags.positive_only = True
+        return tags
+
     def _validate_X(self, X, fitted: bool) -> np.ndarray:
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
             raise DendrinetError("X is a sparse matrix; pass a dense array of pixel "
                                  "intensities in [0, 1]")
+        if _is_complex(X):
+            raise DendrinetError("Complex data not supported: X holds complex numbers; pass "
+                                 "real pixel intensities in [0, 1]")
         try:
             X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except TypeError as exc:  # values that are no numbers at all (dicts, ...)
+            raise NotNumbersError(f"X must be numeric pixel intensities ({exc})") from None
+        except ValueError as exc:
             raise DendrinetError(f"X must be numeric pixel intensities ({exc})") from None
         if X.ndim != 2:
-            raise DendrinetError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-        if X.shape[0] == 0 or X.shape[1] == 0:
-            raise DendrinetError(f"X must have at least one sample and one feature, got "
-                                 f"shape {X.shape}")
+            raise DendrinetError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
+                                 "Reshape your data either using array.reshape(-1, 1) if it "
+                                 "has a single feature or array.reshape(1, -1) if it is a "
+                                 "single sample")
+        for n, what in ((X.shape[0], "sample"), (X.shape[1], "feature")):
+            if n == 0:
+                raise DendrinetError(f"X has 0 {what}(s) (shape={X.shape}) while a minimum "
+                                     "of 1 is required.")
         if not np.isfinite(X).all():
             raise DendrinetError("X contains NaN or infinity; pixel intensities must be finite")
         lo, hi = float(X.min()), float(X.max())
         if lo < 0.0 or hi > 1.0:
-            raise DendrinetError(f"X values lie in [{lo:g}, {hi:g}]; scale pixels to [0, 1] "
-                                 "(they set input rates as a fraction of the maximum rate)")
+            raise DendrinetError(f"{'Negative values in data: ' if lo < 0 else ''}X values lie "
+                                 f"in [{lo:g}, {hi:g}]; scale pixels to [0, 1] (they set "
+                                 "input rates as a fraction of the maximum rate)")
         if fitted and X.shape[1] != self.n_features_in_:
-            raise DendrinetError(f"X has {X.shape[1]} features, but the classifier was fitted "
-                                 f"with {self.n_features_in_}")
+            raise DendrinetError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input (it was "
+                                 f"fitted with {self.n_features_in_})")
         return np.ascontiguousarray(X)
 
     def _build_model(self, n_classes: int) -> tuple[ModelConfig, ProtocolConfig]:
@@ -175,16 +213,35 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X = self._validate_X(X, fitted=False)
+        if y is None:
+            raise DendrinetError(f"{type(self).__name__} requires y to be passed, but the "
+                                 "target y is None")
+        if _is_complex(X) or _is_complex(y):
+            raise DendrinetError(f"Complex data not supported: {'X' if _is_complex(X) else 'y'} "
+                                 "holds complex numbers; pass real pixel intensities in "
+                                 "[0, 1] and class labels")
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                          "change the shape of y to (n_samples, ), for example using ravel().",
+                          DataConversionWarning, stacklevel=2)
+            y = y.ravel()
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise DendrinetError("y contains NaN or infinity")
+        # a regression target is named as such, before any complaint about X
+        kind = type_of_target(y) if y.ndim == 1 and y.size else "binary"
+        if kind not in ("binary", "multiclass"):
+            raise DendrinetError(f"Unknown label type: {kind!r}; y must hold class labels "
+                                 "(a classifier cannot learn a continuous or multi-output "
+                                 "target)")
+        X = self._validate_X(X, fitted=False)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise DendrinetError(f"y must be 1-D with one label per row of X ({X.shape[0]}), "
                                  f"got shape {y.shape}")
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise DendrinetError("y contains NaN or infinity")
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise DendrinetError(f"y must hold at least two classes, got {classes.tolist()}")
+            raise DendrinetError(f"y must hold at least two classes, got 1 class: "
+                                 f"{classes.tolist()}")
         epochs = check_epochs(self.epochs)
         seed = check_seed(self.seed)
         model, protocol = self._build_model(len(classes))
@@ -235,11 +292,14 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray, shape (n_samples, n_classes)
+        ndarray, shape (n_samples, n_classes), or (n_samples,) for two classes
             Dimensionless potentials; column ``k`` belongs to ``classes_[k]``; the
-            prediction is the column with the largest value.
+            prediction is the column with the largest value. For two classes (the
+            scikit-learn convention for binary problems) the difference
+            ``V_1 - V_0``: positive values predict ``classes_[1]``.
         """
-        return np.asarray(self._evaluate(X)["mean_V"], dtype=np.float64)
+        mean_V = np.asarray(self._evaluate(X)["mean_V"], dtype=np.float64)
+        return mean_V[:, 1] - mean_V[:, 0] if mean_V.shape[1] == 2 else mean_V
 
     def predict(self, X) -> np.ndarray:
         """Predicted class of each example (argmax of :meth:`decision_function`).
@@ -270,3 +330,73 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
             Weights of the examples.
         """
         return super().score(X, y, sample_weight=sample_weight)
+
+    # ------------------------------------------------------- trained networks
+    @classmethod
+    def from_run(cls, run, epoch: int | None = None) -> "SegregatedDendriteClassifier":
+        """A fitted classifier holding the weights of one epoch of a training run.
+
+        Parameters
+        ----------
+        run : Run or path
+            A run folder written by :func:`dendrinet.training.train` (``dendrinet
+            train``); an unfinished run gives its finished epochs.
+        epoch : int, optional
+            Epoch whose weights are used (0 = the initial weights; default the last
+            finished epoch).
+
+        Returns
+        -------
+        SegregatedDendriteClassifier
+            Fitted: ``model_``, ``protocol_`` from the run's ``config/``, ``params_``
+            the epoch's weights, ``classes_ = arange(n_outputs)`` (the run's labels are
+            class indices), ``n_features_in_`` the run's input size, ``train_errors_``
+            and ``history_`` of epochs ``1 .. epoch``, ``fit_seconds_`` their recorded
+            duration. The parameters (``model``, ``protocol``, ``epochs`` = the epoch
+            (at least 1), ``seed``, ``engine``) are the run's, so :meth:`predict` on the run's test
+            set after its last epoch reproduces its ``predictions.npz`` exactly, and
+            ``clone(clf).fit`` on its training set retrains the same network.
+
+        Raises
+        ------
+        RunError
+            Missing or corrupt run folder, an epoch the run does not have.
+        """
+        from dendrinet.run_folder import Run
+
+        if not isinstance(run, Run):
+            run = Run.open(run, allow_unfinished=True)
+        s = run.summary
+        if epoch is None:
+            epoch = s.epochs_done
+        params = run.weights(epoch)  # checks the epoch
+        epoch = int(epoch)
+        model, protocol = run.model, run.protocol
+        clf = cls(model=model, protocol=protocol, epochs=max(epoch, 1), seed=s.seed,
+                  engine=s.engine)
+        clf.model_ = model
+        clf.protocol_ = protocol
+        clf.params_ = params
+        clf.classes_ = np.arange(model.n_outputs)
+        clf.n_features_in_ = int(params.layer_sizes[0])
+        # the evaluation seed depends on the number of epochs trained (_evaluate)
+        clf.train_errors_ = s.train_errors[:epoch]
+        clf.fit_seconds_ = float(sum(e.seconds for e in s.epochs[:epoch]))
+        clf.history_ = _history_until(run.history() if epoch else {}, epoch)
+        return clf
+
+
+def _history_until(history: dict, epoch: int) -> dict:
+    """The rows of a run's history (all epochs) that belong to epochs ``1 .. epoch``:
+    per-example arrays by ``epoch``, the sampled plateau vectors by ``sample_epoch``."""
+    if not history:
+        return {}
+    keep = np.asarray(history["epoch"]) <= epoch
+    keep_sample = (np.asarray(history["sample_epoch"]) <= epoch
+                   if "sample_epoch" in history else None)
+    out = {}
+    for key, value in history.items():
+        sampled = key.startswith(("sample_", "alpha_f_", "alpha_t_"))
+        mask = keep_sample if sampled else keep
+        out[key] = value[mask] if mask is not None and len(value) == len(mask) else value
+    return out

@@ -9,6 +9,13 @@
     runs/NAME/predictions.npz   test predictions of the last epoch
     runs/NAME/spikes.h5         spike trains of a sample of test presentations
     runs/NAME/checkpoint.npz    everything needed to continue after the last epoch
+    runs/NAME/.lock             while a process writes the run: its host, pid, start
+
+A new run writes ``config/``, then ``weights/epoch_000.npz``, then ``summary.json``, then
+per epoch the weights, history, predictions, summary and last the checkpoint (every file
+atomically): a folder with a summary holds the whole configuration, and a checkpoint
+everything its epoch refers to. A folder with neither is the beginnings of a run killed
+before its first record (``folder_state`` ``"unstarted"``), which a new run replaces.
 
 :class:`Run` opens a folder for analysis; the functions below write the summary and the
 checkpoint (atomically) and check that a folder may be (re)used. Layout details:
@@ -17,6 +24,7 @@ checkpoint (atomically) and check that a folder may be (re)used. Layout details:
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import math
@@ -31,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from dendrinet._atomic import write_json_atomic
+from dendrinet._atomic import TEMPORARY_PATTERNS, write_json_atomic
 from dendrinet.config import (ModelConfig, ProtocolConfig, config_file, load_model,
                               load_protocol, model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError, DendrinetError, RunError
+from dendrinet.folder_lock import LOCK_NAME
 from dendrinet.provenance import library_versions, machine_info
 from dendrinet.weights import Parameters, save_npz_atomic
 
@@ -227,17 +236,31 @@ def differences(a, b, prefix: str = "") -> list[str]:
 # -------------------------------------------------------------- run folders
 
 
+def _is_temporary(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in TEMPORARY_PATTERNS)
+
+
 def folder_state(path: Path) -> str:
-    """``"absent"``, ``"empty"``, ``"run"`` (looks like a run folder) or ``"other"``."""
+    """What ``path`` holds, its lock file (``.lock``) aside:
+
+    * ``"absent"``; ``"empty"``;
+    * ``"unstarted"``: the beginnings of a run killed before it wrote its summary
+      (only ``config/``, ``weights/`` and temporary files): nothing worth keeping;
+    * ``"run"``: a run (a summary or a checkpoint), or a run's folders among other files;
+    * ``"other"``: anything else (not a folder, or a folder of other files).
+    """
     if not path.exists():
         return "absent"
     if not path.is_dir():
         return "other"
-    entries = {p.name for p in path.iterdir()}
+    entries = {p.name for p in path.iterdir()} - {LOCK_NAME}
     if not entries:
         return "empty"
-    if entries & {SUMMARY, CHECKPOINT, CONFIG_DIR}:
+    if entries & {SUMMARY, CHECKPOINT}:
         return "run"
+    if entries & {CONFIG_DIR, WEIGHTS_DIR}:
+        rest = entries - {CONFIG_DIR, WEIGHTS_DIR}
+        return "unstarted" if all(_is_temporary(name) for name in rest) else "run"
     return "other"
 
 
@@ -361,7 +384,10 @@ class Run:
 
 
 def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epochs,
-                  status, created) -> dict:
+                  status, created, compile_seconds=None) -> dict:
+    """The content of ``summary.json``. ``compile_seconds``: time the engine spent
+    compiling (or loading its compiled code) before the epochs of this training session,
+    excluded from every epoch's timings."""
     return {
         "format": SUMMARY_FORMAT,
         "model": model.name,
@@ -376,6 +402,7 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
         "epochs_planned": epochs_planned,
         "epochs": [dataclasses.asdict(e) for e in epochs],
         "final_test_error": epochs[-1].test_error if epochs else None,
+        "compile_seconds": compile_seconds,
         "created": created,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
@@ -423,8 +450,9 @@ def write_summary(out: Path, **kwargs) -> RunSummary:
 
 
 def clear_for_new_run(out: Path, state: str, force: bool) -> None:
-    """Make room for a new run in ``out``: only an earlier run is ever deleted, and
-    only with ``force``."""
+    """Make room for a new run in ``out`` (whose lock the caller holds): only an earlier
+    run is ever deleted, and only with ``force``; the beginnings of a run killed before
+    its summary (``"unstarted"``) go without it. The lock file stays."""
     if state == "run":
         if not force:
             status = "unfinished"
@@ -435,10 +463,18 @@ def clear_for_new_run(out: Path, state: str, force: bool) -> None:
                 pass
             raise RunError(f"{out}: a run already exists there ({status}); use --force to "
                            "overwrite it or --resume to continue it")
-        shutil.rmtree(out)
     elif state == "other":
         raise RunError(f"{out}: exists and is not a dendrinet run folder; choose another "
                        "output folder")
+    elif state != "unstarted":
+        return
+    for entry in out.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 @dataclass
@@ -452,9 +488,11 @@ class StoredRun:
 
     @classmethod
     def read(cls, out: Path, state: str) -> "StoredRun":
-        if state in ("absent", "empty"):
-            raise RunError(f"{out}: nothing to resume (no run there); start the run "
-                           "without --resume")
+        if state in ("absent", "empty", "unstarted"):
+            what = "no run there" if state != "unstarted" else \
+                "only the beginnings of a run killed before its first record"
+            raise RunError(f"{out}: nothing to resume ({what}); start the run without "
+                           "--resume")
         if state == "other":
             raise RunError(f"{out}: not a dendrinet run folder, cannot resume it")
         info = read_json(out / SUMMARY, "run summary")

@@ -1523,3 +1523,71 @@ def _check_window(t_start, t_stop) -> None:
             raise StoreError(f"{name} must not be negative (ms), got {value}")
     if t_start is not None and t_stop is not None and float(t_start) > float(t_stop):
         raise StoreError(f"window t_start {t_start} ms is after t_stop {t_stop} ms")
+
+
+def write_new_store(path, *, dt: float, sizes: dict, spikes: dict, presentations=None,
+                    metadata: dict | None = None, t_stop: float | None = None) -> None:
+    """Write a complete spike store to ``path`` through a temporary file in its folder,
+    fsync it and rename it over ``path``: whenever the writer is killed or fails (full
+    disk, ...), ``path`` holds the old file or the whole new store.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (an existing file there is replaced: callers decide whether it may be).
+    dt : float
+        Time step, ms.
+    sizes : dict of str -> int
+        Populations and their numbers of neurons, in order.
+    spikes : dict of str -> (times_ms, ids)
+        Spikes of every population.
+    presentations : tuple, optional
+        ``(example_id, label, phase, t_start, t_stop)`` columns
+        (:meth:`SpikeStore.append_presentations`; phases as names).
+    metadata : dict, optional
+        JSON-serialisable metadata.
+    t_stop : float, optional
+        End of the recording, ms.
+
+    Raises
+    ------
+    StoreError
+        An OS error or a store error, naming ``path`` (not the temporary file).
+    """
+    from dendrinet._atomic import os_error_cause, remove_dead_temporaries, writer_temporary
+
+    name = str(path)
+    target = Path(os.path.realpath(path))  # a symbolic link's file is replaced
+    remove_dead_temporaries(target)
+    tmp = writer_temporary(target)
+    try:
+        with SpikeStore(tmp, "w", dt=dt) as store:
+            # structure first (each change copies the file), then the data
+            for pop, n in sizes.items():
+                store.add_population(pop, int(n))
+            if metadata:
+                store.set_metadata(metadata)
+            for pop in sizes:
+                times, ids = spikes[pop]
+                store.append_spikes(pop, times, ids)
+            if presentations is not None:
+                store.append_presentations(*presentations)
+            if t_stop is not None and t_stop > 0:
+                store.set_t_stop(t_stop)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise StoreError(f"cannot write spike store {name!r}: "
+                             f"{os_error_cause(exc)}") from None
+        if isinstance(exc, StoreError):  # the store names the temporary file
+            raise StoreError(str(exc).replace(str(tmp), name)) from None
+        raise

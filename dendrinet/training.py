@@ -3,8 +3,11 @@ checkpoint per epoch, with ``--resume``.
 
 After every epoch the checkpoint is replaced atomically, so a run killed at any
 moment continues with ``resume=True`` from its last finished epoch and reaches
-bit-for-bit the weights and errors of an uninterrupted run with the same seed. The
-folder's layout and :class:`~dendrinet.run_folder.Run` (reading it back) are in
+bit-for-bit the weights and errors of an uninterrupted run with the same seed. A run
+folder has one writer at a time (:class:`~dendrinet.folder_lock.FolderLock`, taken
+before anything is loaded, deleted or written; a killed writer's lock goes with it),
+and an operating-system failure (full disk, ...) is one :class:`RunError` naming the
+file, with the last checkpoint intact. The folder's layout and :class:`~dendrinet.run_folder.Run` (reading it back) are in
 :mod:`dendrinet.run_folder`; the epoch loop and the random streams in
 :mod:`dendrinet.epochs`; re-evaluating a run in :mod:`dendrinet.evaluation`.
 """
@@ -18,14 +21,16 @@ from typing import Callable
 
 import numpy as np
 
+from dendrinet._atomic import WriteError, os_error_text, write_text_atomic
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.engine.results import population_names
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
-                              timed, train_epochs)
-from dendrinet.errors import DendrinetError, RunError
-from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, SPIKES,
+                              timed, train_epochs, warm_up)
+from dendrinet.errors import DendrinetError, RunError, StoreError
+from dendrinet.folder_lock import FolderLock
+from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, SPIKES, SUMMARY,
                                   WEIGHTS_DIR, EpochResult, RunSummary, StoredRun,
                                   clear_for_new_run, config_and_text, folder_state,
                                   read_checkpoint, write_checkpoint, write_summary)
@@ -57,30 +62,24 @@ def check_dataset_labels(ds, model: ModelConfig) -> None:
 def record_spike_sample(path: Path, engine, ds, model, protocol, seed, engine_name,
                          n_samples: int) -> None:
     """Spike trains of the first ``n_samples`` test presentations, all layers."""
-    from dendrinet.store import SpikeStore
+    from dendrinet.store import write_new_store
     ids = np.arange(min(n_samples, ds.n_test))
     record = engine.record_spikes(ds.X_test, ids, labels=ds.y_test[ids])
-    sizes = model.layer_sizes(ds.n_inputs)
     names = population_names(model)
-    tmp = path.with_name(path.name + ".tmp")
-    with SpikeStore(tmp, "w", dt=protocol.dt) as store:
-        store.set_metadata({"model": model.to_dict(), "protocol": protocol.to_dict(),
-                            "seed": seed, "engine": engine_name, "dataset": ds.name,
-                            "content": f"{len(ids)} test presentations"})
-        for name, n in zip(names, sizes):
-            store.add_population(name, int(n))
-            times, node_ids = record[name]
-            store.append_spikes(name, times, node_ids)
-        pres = record["presentations"]
-        phase = np.asarray(pres["phase"])
-        if phase.dtype.kind in "iu":  # engines may give schedule phase codes
-            phase = np.array(PHASE_NAMES)[phase]
-        store.append_presentations(pres["example_id"], pres["label"], phase,
-                                   pres["t_start"], pres["t_stop"])
-        t_stop = float(np.max(pres["t_stop"], initial=0.0))
-        if t_stop > 0:
-            store.set_t_stop(t_stop)
-    os.replace(tmp, path)
+    pres = record["presentations"]
+    phase = np.asarray(pres["phase"])
+    if phase.dtype.kind in "iu":  # engines may give schedule phase codes
+        phase = np.array(PHASE_NAMES)[phase]
+    write_new_store(
+        path, dt=protocol.dt,
+        sizes=dict(zip(names, (int(n) for n in model.layer_sizes(ds.n_inputs)))),
+        spikes={name: record[name] for name in names},
+        presentations=(pres["example_id"], pres["label"], phase, pres["t_start"],
+                       pres["t_stop"]),
+        metadata={"model": model.to_dict(), "protocol": protocol.to_dict(), "seed": seed,
+                  "engine": engine_name, "dataset": ds.name,
+                  "content": f"{len(ids)} test presentations"},
+        t_stop=float(np.max(pres["t_stop"], initial=0.0)))
 
 
 def train(model: ModelConfig | str | os.PathLike | None = None,
@@ -116,7 +115,8 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         Simulation engine (default ``"fast"``).
     resume : bool
         Continue the run in ``out_dir`` from its last checkpoint. Arguments that are
-        given must match the run's.
+        given must match the run's. A run killed before it wrote its summary (or a
+        missing folder) is started anew when ``model`` is given.
     progress : bool or "lines"
         ``True``: a progress bar per epoch (examples/s, running training error) on
         stderr and one line per epoch (errors, ms per example) on stdout;
@@ -125,7 +125,8 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         Number of test presentations whose spike trains are written to
         ``spikes.h5`` at the end (0: no spike file).
     force : bool
-        Delete an existing run in ``out_dir`` and start again.
+        Delete an existing run in ``out_dir`` and start again (never while another
+        process writes it).
     data_dir : path, optional
         Folder searched first for data files (see :func:`dendrinet.datasets.load_dataset`).
     n_train, n_test : int, optional
@@ -143,18 +144,80 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     RunError
         ``out_dir`` holds a run and neither ``force`` nor ``resume`` is set; ``resume``
         on a folder without a run, or with a different model, protocol, data set,
-        seed or engine; a corrupt checkpoint.
+        seed or engine; a corrupt checkpoint; an operating-system failure while
+        writing (full disk, read-only file system, permissions: one message naming the
+        file and the cause; the last checkpoint stays intact).
+    FolderBusyError
+        Another process (or another call in this one) is writing ``out_dir``: a run
+        folder has one writer, holding :class:`~dendrinet.folder_lock.FolderLock`.
     ConfigError, DatasetError
         Bad model/protocol file or data set.
     """
     out = Path(out_dir)
-    state = folder_state(out)
     if progress not in (True, False, "lines"):
         raise DendrinetError(f"progress must be True, False or 'lines', got {progress!r}")
     if not isinstance(n_spike_samples, (int, np.integer)) or isinstance(n_spike_samples, bool) \
             or n_spike_samples < 0:
         raise DendrinetError(f"n_spike_samples must be a non-negative integer, "
                              f"got {n_spike_samples!r}")
+    try:
+        if folder_state(out) == "other":  # checked before the lock file goes in there
+            clear_for_new_run(out, "other", force)
+    except OSError as exc:
+        raise RunError(f"cannot use run folder {os_error_text(exc, out)}") from None
+    # one writer per folder, from here to the end; taking the lock also shows that the
+    # folder can be written, before any data is loaded or code compiled
+    lock = FolderLock(out, what="run folder").acquire()
+    try:
+        summary = _train_locked(lock, model, protocol, dataset, epochs, seed, engine, resume,
+                                progress, n_spike_samples, force, data_dir, n_train,
+                                n_test, sample_every)
+    except BaseException as exc:
+        lock.release(remove_if_created=True)  # a folder made here and left empty goes
+        if isinstance(exc, (OSError, WriteError, StoreError)):
+            raise _write_failure(out, exc) from None
+        raise
+    lock.release()
+    return summary
+
+
+def _write_failure(out: Path, exc: Exception) -> RunError:
+    """One RunError for an OS failure while writing a run: the file, the cause, and
+    what the folder still holds."""
+    text = str(exc) if isinstance(exc, DendrinetError) else \
+        f"cannot write {os_error_text(exc, out)}"
+    try:
+        epoch = read_checkpoint(out / CHECKPOINT)["epoch"] if (out / CHECKPOINT).is_file() \
+            else None
+    except RunError:
+        epoch = None
+    if epoch is not None:
+        text += (f"; the run's last checkpoint (epoch {epoch}) is intact: continue it with "
+                 f"'dendrinet train --out {out} --resume' once the cause is fixed")
+    elif (out / SUMMARY).is_file():
+        text += (f"; no epoch was checkpointed yet: 'dendrinet train --out {out} --resume' "
+                 "starts the run again once the cause is fixed")
+    elif out.is_dir():
+        text += "; start the run again once the cause is fixed"
+    error = RunError(text)
+    error.errno = getattr(exc, "errno", None)
+    return error
+
+
+def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engine, resume,
+                  progress, n_spike_samples, force, data_dir, n_train, n_test,
+                  sample_every) -> RunSummary:
+    """:func:`train` with the folder's lock held."""
+    out = lock.path
+    state = folder_state(out)
+    if state in ("run", "unstarted", "empty"):
+        lock.remove_temporaries([CONFIG_DIR, WEIGHTS_DIR])  # left by killed writers
+    if resume and state in ("absent", "empty", "unstarted") and model is not None:
+        # killed before it recorded anything: nothing to continue, all to start
+        resume = False
+        if progress and state == "unstarted":
+            print(f"{out}: the run was killed before its first record; starting it anew",
+                  flush=True)
 
     stored = None
     if resume:
@@ -204,11 +267,13 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         params = initial_parameters(model, ds.n_inputs, init_rng)
         history, done = History(), []
         eng = make_engine(engine, model, protocol, params, seed)
+        # config, then the initial weights, then the summary: a folder with a summary
+        # holds complete copies of both (each file is written atomically)
         (out / CONFIG_DIR).mkdir(parents=True, exist_ok=True)
         (out / WEIGHTS_DIR).mkdir(exist_ok=True)
         if not resume:  # a resumed run keeps its exact copies
-            (out / CONFIG_DIR / "model.toml").write_text(model_text, encoding="utf-8")
-            (out / CONFIG_DIR / "protocol.toml").write_text(protocol_text, encoding="utf-8")
+            write_text_atomic(out / CONFIG_DIR / "model.toml", model_text)
+            write_text_atomic(out / CONFIG_DIR / "protocol.toml", protocol_text)
         params.save(out / WEIGHTS_DIR / "epoch_000.npz")
 
     created = stored.info.get("created", "") if stored else time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -218,7 +283,13 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:
             print(f"{out}: already finished ({epochs} epochs)", flush=True)
-        return summarize(epochs=done, status="finished")
+        return summarize(epochs=done, status="finished",
+                         compile_seconds=stored.info.get("compile_seconds"))
+    # compile (or load) the engine's code on a throwaway engine first: no epoch's
+    # timing includes compilation
+    compile_seconds = warm_up(lambda: make_engine(engine, model, protocol, params.copy(), seed),
+                              ds.X_train, ds.y_train, verbose=bool(progress))
+    summarize = functools.partial(summarize, compile_seconds=round(compile_seconds, 3))
     summarize(epochs=done, status="running")
 
     t_epoch = time.perf_counter()

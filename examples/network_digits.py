@@ -1,4 +1,5 @@
 """Present a few 8x8 digits to a 64-500-10 Brian2 network and print rates per layer.
+=================================================================================
 
 The network has its initial (untrained) weights. Each digit is shown with the training
 schedule of the guerguiev2017 protocol (forward phase, then target phase with the

@@ -1,4 +1,5 @@
 """One pyramidal neuron through the forward and target phases.
+===========================================================
 
 A single hidden neuron receives a fixed input image (20 Poisson inputs) on its basal
 dendrite and feedback from two output neurons on its apical dendrite (``Y = [+8, -8]``:

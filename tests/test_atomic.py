@@ -1,10 +1,16 @@
 """Atomic writes: the target holds either the old or the complete new content."""
+import contextlib
+import errno
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from dendrinet._atomic import atomic_open, write_json_atomic
+from dendrinet._atomic import (WriteError, atomic_open, check_writable_folder, current_umask,
+                               remove_dead_temporaries, write_json_atomic, writer_temporary)
 from dendrinet.weights import save_npz_atomic
 
 
@@ -38,3 +44,79 @@ def test_save_npz_atomic_creates_folders_and_round_trips(tmp_path):
         for name, arr in arrays.items():
             np.testing.assert_array_equal(data[name], arr)
     assert [p.name for p in path.parent.iterdir()] == ["w.npz"]
+
+
+# --------------------------------------------- permissions and OS failures
+
+@contextlib.contextmanager
+def _umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_and_replaced_files_get_the_umask_permissions(tmp_path, mask, mode):
+    with _umask(mask):
+        assert current_umask() == mask
+        write_json_atomic(tmp_path / "a.json", {"x": 1})
+        save_npz_atomic(tmp_path / "w.npz", {"W": np.zeros(3)})
+        (tmp_path / "old.json").write_text("{}")
+        os.chmod(tmp_path / "old.json", 0o600)
+        write_json_atomic(tmp_path / "old.json", {"y": 2})
+    for name in ("a.json", "w.npz", "old.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+
+
+def test_a_path_under_a_regular_file_is_one_write_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WriteError, match=r"cannot write .*file/s\.json: Not a directory "
+                                         r"\[ENOTDIR\]") as info:
+        write_json_atomic(blocker / "s.json", {})
+    assert info.value.errno == errno.ENOTDIR and info.value.path == blocker / "s.json"
+    assert blocker.read_text() == "x"
+
+
+def test_a_failed_write_is_one_write_error_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text("old")
+    with pytest.raises(WriteError, match=r"summary\.json: No space left on device \[ENOSPC\]"):
+        with atomic_open(path, "w", encoding="utf-8") as fh:
+            fh.write("half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_check_writable_folder_names_the_folder_and_the_cause(tmp_path):
+    check_writable_folder(tmp_path)  # fine, and leaves nothing behind
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WriteError, match=r"cannot write to output folder .*/nope: No such "
+                                         r"file or directory \[ENOENT\]"):
+        check_writable_folder(tmp_path / "nope")
+    (tmp_path / "f").write_text("x")
+    for where in (tmp_path / "f", tmp_path / "f" / "g"):
+        with pytest.raises(WriteError, match=r"Not a directory \[ENOTDIR\]"):
+            check_writable_folder(where)
+
+
+def test_temporaries_of_dead_writers_are_removed_and_others_kept(tmp_path):
+    target = tmp_path / "s.h5"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    mine = writer_temporary(target)
+    assert mine.parent == tmp_path and mine.name.startswith(f".s.h5.w{os.getpid()}-")
+    theirs = mine.with_name(mine.name.replace(f"w{os.getpid()}-", f"w{pid}-"))
+    store_copy = tmp_path / ("." + theirs.name + ".ab12.tmp")  # the store's own temporary
+    other_host = tmp_path / f".s.h5.w{pid}-00000000-0a0b.tmp"
+    other_file = tmp_path / f".t.h5.w{pid}-{theirs.name.split('-')[1]}-0a0b.tmp"
+    for p in (mine, theirs, store_copy, other_host, other_file, target):
+        p.write_text("x")
+    removed = remove_dead_temporaries(target)
+    assert sorted(removed) == sorted([theirs, store_copy])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (mine, other_host, other_file, target))

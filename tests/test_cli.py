@@ -3,11 +3,12 @@ import contextlib
 import io
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
-from dendrinet.cli import main
+from dendrinet.cli import build_parser, main
 from dendrinet.evaluation import evaluate_run
 from dendrinet.run_folder import Run
 
@@ -114,10 +115,34 @@ def test_demo_trains_on_digits(tmp_path, capsys):
     match = re.search(r"test error ([\d.]+)% \((\d+) of 360\)", text)
     assert int(match.group(2)) / 360 == run.summary.final_test_error
     assert "ms per training example" in text
+    # the reference line comes right after the final epoch line
+    from dendrinet.commands.demo import REFERENCE
+    lines = text.splitlines()
+    last_epoch = max(i for i, line in enumerate(lines) if line.startswith("epoch 1/1:"))
+    assert lines[last_epoch + 1] == REFERENCE
     # running the demo again replaces its own folder
     assert main(["demo", "--hidden", "15", "--epochs", "1", "--protocol", "quick", "--seed",
                  "1", "--out", str(out), "--quiet"]) == 0
     assert Run.open(out).summary.seed == 1
+
+
+def test_demo_reference_is_what_the_script_computes():
+    """The demo's shipped reference line equals what benchmarks/reference_digits.py
+    computes now (a logistic regression on the same split, about a second)."""
+    import importlib.util
+    from pathlib import Path
+
+    from dendrinet.commands.demo import REFERENCE
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_digits.py"
+    spec = importlib.util.spec_from_file_location("reference_digits", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    error, n_errors, n_test = module.logistic_regression_error()
+    shipped = re.search(r"([\d.]+)% test error \((\d+) of (\d+)\)", REFERENCE)
+    assert float(shipped.group(1)) == round(100 * error, 2)
+    assert (int(shipped.group(2)), int(shipped.group(3))) == (n_errors, n_test) == \
+        (n_errors, 360)
+    assert REFERENCE == module.reference_line(error, n_errors, n_test)
 
 
 def test_unknown_dataset_is_one_line(capsys, tmp_path, tiny_model):
@@ -161,3 +186,161 @@ def test_evaluate_missing_or_unknown_epoch_is_one_line(capsys, tmp_path, trained
     _one_line_error(capsys, ["evaluate", str(tmp_path / "none")], r"run folder not found")
     _one_line_error(capsys, ["evaluate", str(trained[0]), "--epoch", "7"],
                     r"no epoch 7; this run has epochs 0..2")
+
+
+# ------------------------------------------------------------- help and mistakes
+
+
+def _usage_error(capsys, argv):
+    """(stderr) of an argparse error, which exits with status 2."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+def _help(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_a_mistyped_option_gets_the_subcommand_usage_and_the_closest_option(capsys):
+    err = _usage_error(capsys, ["train", "--epocs", "3"])
+    assert err.startswith("usage: dendrinet train --model MODEL --out OUT [options]")
+    assert err.strip().endswith("dendrinet train: error: unrecognized option '--epocs'; did "
+                                "you mean --epochs?")
+    err = _usage_error(capsys, ["evaluate", "runs/x", "--n-tset=5"])
+    assert err.startswith("usage: dendrinet evaluate")
+    assert "unrecognized option '--n-tset'; did you mean --n-test?" in err
+    err = _usage_error(capsys, ["report", "x", "--out", "r", "--colour"])
+    assert "unrecognized option '--colour'; see 'dendrinet report --help' for the options" in err
+    # a left-over argument is the subcommand's mistake too, and abbreviations still work
+    err = _usage_error(capsys, ["evaluate", "a", "b"])
+    assert err.startswith("usage: dendrinet evaluate") and "unrecognized arguments: b" in err
+    assert vars(build_parser().parse_args(["train", "--out", "r", "--epo", "4"]))["epochs"] == 4
+    err = _usage_error(capsys, ["trian"])
+    assert "invalid choice: 'trian'" in err and err.strip().endswith("did you mean 'train'?")
+    err = _usage_error(capsys, ["train", "--out", "r", "--engine", "fsat"])
+    assert err.strip().endswith("did you mean 'fast'?")
+
+
+def test_train_help_shows_what_is_required_and_the_defaults(capsys):
+    text = _help(capsys, ["train"])
+    assert text.startswith("usage: dendrinet train --model MODEL --out OUT [options] "
+                           "dendrinet train --out OUT --resume [options]")
+    assert "required: --out OUT run folder to write" in text
+    assert "required unless --resume: --model MODEL model file or shipped model name " \
+           "(guerguiev2017-0hidden, guerguiev2017-1hidden," in text
+    assert "'dendrinet models' describes them" in text
+    from dendrinet.config import load_protocol
+    assert f"default: the protocol's epochs, {load_protocol('guerguiev2017').epochs} for " \
+           f"guerguiev2017," in text
+    assert f"{load_protocol('quick').epochs} for quick" in text
+    assert "an .npz file with X_train, y_train, X_test, y_test" in text
+    _one_line_error(capsys, ["train", "--out", "r"], r"--model is required unless --resume")
+
+
+def test_demo_help_states_the_measured_time(capsys):
+    text = _help(capsys, ["demo"])
+    assert "about a minute" not in text
+    assert re.search(r"about \d+ s; the first run compiles the Numba kernels once", text)
+
+
+def test_evaluate_and_report_say_what_a_file_is(trained, capsys, tmp_path):
+    out, _ = trained
+    store = tmp_path / "run.h5"
+    shutil.copy(out / "spikes.h5", store)
+    _one_line_error(capsys, ["evaluate", str(store)],
+                    rf"{re.escape(str(store))} is an HDF5 file \(a spike store.*\), not a run "
+                    rf"folder; for figures of its spikes: dendrinet report "
+                    rf"{re.escape(str(store))} --out DIR")
+    checkpoint = re.escape(str(out / "checkpoint.npz"))
+    _one_line_error(capsys, ["evaluate", str(out / "checkpoint.npz")],
+                    rf"{checkpoint} is a training checkpoint \(a \.npz .*\), not a run folder; "
+                    rf"to evaluate its run: dendrinet evaluate {re.escape(str(out))}$")
+    _one_line_error(capsys, ["report", str(out / "checkpoint.npz"), "--out",
+                             str(tmp_path / "r")],
+                    rf"{checkpoint} is a training checkpoint \(a \.npz .*\), not a spike store "
+                    rf"or a run folder; for the figures of its run: dendrinet report "
+                    rf"{re.escape(str(out))} --out DIR; for its test error: dendrinet "
+                    rf"evaluate {re.escape(str(out))}$")
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------- own data
+
+
+def test_train_resume_and_evaluate_on_an_own_npz(tmp_path, tiny_model, capsys, monkeypatch):
+    from dendrinet.datasets import load_dataset
+    digits = load_dataset("digits", n_train=200, n_test=60)
+    data = tmp_path / "data" / "mine.npz"
+    data.parent.mkdir()
+    np.savez(data, X_train=(digits.X_train * 16).astype(np.uint8), y_train=digits.y_train,
+             X_test=(digits.X_test * 16).astype(np.uint8), y_test=digits.y_test,
+             max_value=np.array(16))
+    monkeypatch.chdir(data.parent)
+    out = tmp_path / "run"
+    assert main(["train", "--model", tiny_model, "--dataset", "mine.npz", "--protocol", "quick",
+                 "--epochs", "1", "--out", str(out), "--quiet", "--spike-samples", "0"]) == 0
+    run = Run.open(out)
+    assert run.summary.dataset == str(data.resolve())
+    assert (run.summary.n_train, run.summary.n_test) == (200, 60)
+    monkeypatch.chdir(tmp_path)  # the recorded path is found from anywhere
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet",
+                 "--spike-samples", "0"]) == 0
+    assert Run.open(out).summary.epochs_done == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    recorded = Run.open(out).summary.final_test_error
+    match = re.search(r"test error ([\d.]+)% \((\d+) of 60\)", text)
+    assert int(match.group(2)) / 60 == recorded
+    # the same digits as in digits/16: the run's test error on the shipped split agrees
+    np.testing.assert_array_equal(evaluate_run(out, dataset="digits", n_test=60)["y_pred"],
+                                  evaluate_run(out)["y_pred"])
+    _one_line_error(capsys, ["train", "--model", tiny_model, "--dataset", "missing.npz",
+                             "--out", str(tmp_path / "x")],
+                    r"missing\.npz: no such file or folder")
+
+
+# ------------------------------------------------------------------ trained weights
+
+
+def test_simulate_runs_the_weights_of_a_run(trained, capsys, monkeypatch):
+    import dendrinet.backends as backends
+    out, _ = trained
+    used = []
+    original = backends.make_engine
+
+    def recording(name, model, protocol, params, seed, **options):
+        used.append((model, protocol, params))
+        return original(name, model, protocol, params, seed, **options)
+
+    monkeypatch.setattr(backends, "make_engine", recording)
+    assert main(["simulate", "--run", str(out), "--epoch", "1", "--engine", "fast",
+                 "--phase", "test", "--n-examples", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "guerguiev2017-1hidden (64-20-10), protocol quick, digits test examples 0..1" in text
+    assert f"weights of {out} epoch 1" in text
+    model, protocol, params = used[-1]
+    run = Run.open(out)
+    assert model == run.model and protocol == run.protocol
+    for name, arr in run.weights(1).to_arrays().items():
+        np.testing.assert_array_equal(params.to_arrays()[name], arr, err_msg=name)
+    # default: the last epoch
+    assert main(["simulate", "--run", str(out), "--engine", "fast", "--n-examples", "1"]) == 0
+    assert f"weights of {out} epoch 2" in capsys.readouterr().out
+    np.testing.assert_array_equal(used[-1][2].W[0], run.weights(2).W[0])
+
+
+def test_simulate_refuses_weights_that_do_not_fit(trained, capsys):
+    out, _ = trained
+    _one_line_error(capsys, ["simulate", "--run", str(out), "--model", "guerguiev2017-1hidden"],
+                    rf"model 'guerguiev2017-1hidden' has layers 64-500-10 but the weights of "
+                    rf"the run {re.escape(str(out))} are 64-20-10 \(its model file: .*\); leave "
+                    rf"out --model to use the run's model$")
+    _one_line_error(capsys, ["simulate", "--epoch", "1"], r"--epoch needs --run")
+    _one_line_error(capsys, ["simulate", "--run", str(out), "--epoch", "5"],
+                    r"no epoch 5; this run has epochs 0..2")

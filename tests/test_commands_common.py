@@ -5,7 +5,8 @@ import argparse
 import pytest
 
 from dendrinet.cli import build_parser
-from dendrinet.commands._common import non_negative_int, positive_int
+from dendrinet.commands._common import (describe_file, non_negative_int, positive_int,
+                                        shipped_names)
 
 
 def test_integer_types_accept_their_range_and_name_the_bad_value():
@@ -20,8 +21,8 @@ def test_integer_types_accept_their_range_and_name_the_bad_value():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["simulate"], {"model": "guerguiev2017-1hidden", "protocol": "guerguiev2017",
-                    "dataset": "digits", "data_dir": None, "seed": 0}),
+    (["simulate"], {"model": None, "protocol": None, "dataset": None, "data_dir": None,
+                    "seed": 0, "run": None, "epoch": None}),
     (["train", "--out", "r"], {"model": None, "protocol": None, "dataset": None,
                                "data_dir": None, "seed": None, "engine": None,
                                "quiet": False}),
@@ -42,3 +43,47 @@ def test_shared_options_parse_the_same_in_every_command():
         assert (args.dataset, args.data_dir, args.seed) == ("mnist-10k", "d", 12)
     for argv in (["train", "--out", "r"], ["demo"]):
         assert parser.parse_args([*argv, "--engine", "brian2"]).engine == "brian2"
+
+
+def test_simulate_fills_in_its_defaults_without_a_run():
+    from dendrinet.commands.simulate import network_from_arguments
+
+    args = build_parser().parse_args(["simulate"])
+    model, protocol, trained = network_from_arguments(args)
+    assert (model.name, protocol.name, args.dataset, trained) == \
+        ("guerguiev2017-1hidden", "guerguiev2017", "digits", None)
+    args = build_parser().parse_args(["simulate", "--model", "guerguiev2017-0hidden",
+                                      "--protocol", "quick", "--dataset", "mnist-10k"])
+    model, protocol, _ = network_from_arguments(args)
+    assert (model.hidden, protocol.name, args.dataset) == ((), "quick", "mnist-10k")
+
+
+def test_describe_file_says_what_a_file_is_and_which_run_holds_it(tmp_path):
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "summary.json").write_text("{}")
+    (run / "checkpoint.npz").write_bytes(b"PK\x03\x04rest")
+    (run / "weights" / "epoch_003.npz").write_bytes(b"PK\x03\x04rest")
+    (tmp_path / "run.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    (tmp_path / "data.npz").write_bytes(b"PK\x03\x04rest")
+    (tmp_path / "blob.bin").write_bytes(b"\x00\x01")
+    kind, text, where = describe_file(run / "checkpoint.npz")
+    assert (kind, where) == ("run-file", run) and text.startswith("a training checkpoint (a .npz")
+    kind, text, where = describe_file(run / "weights" / "epoch_003.npz")
+    assert (kind, where) == ("run-file", run) and "weights of one epoch" in text
+    assert describe_file(tmp_path / "run.h5")[:1] == ("hdf5",)
+    assert "spike store" in describe_file(tmp_path / "run.h5")[1]
+    assert describe_file(tmp_path / "data.npz") == ("npz", "a NumPy .npz file", None)
+    assert describe_file(tmp_path / "blob.bin") == ("unknown", "a file", None)
+
+
+def test_model_and_protocol_help_list_the_shipped_names(capsys):
+    models, protocols = shipped_names("model").split(", "), shipped_names("protocol").split(", ")
+    assert "guerguiev2017-1hidden" in models and "guerguiev2017-2hidden" in models
+    assert protocols == sorted(protocols) and {"guerguiev2017", "quick"} <= set(protocols)
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["simulate", "--help"])
+    assert info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(see 'dendrinet models'; default guerguiev2017-1hidden, with --run the run's)" \
+        in help_text

@@ -4,6 +4,7 @@ file search, and downloads through a fake URL opener (never the network)."""
 import gzip
 import hashlib
 import io
+import re
 import shutil
 import urllib.error
 from pathlib import Path
@@ -379,3 +380,194 @@ def test_fashion_mnist_from_debian_package():
     np.testing.assert_array_equal(ds.y_train, labels[:300])
     test_labels = read_idx(FASHION_DIR / "t10k-labels-idx1-ubyte.gz")
     np.testing.assert_array_equal(np.bincount(test_labels), np.full(10, 1000))
+
+
+# ------------------------------------------------------------------ your own data
+
+
+def own_arrays(rng, n_train=30, n_test=12, n_pixels=64, n_classes=3):
+    return {"X_train": rng.random((n_train, n_pixels)),
+            "y_train": np.arange(n_train) % n_classes,
+            "X_test": rng.random((n_test, n_pixels)),
+            "y_test": np.arange(n_test) % n_classes}
+
+
+def test_own_npz_loads_with_its_path_as_name(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    arrays = own_arrays(rng)
+    np.savez(tmp_path / "mine.npz", **arrays)
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset("mine.npz", n_train=20, n_test=5)
+    assert ds.name == str((tmp_path / "mine.npz").resolve())
+    np.testing.assert_array_equal(ds.X_train, arrays["X_train"][:20])
+    np.testing.assert_array_equal(ds.y_test, arrays["y_test"][:5])
+    assert ds.y_train.dtype == np.int64 and ds.X_train.dtype == np.float64
+    assert ds.image_shape == (8, 8) and ds.n_classes == 3
+    # the recorded name loads the same data from anywhere; a Path works too
+    monkeypatch.chdir(REPO_ROOT)
+    again = load_dataset(ds.name, n_train=20, n_test=5)
+    np.testing.assert_array_equal(again.X_test, ds.X_test)
+    assert load_dataset(tmp_path / "mine.npz").n_train == 30
+    with pytest.raises(DatasetError, match=r"n_train=31 is out of range .*mine\.npz"):
+        load_dataset(ds.name, n_train=31)
+
+
+def test_own_npz_scaling_rule_and_image_shapes(tmp_path):
+    rng = np.random.default_rng(1)
+    arrays = own_arrays(rng, n_pixels=12)
+    images = rng.integers(0, 256, (30, 3, 4)).astype(np.uint8)
+    np.savez(tmp_path / "u8.npz", **{**arrays, "X_train": images,
+                                     "X_test": images[:12].reshape(12, 12)})
+    ds = load_dataset(str(tmp_path / "u8.npz"))
+    np.testing.assert_array_equal(ds.X_train, images.reshape(30, 12) / 255)
+    assert ds.image_shape == (3, 4)  # from the 3-D array
+    counts = rng.integers(0, 1001, (30, 12)).astype(np.int16)
+    np.savez(tmp_path / "max.npz", **{**arrays, "X_train": counts, "X_test": counts[:12],
+                                      "max_value": np.array(1000)})
+    ds = load_dataset(str(tmp_path / "max.npz"))
+    np.testing.assert_array_equal(ds.X_train, counts / 1000)
+    assert ds.image_shape == (1, 12)  # 12 is not a square: one row
+    np.savez(tmp_path / "shape.npz", **arrays, image_shape=np.array([2, 6]))
+    assert load_dataset(str(tmp_path / "shape.npz")).image_shape == (2, 6)
+
+
+@pytest.mark.parametrize("change, array, message", [
+    ({"y_test": None}, "y_test", r"lacks array\(s\) y_test \(it has: X_test, X_train, y_train\)"),
+    ({"X_train": "nan"}, "X_train", r"1 NaN or infinite value\(s\) \(first in example 4\)"),
+    ({"X_test": "2"}, "X_test", r"values lie in \[0, 2\], outside \[0, 1\] \(first in "
+                                r"example 4\); scale float pixels"),
+    ({"X_train": "int"}, "X_train", r"holds int64 values without a stated maximum; store a "
+                                    r"scalar max_value"),
+    ({"X_train": "int", "max_value": np.array(3)}, "X_train",
+     r"values lie in \[5, 5\], outside \[0, max_value = 3\] \(first in example 0\)"),
+    ({"y_train": "float"}, "y_train", r"holds float64 labels, expected integers .*store "
+                                      r"y.astype\(int\)"),
+    ({"y_test": "short"}, "y_test", r"has shape \(11,\), expected \(12,\): one label per "
+                                    r"example of X_test"),
+    ({"y_train": "negative"}, "y_train", r"1 negative label\(s\) \(first at item 3: -1\)"),
+    ({"X_test": "narrow"}, "X_train", r"has 64 pixels per example but X_test has 63"),
+    ({"X_train": "1d"}, "X_train", r"has shape \(30,\), expected \(n, n_pixels\)"),
+    ({"max_value": np.array([1, 2])}, "max_value", r"must be one positive number"),
+    ({"X_train": "text"}, "X_train", r"holds <U1 values, expected numbers"),
+])
+def test_own_npz_errors_name_the_file_and_the_array(tmp_path, change, array, message):
+    arrays = own_arrays(np.random.default_rng(2))
+    for key, how in change.items():
+        if how is None:
+            del arrays[key]
+            continue
+        value = arrays.get(key)
+        if isinstance(how, np.ndarray):
+            value = how
+        elif how == "nan":
+            value[4, 7] = np.nan
+        elif how == "2":
+            value[4, 0], value[0, 0] = 2.0, 0.0
+        elif how == "int":
+            value = np.full(value.shape, 5, dtype=np.int64)
+        elif how == "float":
+            value = value.astype(np.float64)
+        elif how == "short":
+            value = value[:-1]
+        elif how == "negative":
+            value[3] = -1
+        elif how == "narrow":
+            value = value[:, :63]
+        elif how == "1d":
+            value = value[:, 0]
+        elif how == "text":
+            value = np.full(value.shape, "a")
+        arrays[key] = value
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(path))
+    text = str(info.value)
+    assert text.startswith(f"{path}: ")
+    assert array in text
+    assert re.search(message, text), text
+
+
+def test_files_that_are_not_npz_datasets_are_named(tmp_path):
+    (tmp_path / "notes.txt").write_text("digits")
+    with pytest.raises(DatasetError, match=r"notes\.txt: not an \.npz \(zip\) file; expected "
+                                           r"a NumPy \.npz file"):
+        load_dataset(str(tmp_path / "notes.txt"))
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(DatasetError, match=r"one\.npy: a single \.npy array"):
+        load_dataset(str(tmp_path / "one.npy"))
+    arrays = own_arrays(np.random.default_rng(3))
+    np.savez(tmp_path / "obj.npz", **arrays, extra=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DatasetError, match=r"obj\.npz: array extra cannot be read without "
+                                           r"pickle"):
+        load_dataset(str(tmp_path / "obj.npz"))
+    with pytest.raises(DatasetError, match=r"absent\.npz: no such file or folder"):
+        load_dataset(str(tmp_path / "absent.npz"))
+    with pytest.raises(DatasetError, match=r"unknown dataset 'cifar'.* or the path of an "
+                                           r"\.npz file"):
+        load_dataset("cifar")
+
+
+def test_a_shipped_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    (tmp_path / "digits").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_dataset("digits", n_train=5, n_test=5).name == "digits"
+    with pytest.raises(DatasetError, match=r"digits: lacks train-images-idx3-ubyte\[\.gz\]"):
+        load_dataset("./digits")
+
+
+def write_idx_folder(folder, rng, n_train=20, n_test=8, shape=(5, 4), gz=("train",)):
+    folder.mkdir(parents=True, exist_ok=True)
+    content = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        n = n_train if split == "train" else n_test
+        content[f"{prefix}-images-idx3-ubyte"] = idx_bytes(
+            rng.integers(0, 256, (n, *shape)).astype(np.uint8))
+        content[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(
+            (np.arange(n) % 4).astype(np.uint8))
+    for name, data in content.items():
+        if name.startswith(gz):
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / name).write_bytes(data)
+    return content
+
+
+def test_own_idx_folder_raw_or_gz(tmp_path):
+    content = write_idx_folder(tmp_path / "mine", np.random.default_rng(4))
+    ds = load_dataset(str(tmp_path / "mine"), n_test=6)
+    images = np.frombuffer(content["train-images-idx3-ubyte"], np.uint8, offset=16)
+    np.testing.assert_array_equal(ds.X_train, images.reshape(20, 20) / 255)
+    np.testing.assert_array_equal(ds.y_test, np.arange(6) % 4)
+    assert (ds.image_shape, ds.n_classes, ds.n_test) == ((5, 4), 4, 6)
+    assert ds.name == str((tmp_path / "mine").resolve())
+
+
+def test_own_idx_folder_errors_name_the_files(tmp_path):
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "mine"
+    write_idx_folder(folder, rng)
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DatasetError, match=r"mine: lacks t10k-labels-idx1-ubyte\[\.gz\]; a "
+                                           r"dataset folder needs the four idx files"):
+        load_dataset(str(folder))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(7, np.uint8)))
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte: has shape \(7,\), "
+                                           r"expected \(8,\): one label per example of "
+                                           r".*t10k-images-idx3-ubyte"):
+        load_dataset(str(folder))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(
+        idx_bytes(np.array([0, 1, -2, 0, 0, 0, 0, 0], np.int8), code=0x09))
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte: 1 negative label\(s\) "
+                                           r"\(first at item 2: -2\)"):
+        load_dataset(str(folder))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(8, np.uint8)))
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((8, 4, 5), np.uint8)))
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz holds images of shape "
+                                           r"\(5, 4\) but .*t10k-images-idx3-ubyte of shape "
+                                           r"\(4, 5\)"):
+        load_dataset(str(folder))
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((8, 5, 4), np.uint8))[:-3])
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: file size does not match "
+                                           r"its header \(truncated\)"):
+        load_dataset(str(folder))

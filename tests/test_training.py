@@ -92,6 +92,9 @@ def _engine_killed_in_epoch(kill_at_call: int):
         calls = 0
 
         def train_epoch(self, X, y, order=None, progress=None, sample_every=100):
+            if order is not None and len(order) == 1:  # train()'s warm-up: not an epoch
+                return super().train_epoch(X, y, order=order, progress=progress,
+                                           sample_every=sample_every)
             Interrupted.calls += 1
             if Interrupted.calls == kill_at_call:
                 half = order[: len(order) // 2]
@@ -422,3 +425,83 @@ def test_brian2_engine_resumes_bit_for_bit(tmp_path, model):
     assert run.summary.engine == "brian2"
     assert run.summary.final_test_error == np.mean(run.predictions()["y_pred"] != small.y_test)
     assert not np.array_equal(run.weights(2).W[1], run.weights(0).W[1])
+
+
+# ------------------------------------------- one writer, killed beginnings
+
+
+def test_a_folder_killed_before_its_summary_starts_anew(tmp_path, model, digits, straight):
+    """Killed right after config/ was written (no summary, no checkpoint): a plain
+    train starts it again without --force, and so does resume with a model; resume
+    without one says there is nothing to resume. Temporary files are removed."""
+    def killed_beginnings(out):
+        (out / "config").mkdir(parents=True)
+        shutil.copy(straight[0] / "config" / "model.toml", out / "config" / "model.toml")
+        (out / "config" / "protocol.toml.k2j3a9x1.tmp").write_text("half")
+        (out / "weights").mkdir()
+        (out / ".lock").write_text('{"pid": 999999999, "host": "gone"}')  # stale
+        return out
+
+    a = killed_beginnings(tmp_path / "a")
+    with pytest.raises(RunError, match="nothing to resume .only the beginnings of a run "
+                                       "killed before its first record"):
+        train(resume=True, out_dir=a, epochs=2, dataset=digits, progress=False)
+    train(model, "quick", digits, a, epochs=2, seed=3, engine=ENGINE, progress=False,
+          n_spike_samples=5)
+    _assert_same_run(straight[0], a, epochs=2)
+    b = killed_beginnings(tmp_path / "b")
+    train(model, "quick", digits, b, epochs=2, seed=3, engine=ENGINE, resume=True,
+          progress=False, n_spike_samples=5)
+    _assert_same_run(straight[0], b, epochs=2)
+    for out in (a, b):
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            p.name for p in straight[0].iterdir())
+        assert not list(out.rglob("*.tmp"))
+
+
+def test_the_next_writer_removes_temporaries_of_killed_writes(tmp_path, digits, straight):
+    out = tmp_path / "copy"
+    shutil.copytree(straight[0], out)
+    leftovers = [out / "summary.json.a8d7f2k1.tmp", out / "checkpoint.npz.zz81ka0q.tmp.npz",
+                 out / "weights" / "epoch_002.npz.x1y2z3w4.tmp.npz", out / "spikes.h5.tmp",
+                 out / ".spikes.h5.tmp.0a1b2c3d.tmp", out / "config" / "model.toml.q1w2e3r4.tmp"]
+    for p in leftovers:
+        p.write_bytes(b"partial")
+    (out / "notes.txt").write_text("kept")
+    summary = train(resume=True, out_dir=out, epochs=2, dataset=digits, progress=False)
+    assert summary.finished
+    assert not any(p.exists() for p in leftovers)
+    assert (out / "notes.txt").read_text() == "kept"
+    _assert_same_run(straight[0], out, epochs=2)
+
+
+def test_a_held_folder_is_refused_and_force_deletes_nothing(tmp_path, model, digits, straight):
+    from dendrinet.folder_lock import FolderBusyError, FolderLock
+
+    out = tmp_path / "held"
+    shutil.copytree(straight[0], out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with FolderLock(out, what="run folder"):
+        for kwargs in ({"force": True}, {"resume": True}, {}):
+            with pytest.raises(FolderBusyError, match=f"in use by pid {os.getpid()} on host"):
+                train(model, "quick", digits, out, epochs=2, seed=4, engine=ENGINE,
+                      progress=False, **kwargs)
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == sorted(
+            before + [Path(".lock")])
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # released: --force now replaces the run
+    assert train(model, "quick", digits, out, epochs=1, seed=4, engine=ENGINE,
+                 progress=False, n_spike_samples=0, force=True).seed == 4
+
+
+def test_run_files_are_readable_as_the_umask_allows(tmp_path, model, digits):
+    old = os.umask(0o027)
+    try:
+        train(model, "quick", digits, tmp_path / "run", epochs=1, seed=1, engine=ENGINE,
+              progress=False, n_spike_samples=2)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert len(files) >= 9
+    for p in files:
+        assert p.stat().st_mode & 0o777 == 0o640, p

@@ -7,9 +7,72 @@ the same way everywhere.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-DATASETS_HELP = "digits, mnist-10k, mnist or fashion-mnist"
+DATASETS_HELP = ("digits, mnist-10k, mnist, fashion-mnist, or your own data: an .npz file "
+                 "with X_train, y_train, X_test, y_test (pixels in [0, 1], uint8 0-255, or a "
+                 "stored max_value) or a folder of MNIST-style idx files")
 DATA_DIR_HELP = "folder searched first for the data files"
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+# files of a run folder (dendrinet.run_folder) -> what they are
+_RUN_FILES = {
+    "checkpoint.npz": "a training checkpoint (a .npz with the weights and state that "
+                      "'dendrinet train --resume' continues from)",
+    "history.npz": "the per-example training history of a run (a .npz)",
+    "predictions.npz": "the test predictions of a run (a .npz)",
+    "summary.json": "the summary of a run (JSON)",
+    "spikes.h5": "the spike sample of a run (an HDF5 spike store)",
+}
+
+
+def shipped_names(kind: str) -> str:
+    """The shipped model (``kind="model"``) or protocol names, comma-separated ("" if
+    they cannot be listed)."""
+    from dendrinet import resources
+    from dendrinet.errors import DendrinetError
+
+    try:
+        files = resources.model_files() if kind == "model" else resources.protocol_files()
+    except DendrinetError:
+        return ""
+    return ", ".join(files)
+
+
+def describe_file(path) -> tuple[str, str, Path | None]:
+    """What a file is, from its name, its first bytes and the folder it is in.
+
+    Returns
+    -------
+    (kind, text, run) : (str, str, Path or None)
+        ``kind`` is ``"hdf5"``, ``"npz"``, ``"run-file"`` (a file of a run folder that
+        is not a spike store), ``"text"`` or ``"unknown"``; ``text`` says what the file is
+        ("a training checkpoint (a .npz ...)"); ``run`` is the run folder holding it, if any.
+    """
+    path = Path(path)
+    run = None
+    for folder in (path.parent, path.parent.parent):
+        if (folder / "summary.json").is_file():
+            run = folder
+            break
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    if run is not None and path.name in _RUN_FILES:
+        kind = "hdf5" if head == _HDF5_MAGIC else "run-file"
+        return kind, _RUN_FILES[path.name], run
+    if run is not None and path.parent.name == "weights" and path.suffix == ".npz":
+        return "run-file", f"the weights of one epoch of a run ({path.name}, a .npz)", run
+    if head == _HDF5_MAGIC:
+        return "hdf5", "an HDF5 file (a spike store, as 'dendrinet simulate --out' writes)", run
+    if head.startswith(_ZIP_MAGIC) or path.suffix == ".npz":
+        return "npz", "a NumPy .npz file", run
+    if path.suffix in (".toml", ".json", ".md", ".txt", ".csv"):
+        return "text", f"a {path.suffix[1:].upper()} text file", run
+    return "unknown", "a file", run
 
 
 def _int_at_least(text: str, minimum: int, expected: str) -> int:
@@ -36,7 +99,7 @@ def non_negative_int(text: str) -> int:
 def add_model_arguments(parser: argparse.ArgumentParser, *, model: bool = True,
                         model_default: str | None = None, model_help: str | None = None,
                         protocol_default: str | None = None,
-                        protocol_help: str | None = None) -> None:
+                        protocol_help: str | None = None, model_group=None) -> None:
     """Add ``--model`` (unless ``model=False``) and ``--protocol``.
 
     Parameters
@@ -48,16 +111,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, model: bool = True,
     model_default, protocol_default : str or None
         Values used when the option is not given (None: the command decides).
     model_help, protocol_help : str or None
-        Help texts; default "model file or shipped model name (see 'dendrinet models';
-        default <model_default>)" and the same for protocols.
+        Help texts; default "model file or shipped model name (<the names>; 'dendrinet
+        models' describes them; default <model_default>)" and the same for protocols.
+    model_group : argparse argument group, optional
+        Where ``--model`` is listed in the help (e.g. a group "required unless
+        --resume"); default the parser's options.
     """
     if model:
-        parser.add_argument("--model", default=model_default,
-                            help=model_help or f"model file or shipped model name (see "
-                                               f"'dendrinet models'; default {model_default})")
+        (model_group or parser).add_argument(
+            "--model", default=model_default,
+            help=model_help or f"model file or shipped model name ({shipped_names('model')}; "
+                               f"'dendrinet models' describes them; default {model_default})")
     parser.add_argument("--protocol", default=protocol_default,
-                        help=protocol_help or f"protocol file or shipped protocol name (see "
-                                              f"'dendrinet protocols'; default "
+                        help=protocol_help or f"protocol file or shipped protocol name "
+                                              f"({shipped_names('protocol')}; 'dendrinet "
+                                              f"protocols' describes them; default "
                                               f"{protocol_default})")
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from dendrinet.commands._common import (add_data_arguments, add_quiet_argument,
-                                        add_seed_argument, non_negative_int)
+                                        add_seed_argument, describe_file, non_negative_int)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,13 +19,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("run_dir", metavar="RUN", help="run folder written by 'dendrinet train'")
     parser.add_argument("--epoch", type=non_negative_int,
                         help="epoch whose weights to use (0 = initial; default the last)")
-    add_data_arguments(parser, dataset_help="test set to use (default: the run's)")
-    parser.add_argument("--n-test", type=non_negative_int,
-                        help="use only the first N test examples")
+    add_data_arguments(parser, dataset_help="test set to use: a shipped dataset name, your "
+                                            "own .npz file or idx folder (default: the run's)")
+    parser.add_argument("--n-test", type=non_negative_int, metavar="N",
+                        help="use only the first N test examples (default: as many as the run "
+                             "used on its own dataset, all of another)")
     add_seed_argument(parser, default=None, help="seed of the test spikes (default: the run's)")
     add_quiet_argument(parser, help="no progress bar")
     parser.set_defaults(func=run)
     return parser
+
+
+def check_run_folder(path) -> None:
+    """Refuse a file given where a run folder is expected, saying what the file is and
+    which command reads it."""
+    from dendrinet.errors import RunError
+
+    path = Path(path)
+    if not path.is_file():
+        return  # a folder, or nothing: Run.open says what is wrong
+    kind, text, run_dir = describe_file(path)
+    if run_dir is not None:
+        advice = f"to evaluate its run: dendrinet evaluate {run_dir}"
+    elif kind == "hdf5":
+        advice = (f"for figures of its spikes: dendrinet report {path} --out DIR; "
+                  "'dendrinet evaluate' reads a run folder written by 'dendrinet train'")
+    else:
+        advice = "'dendrinet evaluate' reads a run folder written by 'dendrinet train'"
+    raise RunError(f"{path} is {text}, not a run folder; {advice}")
 
 
 def run(args) -> int:
@@ -34,6 +56,7 @@ def run(args) -> int:
 
     if args.n_test == 0:
         raise DendrinetError("--n-test must be at least 1")
+    check_run_folder(args.run_dir)
     run_ = Run.open(args.run_dir, allow_unfinished=True)
     result = evaluate_run(run_, epoch=args.epoch, dataset=args.dataset,
                           data_dir=args.data_dir, n_test=args.n_test, seed=args.seed,

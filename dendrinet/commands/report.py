@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from dendrinet.commands._common import positive_int
+from dendrinet.commands._common import describe_file, positive_int
 
 
 def _milliseconds(text: str) -> float:
@@ -43,9 +44,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def check_source(source) -> None:
+    """Refuse a file that is neither a run folder nor a spike store (a checkpoint, a
+    weight file, a summary), saying what it is and what to run instead."""
+    from dendrinet.errors import DendrinetError
+
+    path = Path(source)
+    if not path.is_file():
+        return
+    kind, text, run_dir = describe_file(path)
+    if kind in ("hdf5", "unknown"):
+        return  # a spike store, or something write_report diagnoses itself
+    if run_dir is not None:
+        advice = (f"for the figures of its run: dendrinet report {run_dir} --out DIR; for "
+                  f"its test error: dendrinet evaluate {run_dir}")
+    else:
+        advice = "give a run folder written by 'dendrinet train' or a spikes .h5 file"
+    raise DendrinetError(f"{path} is {text}, not a spike store or a run folder; {advice}")
+
+
 def run(args) -> int:
     from dendrinet.analysis.report import write_report
 
+    check_source(args.source)
     report = write_report(args.source, args.out, populations=args.populations,
                           t_start=args.t_start, t_stop=args.t_stop,
                           n_presentations=args.presentations, dpi=args.dpi)

@@ -10,25 +10,41 @@ from __future__ import annotations
 
 import argparse
 
-from dendrinet.commands._common import (add_data_arguments, add_model_arguments,
+from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_model_arguments,
                                         add_seed_argument, non_negative_int, positive_int)
 from dendrinet.errors import DendrinetError
+
+DEFAULT_MODEL = "guerguiev2017-1hidden"
+DEFAULT_PROTOCOL = "guerguiev2017"
+DEFAULT_DATASET = "digits"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate", help="present examples to a network and record spikes",
         description="Present examples to the network (Brian2 by default) with its initial "
-                    "weights (no "
+                    "weights, or with --run the weights a training run learned (no "
                     "learning): training phases (forward, then target with the label's "
                     "teaching input) or test presentations. Prints firing rates per layer "
                     "and the plateau potentials of the hidden layers; --out writes all "
                     "spikes and presentations to an HDF5 spike store.",
         epilog="example: dendrinet simulate --model guerguiev2017-1hidden --dataset digits "
                "--index 0 --n-examples 3 --out run.h5")
-    add_model_arguments(parser, model_default="guerguiev2017-1hidden",
-                        protocol_default="guerguiev2017")
-    add_data_arguments(parser, dataset_default="digits", data_dir_help="folder with the idx files")
+    add_model_arguments(
+        parser, model_help=f"model file or shipped model name (see 'dendrinet models'; default "
+                           f"{DEFAULT_MODEL}, with --run the run's)",
+        protocol_help=f"protocol file or shipped protocol name (see 'dendrinet protocols'; "
+                      f"default {DEFAULT_PROTOCOL}, with --run the run's)")
+    add_data_arguments(parser, dataset_help=f"{DATASETS_HELP} (default {DEFAULT_DATASET}, with "
+                                            "--run the run's)",
+                       data_dir_help="folder with the idx files")
+    parser.add_argument("--run", metavar="RUN", default=None,
+                        help="use the weights of this run folder (written by 'dendrinet "
+                             "train') instead of initial weights, and its model, protocol and "
+                             "dataset unless given")
+    parser.add_argument("--epoch", type=non_negative_int, default=None,
+                        help="with --run: the epoch whose weights to use (0 = initial; "
+                             "default the last)")
     parser.add_argument("--index", type=non_negative_int, default=0,
                         help="first example (index in the chosen split, default 0)")
     parser.add_argument("--n-examples", type=positive_int, default=1,
@@ -36,7 +52,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--phase", choices=("train", "test"), default="train",
                         help="train: forward + target phase per example; test: one "
                              "presentation per example, state reset before it (default train)")
-    parser.add_argument("--out", default=None, help="write spikes to this HDF5 spike store")
+    parser.add_argument("--out", default=None,
+                        help="write spikes to this HDF5 spike store (a new file; its folder "
+                             "must exist)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out: replace an existing spike store (other files are "
+                             "never replaced)")
     add_seed_argument(parser, default=0,
                       help="seed of weights, phase jitter and spikes (default 0)")
     parser.add_argument("--engine", choices=("brian2", "fast", "fast-double"), default="brian2",
@@ -51,17 +72,108 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+class TrainedWeights:
+    """The weights of one epoch of a run folder (``--run``, ``--epoch``)."""
+
+    def __init__(self, run, epoch: int, params):
+        self.run, self.epoch, self.params = run, epoch, params
+
+    @property
+    def text(self) -> str:
+        return f"weights of {self.run.path} epoch {self.epoch}"
+
+    def check(self, model, n_inputs: int) -> None:
+        """Refuse a model or data set that cannot hold these weights; note other
+        differences between ``model`` and the run's model."""
+        from dendrinet.run_folder import differences
+
+        sizes = "-".join(map(str, self.params.layer_sizes))
+        wanted = model.layer_sizes(self.params.layer_sizes[0])
+        if tuple(wanted) != tuple(self.params.layer_sizes):
+            raise DendrinetError(
+                f"model {model.name!r} has layers {'-'.join(map(str, wanted))} but the "
+                f"weights of the run {self.run.path} are {sizes} (its model file: "
+                f"{self.run.path / 'config' / 'model.toml'}); leave out --model to use the "
+                "run's model")
+        if n_inputs != self.params.layer_sizes[0]:
+            raise DendrinetError(
+                f"the dataset has {n_inputs} inputs per example but the run {self.run.path} "
+                f"({sizes}) was trained on {self.params.layer_sizes[0]}; leave out --dataset to "
+                f"use the run's ({self.run.summary.dataset})")
+        diff = [d for d in differences(self.run.model, model)
+                if not d.startswith(("name ", "description "))]
+        if diff:
+            print(f"note: model {model.name!r} differs from the run's in "
+                  f"{', '.join(diff[:3])}{' ...' if len(diff) > 3 else ''}", flush=True)
+
+
+def check_output(out: str, force: bool) -> None:
+    """Refuse an ``--out`` that cannot be written, or that would replace anything but a
+    spike store (and a spike store without ``force``)."""
+    import os
+    from pathlib import Path
+
+    from dendrinet._atomic import check_writable_folder
+    from dendrinet.errors import StoreError
+    from dendrinet.store import SpikeStore
+
+    path = Path(out)
+    target = Path(os.path.realpath(path))  # a symbolic link's file is what gets replaced
+    check_writable_folder(target.parent, "the output folder")
+    if target.is_dir():
+        raise DendrinetError(f"--out {out}: is a folder; give the name of a spike store file")
+    if not target.exists():
+        return
+    try:
+        SpikeStore(target, "r").close()
+    except StoreError as exc:
+        raise DendrinetError(f"--out {out}: exists and is not a readable dendrinet spike store "
+                             f"({exc}); simulate replaces only spike stores: choose another "
+                             "file name, or remove it") from None
+    if not force:
+        raise DendrinetError(f"--out {out}: a spike store exists there; add --force to "
+                             "replace it")
+
+
+def network_from_arguments(args):
+    """``(model, protocol, trained)`` from ``--model``, ``--protocol``, ``--run`` and
+    ``--epoch`` (``trained``: a :class:`TrainedWeights`, or None without ``--run``).
+    Fills ``args.dataset`` with the run's or the default when it was not given."""
+    from dendrinet.config import load_model, load_protocol
+
+    if args.run is None:
+        if args.epoch is not None:
+            raise DendrinetError("--epoch needs --run (the run folder whose weights to use)")
+        args.dataset = DEFAULT_DATASET if args.dataset is None else args.dataset
+        return (load_model(DEFAULT_MODEL if args.model is None else args.model),
+                load_protocol(DEFAULT_PROTOCOL if args.protocol is None else args.protocol),
+                None)
+    from dendrinet.commands.evaluate import check_run_folder
+    from dendrinet.run_folder import Run
+
+    check_run_folder(args.run)
+    run_ = Run.open(args.run, allow_unfinished=True)
+    epoch = run_.summary.epochs_done if args.epoch is None else args.epoch
+    trained = TrainedWeights(run_, epoch, run_.weights(epoch))
+    model = run_.model if args.model is None else load_model(args.model)
+    protocol = run_.protocol if args.protocol is None else load_protocol(args.protocol)
+    args.dataset = run_.summary.dataset if args.dataset is None else args.dataset
+    return model, protocol, trained
+
+
 def run(args) -> int:
     import numpy as np
 
-    from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
     from dendrinet.backends import make_engine
     from dendrinet.schedule import PHASE_NAMES, test_schedule, training_schedule
     from dendrinet.weights import initial_parameters
 
-    model = load_model(args.model)
-    protocol = load_protocol(args.protocol)
+    if args.out:  # before the simulation: a bad --out fails at once
+        check_output(args.out, args.force)
+    elif args.force:
+        raise DendrinetError("--force applies to --out (replacing a spike store)")
+    model, protocol, trained = network_from_arguments(args)
     stop = args.index + args.n_examples
     split = "train" if args.phase == "train" else "test"
     data = load_dataset(args.dataset, data_dir=args.data_dir)
@@ -74,7 +186,12 @@ def run(args) -> int:
                              f"{args.dataset!r} has {data.n_classes} classes")
     ids = np.arange(args.index, stop)
     rng = np.random.default_rng(args.seed)
+    if trained is not None:
+        trained.check(model, data.n_inputs)
+    # drawn with --run too, so that the phases are those of the same seed without it
     params = initial_parameters(model, data.n_inputs, rng)
+    if trained is not None:
+        params = trained.params.copy()
     if args.phase == "train":
         schedule = training_schedule(protocol, ids, y[ids], rng)
     else:
@@ -88,11 +205,14 @@ def run(args) -> int:
         engine_text, options = f"{args.engine} engine (Numba)", {}
     print(f"dendrinet simulate: {model.name} ({sizes}), protocol {protocol.name}, "
           f"{args.dataset} {split} examples {args.index}..{stop - 1}, {len(schedule)} "
-          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, {engine_text}",
-          flush=True)
+          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, {engine_text}, "
+          f"{trained.text if trained else 'initial weights'}", flush=True)
     engine = make_engine(args.engine, model, protocol, params, args.seed, **options)
+    note = engine.compile_note("present")
+    if note:
+        print(note, flush=True)
     if args.engine == "brian2":
-        result = engine.present(X, schedule, seed=args.seed)
+        result = engine.present(X, schedule, seed=args.seed, report="stderr")
     else:
         result = engine.present(X, schedule)
 
@@ -114,7 +234,7 @@ def run(args) -> int:
           "potential sigmoid(mean V_a) of the hidden layer; output: argmax of the mean "
           "somatic potential")
     if args.out:
-        result.write_store(args.out, {
+        result.write_store(args.out, overwrite=args.force, metadata={
             "model": model.to_dict(), "protocol": protocol.to_dict(), "dataset": args.dataset,
             "split": split, "example_ids": ids.tolist(), "seed": args.seed,
             "engine": args.engine, **({"brian2_target": args.target,

@@ -5,40 +5,67 @@ import argparse
 
 from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_engine_argument,
                                         add_model_arguments, add_quiet_argument,
-                                        add_seed_argument, non_negative_int, positive_int)
+                                        add_seed_argument, non_negative_int, positive_int,
+                                        shipped_names)
+
+
+def _protocol_epochs() -> str:
+    """ "60 for guerguiev2017, ..., 5 for quick": the epochs of the shipped protocols."""
+    from dendrinet import resources
+    from dendrinet.config import load_protocol
+    from dendrinet.errors import DendrinetError
+
+    try:
+        return ", ".join(f"{load_protocol(name).epochs} for {name}"
+                         for name in resources.protocol_files())
+    except DendrinetError:
+        return "see 'dendrinet protocols'"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train", help="train a network and write a run folder",
+        usage="%(prog)s --model MODEL --out OUT [options]\n"
+              "       %(prog)s --out OUT --resume [options]",
         description="Train a segregated-dendrite network with its local learning rules and "
                     "write a run folder (summary.json, weights per epoch, history, "
                     "predictions, spike sample, checkpoint). A killed run continues with "
                     "--resume and ends bit for bit where an uninterrupted run would.",
         epilog="example: dendrinet train --model guerguiev2017-1hidden --dataset mnist-10k "
                "--epochs 10 --out runs/1hidden")
+    required = parser.add_argument_group("required")
+    required.add_argument("--out", required=True, help="run folder to write, e.g. runs/NAME")
+    unless_resume = parser.add_argument_group("required unless --resume")
     add_model_arguments(
-        parser, model_help="model file or name in models/ (e.g. guerguiev2017-1hidden); "
-                           "with --resume, default the run's",
-        protocol_help="protocol file or name in protocols/ (default guerguiev2017; with "
+        parser, model_group=unless_resume,
+        model_help=f"model file or shipped model name ({shipped_names('model')}; "
+                   "'dendrinet models' describes them); with --resume, default the run's",
+        protocol_help=f"protocol file or shipped protocol name ({shipped_names('protocol')}; "
+                      "'dendrinet protocols' describes them; default guerguiev2017; with "
                       "--resume, the run's)")
     add_data_arguments(parser, dataset_help=f"{DATASETS_HELP} (default mnist-10k; with "
-                                            "--resume, the run's)")
+                                            "--resume, the run's)",
+                       data_dir_help="folder searched first for the idx files of a named "
+                                     "dataset (default: $DENDRINET_DATA_DIR, then the cache "
+                                     "~/.cache/dendrinet)")
     parser.add_argument("--epochs", type=positive_int,
-                        help="number of epochs (default: the protocol's; with --resume, "
-                             "the run's, or more to extend it)")
-    parser.add_argument("--out", required=True, help="run folder to write, e.g. runs/NAME")
-    add_seed_argument(parser, default=None, help="seed of everything random (default 0)")
+                        help=f"number of epochs (default: the protocol's epochs, "
+                             f"{_protocol_epochs()}; with --resume, the run's, or more to "
+                             "extend it)")
+    add_seed_argument(parser, default=None, help="seed of everything random (default 0; with "
+                                                 "--resume, the run's)")
     add_engine_argument(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--force", action="store_true",
                         help="delete an existing run in --out and start again")
-    parser.add_argument("--n-train", type=positive_int,
-                        help="use only the first N training examples")
-    parser.add_argument("--n-test", type=positive_int, help="use only the first N test examples")
-    parser.add_argument("--spike-samples", type=non_negative_int, default=20,
-                        help="test presentations recorded to spikes.h5 (default 20)")
+    parser.add_argument("--n-train", type=positive_int, metavar="N",
+                        help="use only the first N training examples (default: all)")
+    parser.add_argument("--n-test", type=positive_int, metavar="N",
+                        help="use only the first N test examples (default: all)")
+    parser.add_argument("--spike-samples", type=non_negative_int, default=20, metavar="N",
+                        help="test presentations recorded to spikes.h5 (default 20; 0: no "
+                             "spikes.h5)")
     add_quiet_argument(parser, help="no progress bars (the per-epoch lines stay)")
     parser.set_defaults(func=run)
     return parser
@@ -60,7 +87,8 @@ def run(args) -> int:
     from dendrinet.training import train
 
     if args.model is None and not args.resume:
-        raise DendrinetError("--model is required (a model file or a name in models/)")
+        raise DendrinetError("--model is required unless --resume (a model file or a shipped "
+                             "name; 'dendrinet models' lists them)")
     if args.resume and args.force:
         raise DendrinetError("--resume and --force exclude each other")
     summary = train(args.model, args.protocol, args.dataset, args.out, epochs=args.epochs,

@@ -143,34 +143,59 @@ class SimulationResult(PhaseAverages):
             raise DendrinetError("no window averages were recorded (record_averages=False)")
         return np.argmax(self.V_bar["output"], axis=1)
 
-    def write_store(self, path, metadata: dict | None = None) -> None:
+    def write_store(self, path, metadata: dict | None = None, *,
+                    overwrite: bool = True) -> None:
         """Write spikes and presentations to a :class:`~dendrinet.store.SpikeStore`.
 
         Populations ``"input"``, ``"hidden_0"``, ..., ``"output"``; one presentation row
         per schedule entry; times in ms from the start of this run.
 
+        The store is written to a temporary file in the same folder and renamed to
+        ``path`` when complete: ``path`` holds the old file or the whole new store,
+        whenever the writer is killed or fails (full disk, ...). Temporary files that
+        killed writers of ``path`` left on this host are removed.
+
         Parameters
         ----------
         path : str or Path
-            HDF5 file to create (overwritten).
+            HDF5 file to create; its folder must exist.
         metadata : dict, optional
             JSON-serialisable run metadata (model, protocol, seed, ...).
+        overwrite : bool
+            Replace an existing spike store at ``path``. A file that is not a readable
+            spike store is never replaced.
+
+        Raises
+        ------
+        StoreError
+            ``path`` exists (and ``overwrite`` is false, or it is not a spike store), or
+            an OS error (full disk, read-only or missing folder, ...), naming the file.
         """
-        from dendrinet.store import SpikeStore
+        import os
+        from pathlib import Path
 
+        from dendrinet.errors import StoreError
+        from dendrinet.store import SpikeStore, write_new_store
+
+        name = str(path)
+        target = Path(os.path.realpath(path))  # a symbolic link's file is replaced
+        if target.is_dir():
+            raise StoreError(f"cannot write spike store {name!r}: it is a folder")
+        if target.exists():
+            if not overwrite:
+                raise StoreError(f"cannot write spike store {name!r}: the file exists")
+            try:
+                SpikeStore(target, "r").close()
+            except StoreError as exc:
+                raise StoreError(f"{name!r} is not replaced: it is not a readable spike store "
+                                 f"({exc})") from None
         sched = self.schedule
-        with SpikeStore(path, "w", dt=sched.dt) as store:
-            for name, n in self.sizes.items():
-                store.add_population(name, int(n))
-                times, ids = self._spikes_of(name)
-                store.append_spikes(name, times, ids)
-            store.append_presentations(sched.example_id, sched.label,
-                                       [PHASE_NAMES[p] for p in sched.phase],
-                                       sched.t_start, sched.t_stop)
-            if metadata:
-                store.set_metadata(metadata)
-            store.set_t_stop(self.duration)
-
+        write_new_store(target, dt=sched.dt, sizes=self.sizes,
+                        spikes={pop: self._spikes_of(pop) for pop in self.sizes},
+                        presentations=(sched.example_id, sched.label,
+                                       [PHASE_NAMES[p] for p in sched.phase], sched.t_start,
+                                       sched.t_stop),
+                        metadata=metadata, t_stop=self.duration)
 
 
 def sample_buffers(n: int, sample_every: int, n_hidden_units: int):

@@ -16,9 +16,9 @@ runtime (numpy, cython) and C++ standalone devices (``network_operation`` is not
 
 Order within step ``n`` (docs/design.md, "Discrete-time semantics"):
 
-===================  ==============================================================
+==================== ==============================================================
 slot                 what happens
-===================  ==============================================================
+==================== ==============================================================
 ``start``            control flags; all ``V`` and traces zeroed if a presentation
                      with ``reset`` (a test example) begins at this step
 ``groups``           state update of every group (exponential Euler, exact traces)
@@ -29,7 +29,7 @@ slot                 what happens
                      ``EventMonitor`` records the window sums
 ``synapses``         spikes propagate (``psp_jump * w`` into basal/apical traces)
 ``resets``           a spiking neuron's own traces ``xL, xS`` jump by ``psp_jump``
-===================  ==============================================================
+==================== ==============================================================
 
 Window sums are running totals over the run (zeroed when a run starts); a presentation's
 sums are the difference between the totals recorded at its last step and at the last

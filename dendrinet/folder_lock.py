@@ -1,0 +1,248 @@
+"""One writer per folder: an advisory lock on a file inside the folder.
+
+>>> with FolderLock("runs/a") as lock:       # doctest: +SKIP
+...     lock.remove_temporaries(["weights"])  # leftovers of writers killed earlier
+...     ...                                   # write the folder
+
+The lock is ``flock(LOCK_EX | LOCK_NB)`` on ``<folder>/.lock``. The kernel releases it
+when its holder ends, however it ends (``kill -9`` included), so a killed writer never
+blocks the next one; only a living holder does. While holding it, the holder keeps its
+host name, process id, start time and command line in the file, and a refused writer's
+:class:`FolderBusyError` names them. A clean release removes the file.
+
+All cooperating writers must use this lock (it is advisory: it does not stop other
+programs from writing the folder). Locks taken in one process through two
+:class:`FolderLock` objects exclude each other too. On NFS, Linux maps ``flock`` to
+POSIX record locks, which the server coordinates between hosts.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from dendrinet._atomic import TEMPORARY_PATTERNS, WriteError, file_mode
+from dendrinet.errors import RunError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = ["FolderLock", "FolderBusyError", "LOCK_NAME"]
+
+LOCK_NAME = ".lock"
+
+
+class FolderBusyError(RunError):
+    """Another living process holds the folder's lock.
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    holder : dict
+        What the holder recorded (``host``, ``pid``, ``started``, ``command``); empty
+        when it has not written it yet.
+    """
+
+    def __init__(self, path: Path, holder: dict, what: str):
+        self.path, self.holder = path, holder
+        super().__init__(f"{path}: this {what} is in use by {describe_holder(holder)}; "
+                         "one writer at a time: wait for it to end, or stop it first")
+
+
+def describe_holder(holder: dict) -> str:
+    """``pid 123 on host n1 since 2025-01-31T12:00:00+0100 (dendrinet train ...)``."""
+    if not holder.get("pid"):
+        return "another process (it has not recorded itself yet)"
+    text = f"pid {holder['pid']} on host {holder.get('host', '?')}"
+    if holder.get("started"):
+        text += f" since {holder['started']}"
+    if holder.get("command"):
+        text += f" ({holder['command']})"
+    return text
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = os.pread(fd, 65536, 0)
+        holder = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _command_line() -> str:
+    argv = [os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python",
+            *sys.argv[1:]]
+    text = " ".join(argv)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class FolderLock:
+    """An exclusive advisory lock on a folder, held from :meth:`acquire` (or ``with``)
+    to :meth:`release`, or until the process ends.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The folder.
+    create : bool
+        Create the folder (and its parents) if missing; otherwise a missing folder is an
+        error.
+    what : str
+        What the folder is, for messages (``"run folder"``, ``"sweep folder"``).
+
+    Attributes
+    ----------
+    path : Path
+    lock_path : Path
+        ``path / ".lock"``.
+    created : bool
+        Whether :meth:`acquire` created the folder (so a caller that fails before
+        writing anything can remove it again, see :meth:`release`).
+    holder : dict
+        What this holder recorded in the lock file (after :meth:`acquire`).
+
+    Raises
+    ------
+    FolderBusyError
+        (from :meth:`acquire`) another living process, or another ``FolderLock`` of
+        this process, holds the folder.
+    WriteError
+        The folder cannot be created, or the lock file cannot be created or written
+        (read-only file system, missing permission, a path under a regular file, ...).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True,
+                 what: str = "folder"):
+        self.path = Path(path)
+        self.lock_path = self.path / LOCK_NAME
+        self.create = create
+        self.what = what
+        self.created = False
+        self.holder: dict = {}
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "FolderLock":
+        """Take the lock, or raise :class:`FolderBusyError` at once (never waits)."""
+        if self._fd is not None:
+            raise RunError(f"{self.path}: this FolderLock is held already")
+        if self.create and not self.path.is_dir():
+            try:
+                self.path.mkdir(parents=True)
+                self.created = True
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise WriteError(self.path, exc, f"cannot create {self.what}") from None
+        for _ in range(100):
+            fd = self._open()
+            try:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise FolderBusyError(self.path, _read_holder(fd), self.what) from None
+                # the file may have been removed by its last holder between our open
+                # and our flock: then the lock is on a stale file; take it again
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    self._record(fd)
+                    self._fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        raise RunError(f"{self.lock_path}: cannot take the lock (the file keeps being "
+                       "replaced)")
+
+    def _open(self) -> int:
+        if not self.path.is_dir():
+            if self.path.exists():
+                raise RunError(f"{self.path}: exists and is not a folder")
+            raise RunError(f"{self.path}: {self.what} missing")
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+        except OSError as exc:
+            raise WriteError(self.path, exc, f"cannot lock {self.what}") from None
+        return fd
+
+    def _record(self, fd: int) -> None:
+        self.holder = {"host": socket.gethostname(), "pid": os.getpid(),
+                       "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                       "command": _command_line()}
+        data = (json.dumps(self.holder) + "\n").encode("utf-8")
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            with contextlib.suppress(OSError):  # a file made before under another umask
+                os.fchmod(fd, file_mode())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_path)
+            raise WriteError(self.lock_path, exc) from None
+
+    def release(self, remove_if_created: bool = False) -> None:
+        """Drop the lock and remove the lock file (no-op when not held).
+
+        Parameters
+        ----------
+        remove_if_created : bool
+            Also remove the folder if :meth:`acquire` created it and it is empty now
+            (a writer that failed before writing anything).
+        """
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            with contextlib.suppress(OSError):  # others then open a fresh file
+                os.unlink(self.lock_path)
+        finally:
+            os.close(fd)  # releases the flock
+        if remove_if_created and self.created:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+
+    def remove_temporaries(self, subfolders: Iterable[str] = ()) -> list[Path]:
+        """Remove the temporary files of atomic writes (``*.tmp``, ``*.tmp.npz``) that
+        writers killed before their rename left in the folder and in ``subfolders``
+        (relative names). Only the holder may: a living writer's temporary file would
+        go too. Returns the files removed."""
+        if self._fd is None:
+            raise RunError(f"{self.path}: remove_temporaries needs the folder's lock")
+        removed = []
+        for folder in (self.path, *(self.path / s for s in subfolders)):
+            for pattern in TEMPORARY_PATTERNS:
+                for p in folder.glob(pattern):
+                    try:
+                        if p.is_file() and not p.is_symlink():
+                            p.unlink()
+                            removed.append(p)
+                    except OSError:
+                        pass
+        return removed
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"FolderLock({str(self.path)!r}, held={self.held})"
