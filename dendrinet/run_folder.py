@@ -384,17 +384,18 @@ class Run:
 
 
 def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epochs,
-                  status, created, compile_seconds=None) -> dict:
+                  status, created, compile_seconds=None, fingerprint=None) -> dict:
     """The content of ``summary.json``. ``compile_seconds``: time the engine spent
     compiling (or loading its compiled code) before the epochs of this training session,
-    excluded from every epoch's timings."""
+    excluded from every epoch's timings. ``fingerprint``: the data set's
+    :func:`dataset_fingerprint`, if the caller has it (it reads every array)."""
     return {
         "format": SUMMARY_FORMAT,
         "model": model.name,
         "protocol": protocol.name,
         "dataset": {"name": ds.name, "n_train": ds.n_train, "n_test": ds.n_test,
                     "n_inputs": ds.n_inputs, "image_shape": list(ds.image_shape),
-                    "sha256": dataset_fingerprint(ds)},
+                    "sha256": fingerprint or dataset_fingerprint(ds)},
         "layer_sizes": list(model.layer_sizes(ds.n_inputs)),
         "seed": seed,
         "engine": engine_name,

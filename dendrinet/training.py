@@ -32,8 +32,9 @@ from dendrinet.errors import DendrinetError, RunError, StoreError
 from dendrinet.folder_lock import FolderLock
 from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, SPIKES, SUMMARY,
                                   WEIGHTS_DIR, EpochResult, RunSummary, StoredRun,
-                                  clear_for_new_run, config_and_text, folder_state,
-                                  read_checkpoint, write_checkpoint, write_summary)
+                                  clear_for_new_run, config_and_text, dataset_fingerprint,
+                                  folder_state, read_checkpoint, write_checkpoint,
+                                  write_summary)
 from dendrinet.schedule import PHASE_NAMES
 from dendrinet.weights import initial_parameters, save_npz_atomic
 
@@ -279,7 +280,8 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
     created = stored.info.get("created", "") if stored else time.strftime("%Y-%m-%dT%H:%M:%S%z")
     summarize = functools.partial(
         write_summary, out, model=model, protocol=protocol, ds=ds, seed=seed,
-        engine_name=engine_name, epochs_planned=epochs, created=created)
+        engine_name=engine_name, epochs_planned=epochs, created=created,
+        fingerprint=dataset_fingerprint(ds))
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:
             print(f"{out}: already finished ({epochs} epochs)", flush=True)

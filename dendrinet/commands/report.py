@@ -65,7 +65,12 @@ def check_source(source) -> None:
 
 def run(args) -> int:
     from dendrinet.analysis.report import write_report
+    from dendrinet.sweep import is_sweep_folder, write_sweep_report
 
+    if is_sweep_folder(args.source):
+        sweep = write_sweep_report(args.source, args.out, dpi=args.dpi)
+        print(f"wrote {len(sweep.figures)} figures, {sweep.results} and {sweep.summary}")
+        return 0
     check_source(args.source)
     report = write_report(args.source, args.out, populations=args.populations,
                           t_start=args.t_start, t_stop=args.t_stop,

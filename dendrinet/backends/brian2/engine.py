@@ -25,6 +25,8 @@ random streams); the potentials given the same spikes agree to rounding
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 import numpy as np
 
@@ -108,12 +110,22 @@ class Brian2Engine:
         return self.layout.n_inputs
 
     def compile_note(self, what: str = "train") -> str | None:
-        """A line for the user: Brian2 generates and compiles the network's code on first
-        use."""
-        if self.target != "cython":
+        """A line for the user when Brian2 will compile code: always with the cython
+        target (the network's code, once per network shape), and with the numpy target
+        when Brian2's cache of compiled helper extensions is still empty (first use on
+        this machine)."""
+        if self.target == "cython":
+            return ("Brian2 generates and compiles the network's code (cython; about a "
+                    "minute the first time, cached afterwards under the home folder)")
+        try:
+            from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+            cached = any(Path(get_cython_cache_dir()).glob("*.so"))
+        except Exception:  # noqa: BLE001 - a guess for a message only
+            cached = True
+        if cached:
             return None
-        return ("Brian2 generates and compiles the network's code (cython; about a minute "
-                "the first time, cached afterwards under the home folder)")
+        return ("Brian2 compiles its helper extensions on its first use on this machine "
+                "(up to a minute, once)")
 
     # ------------------------------------------------------------ helpers
     def _new_network(self, **options) -> DendriticNetwork:
