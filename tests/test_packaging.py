@@ -41,9 +41,12 @@ def _listed_packages() -> list[str]:
 def test_setup_cfg_lists_every_package():
     """setup.cfg names its packages (the data packages are mapped onto models/,
     protocols/ and data/); a subpackage missing there would be missing from wheels."""
-    from setuptools import find_packages
-
-    found = set(find_packages(where=str(REPO), include=["dendrinet", "dendrinet.*"]))
+    # the packages setuptools' find_packages would find (folders with an __init__.py);
+    # setuptools itself is not imported here: in a process that has already imported
+    # distutils (Brian2 compiling Cython code) it swaps distutils and breaks later builds
+    found = {".".join(init.parent.relative_to(REPO).parts)
+             for init in (REPO / "dendrinet").rglob("__init__.py")
+             if "__pycache__" not in init.parts}
     listed = set(_listed_packages())
     assert found - listed == set(), "add these to [options] packages in setup.cfg"
     code = listed - {"dendrinet._models", "dendrinet._protocols", "dendrinet._data"}
