@@ -42,13 +42,15 @@ __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sam
 
 
 def resolve_dataset(dataset, data_dir, n_train, n_test):
+    """A :class:`~dendrinet.datasets.Dataset` from a Dataset, a name or the path of a
+    user's ``.npz`` file or idx folder (see :func:`~dendrinet.datasets.load_dataset`)."""
     from dendrinet.datasets import Dataset, load_dataset
     if isinstance(dataset, Dataset):
         if n_train is not None or n_test is not None:
             raise DendrinetError("n_train/n_test apply to a dataset name, not a Dataset object")
         return dataset
-    if not isinstance(dataset, str):
-        raise DendrinetError(f"dataset must be a name or a Dataset, got {dataset!r}")
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise DendrinetError(f"dataset must be a name, a path or a Dataset, got {dataset!r}")
     return load_dataset(dataset, data_dir=data_dir, n_train=n_train, n_test=n_test)
 
 

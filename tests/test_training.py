@@ -505,3 +505,15 @@ def test_run_files_are_readable_as_the_umask_allows(tmp_path, model, digits):
     assert len(files) >= 9
     for p in files:
         assert p.stat().st_mode & 0o777 == 0o640, p
+
+
+def test_a_dataset_given_as_a_path_object_trains_and_is_recorded(tmp_path, model, digits):
+    data = tmp_path / "mine.npz"
+    np.savez(data, X_train=digits.X_train[:60], y_train=digits.y_train[:60],
+             X_test=digits.X_test[:20], y_test=digits.y_test[:20])
+    summary = train(model, "quick", data, tmp_path / "run", epochs=1, engine=ENGINE,
+                    progress=False, n_spike_samples=0)
+    assert summary.dataset == str(data.resolve())
+    assert (summary.n_train, summary.n_test) == (60, 20)
+    with pytest.raises(Exception, match="a name, a path or a Dataset"):
+        train(model, "quick", 3.5, tmp_path / "bad", epochs=1, progress=False)
