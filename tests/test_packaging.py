@@ -10,7 +10,7 @@ them) are not run, so ``import dendrinet`` can only find the fresh install.
 from __future__ import annotations
 
 import configparser
-import importlib.util
+import importlib.metadata
 import json
 import os
 import shutil
@@ -119,10 +119,21 @@ def _seed_numba_cache(installed: Path) -> None:
                 os.utime(twin, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(source copy, wheel) built without build isolation, or a skip."""
-    missing = [m for m in ("setuptools", "wheel", "pip") if importlib.util.find_spec(m) is None]
+    # metadata, not importlib.util.find_spec: setuptools' distutils shim answers a
+    # find_spec("pip") by dropping distutils from sys.modules and disabling itself, which
+    # breaks Brian2's later Cython builds in this process ("dist must be a Distribution")
+    missing = [m for m in ("setuptools", "wheel", "pip") if not _installed(m)]
     if missing:
         pytest.skip(f"cannot build a wheel offline: {', '.join(missing)} not installed in the "
                     f"test environment (pip install -e '.[test]' installs them)")
