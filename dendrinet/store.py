@@ -1453,17 +1453,6 @@ def _encode_metadata(metadata: dict) -> dict[str, str]:
             encoded[key] = json.dumps(value, default=_json_default)
         except (TypeError, ValueError) as err:
             raise StoreError(f"metadata {key!r} cannot be stored as JSON: {err}") from None
-
-
-def _encode_metadata(metadata: dict) -> dict[str, str]:
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and k for k in metadata):
-        raise StoreError("metadata must be a dict with non-empty string keys")
-    encoded = {}
-    for key, value in metadata.items():
-        try:
-            encoded[key] = json.dumps(value, default=_json_default)
-        except (TypeError, ValueError) as err:
-            raise StoreError(f"metadata {key!r} cannot be stored as JSON: {err}") from None
     return encoded
 
 

@@ -223,12 +223,13 @@ def run(args) -> int:
               + "".join(f" {'alpha ' + name[7:]:>9}" for name in names[1:-1])
               + f" {'output':>6}")
     print(header)
+    predicted = result.predictions()
     for p in range(len(schedule)):
         row = (f"{p:>3} {schedule.example_id[p]:>7} {schedule.label[p]:>5} "
                f"{PHASE_NAMES[schedule.phase[p]]:>7} {schedule.n_steps[p] * schedule.dt:>5g} "
                + " ".join(f"{rates[name][p]:>12.1f}" for name in names)
                + "".join(f" {result.alpha[name][p].mean():>9.3f}" for name in names[1:-1])
-               + f" {result.predictions()[p]:>6}")
+               + f" {predicted[p]:>6}")
         print(row)
     print("rates: mean over neurons and the whole presentation; alpha: mean plateau "
           "potential sigmoid(mean V_a) of the hidden layer; output: argmax of the mean "
