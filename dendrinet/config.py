@@ -31,7 +31,7 @@ import math
 import numbers
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -306,12 +306,19 @@ class LearningParams:
         ``20 / phi_max`` and ``20 / phi_max**2`` with ``phi_max`` in spikes per ms.
     train_hidden : bool
         ``False`` trains only the output layer (the "shallow" comparison model).
+    rule : str
+        The hidden layers' learning rule: ``"segregated-dendrite"`` (the paper's, with
+        the feedback modes of ``[feedback]``), a shipped rule (``"noise-feedback"``,
+        ``"direct-feedback-alignment"``; :mod:`dendrinet.backends.numba.rules`) or a
+        user's Numba function, ``"my_rules.py:my_rule"`` (path relative to the model
+        file; stored resolved).
     """
 
     eta: tuple[float, ...] = (0.4, 0.1)
     P_hidden: float | None = None
     P_output: float | None = None
     train_hidden: bool = True
+    rule: str = "segregated-dendrite"
 
     @classmethod
     def from_table(cls, table: dict, where: str) -> "LearningParams":
@@ -333,31 +340,88 @@ class LearningParams:
                     raise ConfigError(f"{where}.{key}: must be positive")
         if "train_hidden" in values and not isinstance(values["train_hidden"], bool):
             raise ConfigError(f"{where}.train_hidden: expected true or false")
+        if "rule" in values:
+            rule = values["rule"]
+            if not isinstance(rule, str) or not (rule in LEARNING_RULES or _RULE_PATH.match(rule)):
+                raise ConfigError(
+                    f"{where}.rule: {rule!r} is neither a shipped rule ({', '.join(LEARNING_RULES)}) "
+                    f"nor a user rule written as \"file.py:function\"")
         return cls(**values)
+
+
+#: The learning rules shipped with dendrinet (``[learning] rule``).
+LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment")
+_RULE_PATH = re.compile(r"^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _resolve_rule(rule: str, source: Traversable, where: str) -> str:
+    """A user rule ``file.py:function`` with ``file.py`` made absolute (relative paths
+    are relative to the model file's folder); shipped names unchanged."""
+    match = _RULE_PATH.match(rule)
+    if match is None:
+        return rule
+    path = Path(match.group(1)).expanduser()
+    if not path.is_absolute():
+        if not isinstance(source, Path):
+            raise ConfigError(f"{where} [learning].rule: a shipped model cannot name a file "
+                              f"relative to itself ({rule!r})")
+        path = source.parent / path
+    if not path.is_file():
+        raise ConfigError(f"{where} [learning].rule: {path} does not exist (the rule "
+                          f"{rule!r} names a Python file, relative to the model file)")
+    return f"{path.resolve()}:{match.group(2)}"
+
+
+#: Standard coupling of the hidden soma to its dendrites (current-based, 1/ms).
+HIDDEN_COUPLING = "g_B*(V_b - V) + g_A*(V_a - V)"
+#: Standard coupling of the output soma to its dendrite (1/ms).
+OUTPUT_COUPLING = "g_D*(V_b - V)"
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
 class EquationTerms:
-    """Optional user terms added to the generated Brian2 equations.
+    """The user's part of the neuron equations (``[equations]`` of a model file).
 
-    Each is a Brian2 expression string (dimensionless potentials, ``t`` and the
-    neuron parameters in scope); empty means "no change". Models that set any of
-    these can only run on the Brian2 engine.
+    Every entry is Brian2 equation text (dimensionless potentials, time constants in
+    ms, conductances in 1/ms). :mod:`dendrinet.backends.brian2.equations` assembles the
+    full equations from them; Brian2 checks names and units, and the fast engine
+    compiles its per-step update from the same equations
+    (:mod:`dendrinet.backends.numba.codegen`). Empty means "no change".
 
     Attributes
     ----------
     apical : str
-        The apical potential as a function of the linear apical sum ``V_a_lin``
-        (for example ``"2*tanh(V_a_lin/2)"`` for an apical nonlinearity). Default
-        ``"V_a_lin"``.
+        The apical potential ``V_a`` as a function of the linear apical sum ``V_a_lin``
+        (for example ``"2*tanh(V_a_lin/2)"``). Default ``"V_a_lin"``.
+    hidden_coupling : str
+        How the dendrites drive the hidden soma, unit 1/ms (default
+        ``"g_B*(V_b - V) + g_A*(V_a - V)"``; a conductance-based apical input is, say,
+        ``"g_B*(V_b - V) + g_A*plateau*(E_A - V)"``).
+    output_coupling : str
+        How the dendrite drives the output soma, unit 1/ms (default
+        ``"g_D*(V_b - V)"``).
     hidden_soma, output_soma : str
         Extra terms (unit 1/ms, write ``... / ms``) added to ``dV/dt`` of hidden and
         output somata.
+    hidden_extra, output_extra : str
+        Extra equation lines of hidden / output neurons: new state variables with their
+        own differential equations (``dw/dt = (a_w*V - w)/tau_w : 1``, starting at 0)
+        and subexpressions (``plateau = 1/(1 + exp(-V_a)) : 1``).
+    parameters : tuple of (str, str)
+        New parameters, ``(name, value)`` with ``value`` a number or a quantity with
+        Brian2 units (``"100 ms"``, ``"0.05 /ms"``); from the ``[equations.parameters]``
+        table.
     """
 
     apical: str = "V_a_lin"
+    hidden_coupling: str = HIDDEN_COUPLING
+    output_coupling: str = OUTPUT_COUPLING
     hidden_soma: str = ""
     output_soma: str = ""
+    hidden_extra: str = ""
+    output_extra: str = ""
+    parameters: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_default(self) -> bool:
@@ -366,10 +430,48 @@ class EquationTerms:
     @classmethod
     def from_table(cls, table: dict, where: str) -> "EquationTerms":
         _check_keys(table, {f.name for f in fields(cls)}, where)
+        values = dict(table)
         for key, value in table.items():
-            if not isinstance(value, str):
+            if key != "parameters" and not isinstance(value, str):
                 raise ConfigError(f"{where}.{key}: expected an equation string")
-        return cls(**table)
+        for key in ("apical", "hidden_coupling", "output_coupling"):
+            if key in values and not values[key].strip():
+                raise ConfigError(f"{where}.{key}: cannot be empty (its default is "
+                                  f"{getattr(cls, key)!r})")
+        if "parameters" in values:
+            values["parameters"] = _equation_parameters(values["parameters"],
+                                                        f"{where}.parameters")
+        return cls(**values)
+
+
+def _equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``[equations.parameters]`` as sorted ``(name, value text)`` pairs, checked for
+    names and values (Brian2 checks the units when it builds the equations)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table of name = value (e.g. tau_w = \"100 ms\")")
+    reserved = set(NeuronParams._UNITS) | {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a",
+                                           "V_a_lin", "phi", "b", "teach", "label"}
+    pairs = []
+    for name, raw in table.items():
+        if not _IDENTIFIER.match(name):
+            raise ConfigError(f"{where}.{name}: not a valid parameter name (letters, digits, _; "
+                              f"starting with a letter)")
+        if name in reserved:
+            raise ConfigError(f"{where}.{name}: {name!r} is already defined by the model; "
+                              f"choose another name")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ConfigError(f"{where}.{name}: expected a number or a quantity such as "
+                              f"\"100 ms\" (got {raw!r})")
+        if isinstance(raw, str):
+            match = _QUANTITY.match(raw)
+            if match is None:
+                raise ConfigError(f"{where}.{name}: cannot read {raw!r} as a number with a unit "
+                                  f"(e.g. \"100 ms\", \"0.05 /ms\")")
+            text = raw.strip()
+        else:
+            text = repr(_number(raw, f"{where}.{name}"))
+        pairs.append((name, text))
+    return tuple(sorted(pairs))
 
 
 @dataclass(frozen=True)
@@ -397,6 +499,8 @@ class ModelConfig:
     feedback: FeedbackParams = field(default_factory=FeedbackParams)
     learning: LearningParams = field(default_factory=LearningParams)
     equations: EquationTerms = field(default_factory=EquationTerms)
+    #: Where the model was read from (for messages); not part of the model's identity.
+    source: str = field(default="", compare=False)
 
     @property
     def n_layers(self) -> int:
@@ -418,6 +522,12 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """Plain dictionary of every parameter (canonical units), for metadata."""
         return asdict(self)
+
+
+def is_standard(model: ModelConfig) -> bool:
+    """Whether ``model`` has the standard equations and the paper's learning rule (the
+    fast engine's hand-written kernels run it; others get code generated for them)."""
+    return model.equations.is_default and model.learning.rule == LEARNING_RULES[0]
 
 
 # table -> keys a model file may hold
@@ -469,6 +579,8 @@ def load_model(path_or_name: str | Path) -> ModelConfig:
         learning=LearningParams.from_table(_table(doc, "learning", where), f"{where} [learning]"),
         equations=EquationTerms.from_table(_table(doc, "equations", where), f"{where} [equations]"),
     )
+    rule = _resolve_rule(model.learning.rule, source, where)
+    model = replace(model, learning=replace(model.learning, rule=rule), source=where)
     if len(model.learning.eta) != model.n_layers:
         raise ConfigError(
             f"{where} [learning].eta: {len(model.learning.eta)} learning rate(s) given, but the "
@@ -673,7 +785,8 @@ def model_to_toml(model: ModelConfig) -> str:
     for name, kind in model.neuron._UNITS.items():
         value = getattr(model.neuron, name)
         neuron[name] = value if kind is None else f"{value!r} {'ms' if kind == 'time' else '/ms'}"
-    learning = {"eta": list(model.learning.eta), "train_hidden": model.learning.train_hidden}
+    learning = {"eta": list(model.learning.eta), "train_hidden": model.learning.train_hidden,
+                "rule": model.learning.rule}
     for key in ("P_hidden", "P_output"):
         if getattr(model.learning, key) is not None:
             learning[key] = getattr(model.learning, key)
@@ -684,8 +797,10 @@ def model_to_toml(model: ModelConfig) -> str:
         "init": asdict(model.init),
         "feedback": asdict(model.feedback),
         "learning": learning,
-        "equations": asdict(model.equations),
+        "equations": {k: v for k, v in asdict(model.equations).items() if k != "parameters"},
     }
+    if model.equations.parameters:
+        tables["equations.parameters"] = dict(model.equations.parameters)
     return "# written by dendrinet.config.model_to_toml\n" + _toml_tables(tables)
 
 

@@ -52,8 +52,18 @@ def _as_json(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+#: Models shipped after the recording (issue 9: other learning rules): their base's values.
+ADDED_LATER = {"noise-feedback": "guerguiev2017-1hidden",
+               "direct-feedback-alignment": "guerguiev2017-2hidden"}
+#: Keys added after the recording, with the values every recorded model has.
+NEW_KEYS = {"learning": {"rule": "segregated-dendrite"},
+            "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
+                          "output_coupling": "g_D*(V_b - V)", "hidden_extra": "",
+                          "output_extra": "", "parameters": []}}
+
+
 def test_every_shipped_file_is_recorded():
-    assert list(MODEL_FILES) == sorted(RECORDED["models"])
+    assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER])
     assert list(PROTOCOL_FILES) == sorted(RECORDED["protocols"])
 
 
@@ -62,7 +72,19 @@ def test_shipped_models_give_the_recorded_values(name):
     for model in (load_model(name), load_model(MODEL_FILES[name])):
         values = _as_json(model)
         assert values["neuron"].pop("g_T") == 1.0
+        assert values.pop("source").startswith(f"{name}.toml")
+        for table, keys in NEW_KEYS.items():
+            for key, value in keys.items():
+                assert values[table].pop(key) == value, (name, key)
         assert values == RECORDED["models"][name]
+
+
+@pytest.mark.parametrize("name", sorted(ADDED_LATER))
+def test_rule_models_are_their_base_with_another_rule(name):
+    model, base = load_model(name), load_model(ADDED_LATER[name])
+    assert model.learning.rule == name
+    assert dataclasses.replace(model, name=base.name, description=base.description,
+                               learning=base.learning) == base
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED["protocols"]))
@@ -78,6 +100,7 @@ def test_shipped_variants_state_only_what_differs():
             assert "extends" not in text  # the full bases
         else:
             base = "guerguiev2017-1hidden" if name in MODEL_FILES else "guerguiev2017"
+            base = ADDED_LATER.get(name, base)
             assert f'extends = "{base}"' in text, name
             assert "[neuron]" not in text and "[init]" not in text, name
 
@@ -238,7 +261,7 @@ def test_missing_and_invalid_files(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_model(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match=r"model file 'nope' not found \(neither a file nor "
-                                          r"the name of a shipped model; available: guerg"):
+                                          r"the name of a shipped model; available: direct-"):
         load_model("nope")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_model(write(tmp_path, "[neuron\n"))

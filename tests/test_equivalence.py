@@ -15,7 +15,7 @@ from dendrinet import schedule as schedules
 from dendrinet.config import load_protocol
 from dendrinet.datasets import load_dataset
 from dendrinet.backends.numba.engine import FastEngine
-from dendrinet.backends.numba.replay import replay
+from dendrinet.backends.numba.engine import replay
 from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.schedule import concatenate_schedules
 from dendrinet.weights import initial_parameters

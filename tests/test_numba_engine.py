@@ -15,7 +15,7 @@ from dendrinet.backends.numba.engine import FastEngine, spikes_from_matrix
 from dendrinet.backends.numba.input_spikes import input_events
 from dendrinet.backends.numba.numerics import fast_exp_array, sigmoid_array
 from dendrinet.backends.numba.random_streams import seed_streams
-from dendrinet.backends.numba.replay import replay
+from dendrinet.backends.numba.engine import replay
 from dendrinet.errors import DendrinetError
 from dendrinet import schedule as schedules
 from dendrinet.schedule import TARGET, test_schedule, training_schedule

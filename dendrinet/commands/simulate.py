@@ -62,7 +62,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       help="seed of weights, phase jitter and spikes (default 0)")
     parser.add_argument("--engine", choices=("brian2", "fast", "fast-double"), default="brian2",
                         help="brian2: the Brian2 network (any equations; default); fast, "
-                             "fast-double: the Numba engine (standard equations)")
+                             "fast-double: the Numba engine, compiled from the same equations)")
     parser.add_argument("--target", choices=("numpy", "cython"), default="numpy",
                         help="Brian2 code generation target (default numpy; cython compiles "
                              "once, then runs faster)")

@@ -11,7 +11,8 @@ How an epoch runs. The whole epoch (forward + target phase per example) is one B
 ``network_operation`` at the end of every step does nothing except at the last step of
 a presentation: there it reads the window sums straight from the groups' state arrays
 (after the step's accumulation) and zeroes them; after a target phase it calls
-:func:`dendrinet.backends.numba.plasticity.learn_flat` (the kernel the fast engine uses) on flat copies
+:func:`dendrinet.backends.numba.plasticity.learn_flat` (the kernel the fast engine uses, compiled
+for the model's learning rule) on flat copies
 of the parameters and writes the new weights and biases into the Synapses' and groups'
 arrays, in place, before the next step. Weights therefore change between examples only,
 as docs/design.md requires.
@@ -30,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dendrinet.backends.brian2.equations import extra_state_variables
 from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS,
                                                TRACE_VARIABLES, WINDOW_SUMS, DendriticNetwork,
                                                root_cause)
 from dendrinet.backends.numba.layout import FlatLayout, FlatParams
-from dendrinet.backends.numba.plasticity import learn_flat, make_rule, new_example, new_updates
+from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
@@ -291,7 +293,7 @@ class Brian2Engine:
                  "layer_sizes": self.layout.sizes.copy(),
                  "format": np.array(_STATE_FORMAT, np.int64)}
         if self._net is not None:
-            arrays = self._arrays(self._net, lambda name: STATE_VARIABLES[population_kind(name)])
+            arrays = self._arrays(self._net, lambda name: self._net.state_variables[population_kind(name)])
             for (name, var), value in arrays.items():
                 state[f"{name}.{var}"] = value.copy()
         elif self._pending_state is not None:
@@ -307,7 +309,9 @@ class Brian2Engine:
             if "." not in key:
                 continue
             name, var = key.split(".", 1)
-            if name not in self.names or var not in STATE_VARIABLES[population_kind(name)]:
+            kind = population_kind(name) if name in self.names else None
+            known = STATE_VARIABLES[kind] + extra_state_variables(self.model, kind) if kind else ()
+            if var not in known:
                 raise DendrinetError(f"engine state has an unknown entry {key!r}")
             value = np.asarray(value, dtype=np.float64)
             n = int(self.layout.sizes[self.names.index(name)])
@@ -320,7 +324,7 @@ class Brian2Engine:
             self._load_state(state)
 
     def _load_state(self, state: dict) -> None:
-        arrays = self._arrays(self._net, lambda name: STATE_VARIABLES[population_kind(name)])
+        arrays = self._arrays(self._net, lambda name: self._net.state_variables[population_kind(name)])
         for (name, var), array in arrays.items():
             key = f"{name}.{var}"
             if key in state:
@@ -349,11 +353,13 @@ class _Learner:
         self.y_arrays = [s.variables["w"].get_value() for s in net.feedback]
         self.b_arrays = [net.groups[name].variables["b"].get_value() for name in self.names[1:]]
         self.writes_Y = model.feedback.mode in ("symmetric", "noisy_symmetric", "learned")
-        self.rule = make_rule(model, Y_noise)
-        self.ex = new_example(layout.n_inputs, layout.n_units)
+        # the learning rule compiled for this model (the fast engine's plasticity kernels)
+        self.plasticity = kernels_for(model).plasticity
+        self.rule = self.plasticity.make_rule(model, Y_noise)
+        self.ex = self.plasticity.new_example(layout.n_inputs, layout.n_units)
         self.V_f, self.alpha_f, self.alpha_t = self.ex.V_f, self.ex.alpha_f, self.ex.alpha_t
         self.phi_t, self.s_units, self.s_in = self.ex.phi_t, self.ex.s_units, self.ex.s_in
-        self.upd = new_updates(layout.sizes)
+        self.upd = self.plasticity.new_updates(layout.sizes)
         self.n_steps_seen = 0
         self.k = 0  # next presentation to finish
         self.n_correct = 0
@@ -394,7 +400,8 @@ class _Learner:
 
     def _learn(self, q: int) -> None:
         lo = self.layout.uo[-2]
-        learn_flat(self.flat, self.rule, self.ex, self.upd)
+        self.ex.key[0] = q  # a number unique to the example (rules that draw noise)
+        self.plasticity.learn_flat(self.flat, self.rule, self.ex, self.upd)
         label = self.schedule.label[2 * q]
         correct = int(np.argmax(self.V_f[lo:]) == label)
         self.n_correct += correct

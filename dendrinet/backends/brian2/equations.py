@@ -42,6 +42,8 @@ overshoots and oscillates at ``g dt = 1.7`` (output neurons in the target phase,
 """
 from __future__ import annotations
 
+import re
+
 from dendrinet.config import ModelConfig
 
 #: Brian2 integration method for every group (see the module docstring).
@@ -88,17 +90,25 @@ rate = phi_max*pixels(example*ms, i) : Hz
 example : 1 (linked)                # row of the pixel table being presented"""
 
 
+def _lines(text: str) -> str:
+    """User equation lines, dedented, each on its own line (empty: nothing)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return "".join("\n" + line for line in lines)
+
+
 def hidden_equations(model: ModelConfig) -> str:
     """Brian2 equations of a hidden layer of pyramidal neurons (basal, soma, apical).
 
-    ``model.equations.apical`` sets ``V_a`` as a function of ``V_a_lin``; a non-empty
-    ``model.equations.hidden_soma`` (unit 1/ms) is added to ``dV/dt``.
+    From ``model.equations`` (:class:`~dendrinet.config.EquationTerms`): ``apical``
+    sets ``V_a`` as a function of ``V_a_lin``, ``hidden_coupling`` is the dendrites'
+    drive of the soma, a non-empty ``hidden_soma`` (unit 1/ms) is added to ``dV/dt``
+    and ``hidden_extra`` adds equation lines (state variables, subexpressions).
     """
     terms = model.equations
     apical = terms.apical.strip() or "V_a_lin"
     return f"""\
 # hidden pyramidal neuron: soma V, basal dendrite V_b, apical dendrite V_a
-dV/dt = -g_L*V + g_B*(V_b - V) + g_A*(V_a - V){_extra(terms.hidden_soma)} : 1
+dV/dt = -g_L*V + {terms.hidden_coupling.strip()}{_extra(terms.hidden_soma)} : 1
 V_b = bL - bS + b : 1               # basal potential: filtered input spikes + bias
 V_a_lin = aL - aS : 1               # linear sum of filtered feedback spikes
 V_a = {apical} : 1                  # apical potential
@@ -107,20 +117,21 @@ phi = phi_max/(1 + exp(-V)) : Hz    # firing rate, phi_max * sigmoid(V)
 daL/dt = -aL/tau_L : 1              # apical (feedback) input, slow trace
 daS/dt = -aS/tau_s : 1              # apical (feedback) input, fast trace
 {_OUTPUT_TRACES}
-b : 1 (constant)                    # bias"""
+b : 1 (constant)                    # bias{_lines(terms.hidden_extra)}"""
 
 
 def output_equations(model: ModelConfig) -> str:
     """Brian2 equations of the output layer (dendrite, soma, teaching conductances).
 
     ``teach`` (1 in the target phase, else 0) and ``label`` (the target class) are
-    linked variables; a non-empty ``model.equations.output_soma`` (unit 1/ms) is added
-    to ``dV/dt``.
+    linked variables; ``model.equations.output_coupling`` is the dendrite's drive of the
+    soma, a non-empty ``output_soma`` (unit 1/ms) is added to ``dV/dt`` and
+    ``output_extra`` adds equation lines.
     """
     terms = model.equations
     return f"""\
 # output neuron: soma V, dendrite V_b, teaching conductances g_E, g_I (target phase)
-dV/dt = -g_L*V + g_D*(V_b - V) + g_E*(E_E - V) + g_I*(E_I - V){_extra(terms.output_soma)} : 1
+dV/dt = -g_L*V + {terms.output_coupling.strip()} + g_E*(E_E - V) + g_I*(E_I - V){_extra(terms.output_soma)} : 1
 V_b = bL - bS + b : 1               # dendritic potential: filtered input spikes + bias
 g_E = g_T*teach*int(i == label) : Hz        # excitatory teaching input of the target unit
 g_I = g_T*teach*(1 - int(i == label)) : Hz  # inhibitory teaching input of the others
@@ -129,16 +140,62 @@ phi = phi_max/(1 + exp(-V)) : Hz    # firing rate, phi_max * sigmoid(V)
 {_OUTPUT_TRACES}
 b : 1 (constant)                    # bias
 teach : 1 (linked)                  # 1 during the target phase, else 0
-label : 1 (linked)                  # target class of the current example"""
+label : 1 (linked)                  # target class of the current example{_lines(terms.output_extra)}"""
 
 
 def namespace(model: ModelConfig) -> dict:
     """Constants the equations refer to, as Brian2 quantities.
 
     ``phi_max`` (Hz), ``tau_L``, ``tau_s`` (ms), ``g_L, g_B, g_A, g_D, g_T`` (1/ms),
-    ``E_E``, ``E_I`` and ``psp_jump`` (numbers).
+    ``E_E``, ``E_I`` and ``psp_jump`` (numbers), and the model's own
+    ``[equations.parameters]`` with their units.
     """
-    return model.neuron.brian2_namespace()
+    ns = model.neuron.brian2_namespace()
+    ns.update(extra_parameters(model))
+    return ns
+
+
+def extra_parameters(model: ModelConfig) -> dict:
+    """``[equations.parameters]`` of ``model`` as Brian2 quantities (``"100 ms"`` ->
+    ``100*ms``). A value Brian2 cannot read raises :class:`~dendrinet.errors.ConfigError`
+    naming the model file."""
+    import brian2
+    from brian2.units import fundamentalunits
+
+    from dendrinet.errors import ConfigError
+
+    units = {name: value for name, value in vars(brian2).items()
+             if isinstance(value, fundamentalunits.Unit)}
+    out = {}
+    for name, text in model.equations.parameters:
+        number, _, unit = text.strip().partition(" ")
+        unit = unit.strip()
+        try:
+            value = float(number)
+            if unit:
+                if not re.fullmatch(r"[A-Za-z0-9_ */^().-]+", unit):
+                    raise ValueError
+                expr = unit.replace("^", "**")
+                if expr.startswith("/"):
+                    expr = "1" + expr
+                value = value * eval(expr, {"__builtins__": {}}, units)  # noqa: S307 (units only)
+        except Exception:
+            raise ConfigError(f"{model.source or model.name} [equations.parameters].{name}: cannot "
+                              f"read {text!r} as a number with Brian2 units (e.g. \"100 ms\", "
+                              f"\"0.05 /ms\", \"2 mV\")") from None
+        out[name] = value
+    return out
+
+
+def extra_state_variables(model: ModelConfig, kind: str) -> tuple[str, ...]:
+    """The state variables (differential equations) that ``model``'s ``hidden_extra`` /
+    ``output_extra`` lines add to population ``kind`` ("hidden", "output"; none for
+    "input"), in the order written."""
+    if kind not in ("hidden", "output"):
+        return ()
+    text = getattr(model.equations, f"{kind}_extra")
+    return tuple(m.group(1) for m in re.finditer(r"^\s*d([A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt\s*=",
+                                                  text, re.MULTILINE))
 
 
 def all_equations(model: ModelConfig) -> str:

@@ -130,7 +130,8 @@ class DendriticNetwork:
         ``EventMonitor`` s). Training engines that read the sums themselves switch it off.
     record_traces : sequence of str
         Variables to record every step from hidden and output neurons, any of ``"V"``,
-        ``"V_b"``, ``"V_a"`` (``V_a`` only exists in hidden layers).
+        ``"V_b"``, ``"V_a"`` (``V_a`` only exists in hidden layers), and the model's
+        extra state variables (``[equations]`` ``hidden_extra``, ``output_extra``).
     trace_neurons : int or None
         Record traces from the first ``trace_neurons`` neurons of each layer (``None``:
         all).
@@ -158,9 +159,14 @@ class DendriticNetwork:
         if device not in DEVICES:
             raise DendrinetError(f"unknown Brian2 device {device!r}; use one of {DEVICES}")
         record_traces = tuple(record_traces)
-        unknown = sorted(set(record_traces) - set(TRACE_VARIABLES))
+        extras = {kind: equations.extra_state_variables(model, kind) for kind in STATE_VARIABLES}
+        available = TRACE_VARIABLES + tuple(dict.fromkeys(extras["hidden"] + extras["output"]))
+        unknown = sorted(set(record_traces) - set(available))
         if unknown:
-            raise DendrinetError(f"cannot record {unknown}; traces available: {TRACE_VARIABLES}")
+            raise DendrinetError(f"cannot record {unknown}; traces available: {available}")
+        #: Dynamic state per population kind: the standard variables and the model's own.
+        self.state_variables = {kind: STATE_VARIABLES[kind] + extras[kind]
+                                for kind in STATE_VARIABLES}
         max_spike_probability(model.neuron.phi_max, dt)
         check_parameters(model, params, n_inputs)
         self.model = model
@@ -251,7 +257,9 @@ class DendriticNetwork:
         self.trace_monitors, self.trace_neurons = {}, {}
         if record_traces:
             for name in self.names[1:]:
-                variables = [v for v in record_traces if v != "V_a" or name != "output"]
+                kind = population_kind(name)
+                variables = [v for v in record_traces if (v in TRACE_VARIABLES and (
+                    v != "V_a" or kind != "output")) or v in self.state_variables[kind]]
                 n = self.sizes[name] if trace_neurons is None else min(trace_neurons,
                                                                        self.sizes[name])
                 self.trace_neurons[name] = np.arange(n)
@@ -288,7 +296,7 @@ class DendriticNetwork:
             setattr(group, flag, b2.linked_var(self.control, flag, index=zeros))
         # Zero the state before a reset presentation (switched off for runs without one).
         self.resetters[name] = group.run_regularly(
-            "\n".join(f"{v} = {v}*(1 - reset_now)" for v in STATE_VARIABLES[kind]),
+            "\n".join(f"{v} = {v}*(1 - reset_now)" for v in self.state_variables[kind]),
             when="start", order=0, name=f"{name}_state_reset")
         group.run_regularly("\n".join(_ACCUMULATE[s] for s in WINDOW_SUMS[kind]),
                             when="after_groups", order=0, name=f"{name}_window_sums")

@@ -24,7 +24,7 @@ def _input_events(x, p_max, n_steps, st, ev):
 def _dummies():
     """Writable placeholders for the unused recording arrays (Numba cannot compile
     writes into the read-only constants a module-level array would become)."""
-    return np.zeros((1, 1), np.uint8), np.zeros((1, 1))
+    return np.zeros((1, 1), np.uint8), np.zeros((1, 1)), np.zeros((1, 1, 1))
 
 
 @njit(**JIT)
@@ -55,7 +55,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
     (int, int)
         Number of samples written, number of rows of ``rec`` used.
     """
-    no_u8, no_f8 = _dummies()
+    no_u8, no_f8, no_f3 = _dummies()
     base = DRAW | ACC_VA | (APICAL if apical else 0) | (RECORD if record else 0)
     sizes, uo = net.sizes, net.uo
     L = sizes.size - 1
@@ -73,7 +73,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
         # forward phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, label,
-                         base | ACC_V | ACC_S, no_u8, 0, rec, row, no_f8, no_f8, no_f8, 0)
+                         base | ACC_V | ACC_S, no_u8, 0, rec, row, no_f8, no_f8, no_f8, no_f3, 0)
         row += nf
         nw = nf - settle
         best = out_lo
@@ -91,7 +91,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
         # target phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc, ev.ptr, ev.ids, nf, nt, settle, True, label,
-                         base, no_u8, 0, rec, row, no_f8, no_f8, no_f8, 0)
+                         base, no_u8, 0, rec, row, no_f8, no_f8, no_f8, no_f3, 0)
         row += nt
         nw = nt - settle
         mean_apical(net, acc, nw, apical, ex.alpha_t)
@@ -99,7 +99,8 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
             ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
         for j in range(out_lo, n_units):
             ex.phi_t[j] = acc.phi[j] / nw
-        # plasticity
+        # plasticity (the key: a number unique to the example, for rules that draw noise)
+        ex.key[0] = st.s0[0] ^ st.s1[n_units - 1]
         learn(net, rule, ex, upd)
         records[q, 0] = 1.0 if best - out_lo == label else 0.0
         for k in range(upd.stats.size):
@@ -116,7 +117,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
 @njit(**JIT)
 def _test_one(net, st, scr, acc, ev, x, key, n_steps, settle, mean_V, apical, record, rec, rec0):
     """One test presentation from a zero state with streams seeded by ``key``."""
-    no_u8, no_f8 = _dummies()
+    no_u8, no_f8, no_f3 = _dummies()
     L = net.sizes.size - 1
     out_lo = net.uo[L - 1]
     n_units = net.uo[L]
@@ -127,7 +128,7 @@ def _test_one(net, st, scr, acc, ev, x, key, n_steps, settle, mean_V, apical, re
     reset_acc(acc)
     flags = DRAW | ACC_V | (APICAL if apical else 0) | (RECORD if record else 0)
     run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, n_steps, settle, False, -1, flags,
-                     no_u8, 0, rec, rec0, no_f8, no_f8, no_f8, 0)
+                     no_u8, 0, rec, rec0, no_f8, no_f8, no_f8, no_f3, 0)
     nw = n_steps - settle
     for k in range(n_units - out_lo):
         mean_V[k] = acc.V[out_lo + k] / nw
@@ -148,7 +149,7 @@ def evaluate_examples(net, X, positions, key, n_steps, settle, mean_V, n_blocks,
     for blk in prange(n_blocks):
         start = blk * n // n_blocks
         stop = (blk + 1) * n // n_blocks
-        st = new_state(n_in, n_units)
+        st = new_state(n_in, n_units, net.n_x)
         scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
         acc = new_acc(n_in, n_units)
         ev = new_events(n_in, n_steps)
@@ -166,7 +167,7 @@ def record_examples(net, X, positions, key, n_steps, settle, mean_V, apical, rec
     L = sizes.size - 1
     n_in = sizes[0]
     n_units = net.uo[L]
-    st = new_state(n_in, n_units)
+    st = new_state(n_in, n_units, net.n_x)
     scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
     acc = new_acc(n_in, n_units)
     ev = new_events(n_in, n_steps)
@@ -177,10 +178,10 @@ def record_examples(net, X, positions, key, n_steps, settle, mean_V, apical, rec
 
 @njit(**JIT)
 def present_schedule(net, st, scr, acc, ev, X, example_id, n_steps, settle, teach, label,
-                     reset, rec, tr_V, tr_Vb, tr_Va, means):
+                     reset, rec, tr_V, tr_Vb, tr_Va, tr_X, means):
     """Present any schedule (rows ``example_id`` of ``X``, no learning), drawing every
     spike, recording all of them into ``rec`` and the traces ``V, V_b, V_a`` of every
-    unit after each step, and the window means of every presentation (``means``)."""
+    unit after each step (and the extra state variables, ``tr_X``), and the window means of every presentation (``means``)."""
     flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES | DRAW | RECORD
     no_u8 = np.zeros((1, 1), np.uint8)
     row = 0
@@ -190,6 +191,6 @@ def present_schedule(net, st, scr, acc, ev, X, example_id, n_steps, settle, teac
         reset_acc(acc)
         _input_events(X[example_id[k]], net.p_max, n_steps[k], st, ev)
         run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, n_steps[k], settle[k], teach[k],
-                         label[k], flags, no_u8, 0, rec, row, tr_V, tr_Vb, tr_Va, row)
+                         label[k], flags, no_u8, 0, rec, row, tr_V, tr_Vb, tr_Va, tr_X, row)
         store_means(acc, n_steps[k] - settle[k], means, k)
         row += n_steps[k]

@@ -55,6 +55,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from dendrinet.backends.numba.hooks import (EXTRA_STATE, add_apical, apical_row, update_hidden,
+                                            update_hidden_projected, update_output)
 from dendrinet.backends.numba.numerics import JIT, exp_parts, sigmoid
 from dendrinet.backends.numba.random_streams import uniform
 from dendrinet.encoding import max_spike_probability
@@ -70,7 +72,12 @@ Net = namedtuple("Net", [
     "E_teach", "cD_teach",           # ... with teaching input (target phase)
     "drive_E", "drive_I",            # g_T E_E / g, g_T E_I / g (target phase)
     "p_max", "phi_max",              # phi_max dt, phi_max (1/ms)
+    "dt_s", "n_x",                   # dt in seconds (generated code: SI units), rows of X
 ])
+
+#: Rows of ``State.X``: the extra state variables of hidden and output units (each
+#: population uses the first rows; see :mod:`dendrinet.backends.numba.hooks`).
+N_EXTRA = max(len(EXTRA_STATE["hidden"]), len(EXTRA_STATE["output"]))
 
 #: Dynamic state carried from step to step (and example to example in training).
 State = namedtuple("State", [
@@ -78,6 +85,7 @@ State = namedtuple("State", [
     "xinL", "xinS",                            # per input neuron
     "s0", "s1",                                # per-unit random streams (uint64)
     "rin0", "rin1",                            # per-input random streams (uint64)
+    "X",                                       # extra state variables (n_x, n_units)
 ])
 
 #: Scratch arrays of one simulation thread.
@@ -117,7 +125,7 @@ def make_net(layout, W, b, Y, model, dt: float, single_inputs: bool = False) -> 
                math.exp(-g_free * dt), n.g_D / g_free,
                math.exp(-g_teach * dt), n.g_D / g_teach,
                teaching_conductance * n.E_E / g_teach, teaching_conductance * n.E_I / g_teach,
-               max_spike_probability(n.phi_max, dt), n.phi_max)
+               max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, N_EXTRA)
 
 
 def make_state(n_inputs: int, n_units: int) -> State:
@@ -126,16 +134,17 @@ def make_state(n_inputs: int, n_units: int) -> State:
     return State(z(n_units), z(n_units), z(n_units), z(n_units), z(n_units), z(n_units),
                  z(n_units), z(n_inputs), z(n_inputs), np.zeros(n_units, np.uint64),
                  np.zeros(n_units, np.uint64), np.zeros(n_inputs, np.uint64),
-                 np.zeros(n_inputs, np.uint64))
+                 np.zeros(n_inputs, np.uint64), np.zeros((N_EXTRA, n_units)))
 
 
 @njit(**JIT)
-def new_state(n_inputs, n_units):
-    """:func:`make_state` inside Numba."""
+def new_state(n_inputs, n_units, n_x):
+    """:func:`make_state` inside Numba (``n_x = net.n_x`` extra state rows)."""
     return State(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
                  np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_inputs),
                  np.zeros(n_inputs), np.zeros(n_units, np.uint64), np.zeros(n_units, np.uint64),
-                 np.zeros(n_inputs, np.uint64), np.zeros(n_inputs, np.uint64))
+                 np.zeros(n_inputs, np.uint64), np.zeros(n_inputs, np.uint64),
+                 np.zeros((n_x, n_units)))
 
 
 @njit(**JIT)
@@ -186,6 +195,7 @@ def reset_state(st):
     st.xS[:] = 0.0
     st.xinL[:] = 0.0
     st.xinS[:] = 0.0
+    st.X[:, :] = 0.0
 
 
 @njit(**JIT)
@@ -201,55 +211,6 @@ def reset_acc(acc):
 # Every loop runs over range(view.size) of views that start at 0 (see numerics) and
 # writes few arrays, so that LLVM vectorises it (it gives up when too many pairs of
 # arrays might overlap).
-
-
-@njit(**JIT)
-def _soma_hidden(V, bL, bS, c, aL, aS, b, J, E, cB, cA, dL, dS):
-    """Exponential-Euler soma from the start-of-step traces, then the trace decays.
-
-    ``c`` holds the summed weight rows of the previous step's presynaptic spikes; the
-    traces receive ``J c`` first (step 4 of the previous step, folded into this loop
-    to save a pass over the arrays), and ``c`` is cleared."""
-    for j in range(V.size):
-        v = J * c[j]
-        L_ = bL[j] + v
-        S_ = bS[j] + v
-        c[j] = 0.0
-        V_b = L_ - S_ + b[j]
-        V_a = aL[j] - aS[j]
-        V_inf = cB * V_b + cA * V_a
-        V[j] = V_inf + (V[j] - V_inf) * E
-        bL[j] = L_ * dL
-        bS[j] = S_ * dS
-        aL[j] *= dL
-        aS[j] *= dS
-
-
-@njit(**JIT)
-def _soma_basal(V, bL, bS, c, b, J, E, cB, dL, dS):
-    """Hidden soma without apical input (``g_A = 0``, projected apical potential)."""
-    for j in range(V.size):
-        v = J * c[j]
-        L_ = bL[j] + v
-        S_ = bS[j] + v
-        c[j] = 0.0
-        V_inf = cB * (L_ - S_ + b[j])
-        V[j] = V_inf + (V[j] - V_inf) * E
-        bL[j] = L_ * dL
-        bS[j] = S_ * dS
-
-
-@njit(**JIT)
-def _soma_output(V, bL, bS, c, b, drive, J, E, cD, dL, dS):
-    for j in range(V.size):
-        v = J * c[j]
-        L_ = bL[j] + v
-        S_ = bS[j] + v
-        c[j] = 0.0
-        V_inf = cD * (L_ - S_ + b[j]) + drive[j]
-        V[j] = V_inf + (V[j] - V_inf) * E
-        bL[j] = L_ * dL
-        bS[j] = S_ * dS
 
 
 @njit(**JIT)
@@ -471,7 +432,7 @@ APICAL = 128       # explicit apical traces aL, aS (otherwise "projected", see b
 
 @njit(**JIT)
 def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, teach, label,
-                     flags, given, given0, rec, rec0, tr_V, tr_Vb, tr_Va, tr0):
+                     flags, given, given0, rec, rec0, tr_V, tr_Vb, tr_Va, tr_X, tr0):
     """Simulate one presentation of ``n_steps`` steps.
 
     Parameters
@@ -496,9 +457,10 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     rec, rec0 : uint8 array, int
         With ``RECORD``: spikes of step ``t`` go to row ``rec0 + t`` (columns = inputs,
         then units).
-    tr_V, tr_Vb, tr_Va, tr0 : float64 arrays, int
+    tr_V, tr_Vb, tr_Va, tr_X, tr0 : float64 arrays, int
         With ``TRACES``: ``V``, ``V_b``, ``V_a`` of every unit after the state update of
-        step ``t`` go to row ``tr0 + t``.
+        step ``t`` go to row ``tr0 + t`` (``tr_X``: the extra state variables, shape
+        ``(rows, n_x, n_units)``).
 
     Notes
     -----
@@ -538,6 +500,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     apical = (flags & APICAL) != 0
     sig_lo = 0 if (flags & ACC_PHI_ALL) != 0 else n_hid
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
+    X = st.X
     xinL, xinS = st.xinL, st.xinS
     b, sig, spk, idx, cnt, c, ca = net.b, scr.sig, scr.spk, scr.idx, scr.cnt, scr.c, scr.ca
     c_in = scr.c_in
@@ -573,22 +536,23 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             hi = uo[l + 1]
             if apical:
                 if l == 0:
-                    _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, aL[lo:hi], aS[lo:hi],
-                                 b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
+                    update_hidden(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, aL[lo:hi],
+                                  aS[lo:hi], b[lo:hi], X, lo, hi)
                 else:
-                    _soma_hidden(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi],
-                                 aS[lo:hi], b[lo:hi], J, net.E_hid, net.cB, net.cA, dL, dS)
+                    update_hidden(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi],
+                                  aS[lo:hi], b[lo:hi], X, lo, hi)
             elif l == 0:
-                _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, b[lo:hi], J, net.E_hid,
-                            net.cB, dL, dS)
+                update_hidden_projected(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, b[lo:hi],
+                                        X, lo, hi)
             else:
-                _soma_basal(V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], b[lo:hi], J, net.E_hid,
-                            net.cB, dL, dS)
+                update_hidden_projected(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
+                                        b[lo:hi], X, lo, hi)
         if L == 1:  # no hidden layer: the inputs drive the output layer
-            _soma_output(V, bL, bS, c_in, b, scr.drive, J, E_out, cD, dL, dS)
+            update_output(net, V, bL, bS, c_in, b, X, 0, n_units, scr.drive, E_out, cD, teach,
+                          label)
         else:
-            _soma_output(V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:], scr.drive,
-                         J, E_out, cD, dL, dS)
+            update_output(net, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:],
+                          X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
         _decay_jump(xL, xS, spk, J, dL, dS)
         # 2. window sums and traces, from the updated state
         if window:
@@ -600,7 +564,8 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 _add_diff(acc.s, xL, xS)
             if acc_va:
                 if apical:
-                    _add_diff(acc.Va[:n_hid], aL[:n_hid], aS[:n_hid])
+                    add_apical(acc.Va[:n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid], aL[:n_hid],
+                               aS[:n_hid], b[:n_hid], X, 0, n_hid)
                 elif not acc_s:
                     _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
         if traces:
@@ -609,6 +574,11 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 tr_V[row, j] = V[j]
                 tr_Vb[row, j] = bL[j] - bS[j] + b[j]
                 tr_Va[row, j] = aL[j] - aS[j]
+            apical_row(tr_Va[row, :n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid], aL[:n_hid],
+                       aS[:n_hid], b[:n_hid], X, 0, n_hid)
+            for r in range(X.shape[0]):
+                for j in range(n_units):
+                    tr_X[row, r, j] = X[r, j]
         # 3. spikes; the spiking units of layer l are idx[cnt[l]:cnt[l + 1]] (relative ids)
         if draw:
             _draw(V, st.s0, st.s1, net.p_max, spk, scr, uo, idx, cnt)

@@ -36,7 +36,14 @@ training to rounding (tests/test_fast_engine.py).
 
 Compilation. The kernels are compiled on first use (about a minute) and cached on disk
 (``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the cache is dropped
-automatically when any engine source changes (``_kernels.refresh_stale_cache``).
+automatically when any engine source changes (``jit_cache.refresh_stale_cache``).
+
+Any model. The per-step neuron update and the hidden layers' learning rule are reached
+through :mod:`~dendrinet.backends.numba.hooks`. A model with its own equations or rule
+gets a copy of the engine compiled with code generated from its Brian2 equations
+(:mod:`~dendrinet.backends.numba.codegen`) and its rule
+(:mod:`~dendrinet.backends.numba.rules`), cached under a hash of both
+(:mod:`~dendrinet.backends.numba.specialise`); such models keep explicit apical traces.
 """
 from __future__ import annotations
 
@@ -44,19 +51,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dendrinet.backends.numba import (drivers, dynamics, input_spikes, layout, numerics,
-                                      plasticity, random_streams, replay)
-from dendrinet.backends.numba.drivers import (evaluate_examples, present_schedule,
-                                              record_examples, train_chunk)
-from dendrinet.backends.numba.dynamics import (STATE_FLOATS, make_net, make_state, new_acc,
-                                               new_means, new_scratch)
+from dendrinet.backends.numba import (drivers, dynamics, hooks, input_spikes, layout, numerics,
+                                      plasticity, random_streams, rules)
+from dendrinet.backends.numba import replay as replay_module
+from dendrinet.backends.numba.dynamics import STATE_FLOATS
 from dendrinet.backends.numba.input_spikes import new_events
 from dendrinet.backends.numba.jit_cache import is_cached, refresh_stale_cache
 from dendrinet.backends.numba.layout import FlatLayout
-from dendrinet.backends.numba.plasticity import make_rule, new_example, new_updates
 from dendrinet.backends.numba.random_streams import derive_key, seed_streams
 from dendrinet.backends.numba.replay import fill_phase_averages
-from dendrinet.backends.numba.support import check_model_supported
+from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
@@ -68,10 +72,20 @@ from dendrinet.errors import DendrinetError
 from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
 from dendrinet.weights import Parameters
 
-__all__ = ["FastEngine"]
+__all__ = ["FastEngine", "replay"]
 
-refresh_stale_cache([numerics, random_streams, input_spikes, dynamics, drivers, replay,
-                     plasticity, layout])
+
+def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: dict, *,
+           learn: bool = False, input_precision: str = "double"):
+    """:func:`dendrinet.backends.numba.replay.replay` through ``model``'s own engine (the
+    code generated from its equations and rule, :mod:`~dendrinet.backends.numba.specialise`):
+    the given spike trains imposed on every population; returns the traces, phase averages
+    and (``learn=True``) learned parameters."""
+    return kernels_for(model).replay.replay(model, params, schedule, spikes, learn=learn,
+                                           input_precision=input_precision)
+
+refresh_stale_cache([numerics, random_streams, input_spikes, dynamics, drivers, replay_module,
+                     plasticity, layout, hooks, rules])
 
 #: Training examples per Numba call (progress is reported between chunks).
 TRAIN_CHUNK = 256
@@ -100,7 +114,9 @@ class FastEngine:
     Parameters
     ----------
     model : ModelConfig
-        Standard equations only (``model.equations.is_default``).
+        Any model: the standard equations and rule run on hand-written kernels, others
+        on code generated from the model's Brian2 equations and learning rule
+        (:mod:`~dendrinet.backends.numba.specialise`; compiled once, cached on disk).
     protocol : ProtocolConfig
         Phase lengths, windows, ``dt`` (ms).
     params : Parameters
@@ -126,7 +142,9 @@ class FastEngine:
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
                  seed: int = 0, input_precision: str = "single"):
         check_engine_args(model, protocol, seed)
-        check_model_supported(model)
+        # the model's compiled engine: the package's kernels, or code generated from its
+        # equations and learning rule (dendrinet.backends.numba.specialise)
+        self._k = kernels_for(model)
         sizes = _check_params(model, params)
         if input_precision not in ("single", "double"):
             raise DendrinetError(f"input_precision must be 'single' or 'double', got "
@@ -138,7 +156,7 @@ class FastEngine:
         self.seed = int(seed)
         self.layout = FlatLayout.from_sizes(sizes)
         self._key = np.uint64(self.seed)
-        self._state = make_state(self.layout.n_inputs, self.layout.n_units)
+        self._state = self._k.dynamics.make_state(self.layout.n_inputs, self.layout.n_units)
         # numba returns uint64 results as Python ints: wrap them again
         train_key = np.uint64(derive_key(self._key, np.uint64(1)))
         seed_streams(train_key, self._state.s0, self._state.s1)
@@ -148,9 +166,10 @@ class FastEngine:
         self.epochs_done = 0
         # Projected apical potential (see _simulate.run_presentation) where it is exact:
         # no apical conductance and feedback weights that never change.
+        # Generated models keep explicit apical traces (their V_a may act on the soma).
         fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        self._apical_train = not (model.neuron.g_A == 0.0 and fixed_Y)
-        self._apical_test = model.neuron.g_A != 0.0
+        self._apical_train = self._k.generated or not (model.neuron.g_A == 0.0 and fixed_Y)
+        self._apical_test = self._k.generated or model.neuron.g_A != 0.0
 
     # ------------------------------------------------------------- helpers
     @property
@@ -161,17 +180,22 @@ class FastEngine:
         """A line for the user when the first calls of ``what`` ("train": training and
         test; "present": :meth:`present`) will compile the kernels (no on-disk cache
         yet), else None."""
-        kernels = (present_schedule,) if what == "present" else (train_chunk,
-                                                                   evaluate_examples)
+        d = self._k.drivers
+        kernels = (d.present_schedule,) if what == "present" else (d.train_chunk,
+                                                                     d.evaluate_examples)
         if is_cached(*kernels):
             return None
+        if self._k.generated:
+            return (f"compiling the model, once: the fast engine generated from the "
+                    f"equations and learning rule of {self.model.name!r} (about a minute; "
+                    f"cached in {self._k.folder})")
         return ("compiling the fast engine's kernels (once, about a minute on a small "
                 "machine; cached afterwards)")
 
     def _net(self):
         _check_params(self.model, self.params)  # the caller may have replaced arrays
         W, b, Y, Yn = self.layout.pack(self.params)
-        net = make_net(self.layout, W, b, Y, self.model, self.protocol.dt,
+        net = self._k.dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt,
                        single_inputs=self.input_precision == "single")
         return net, Yn
 
@@ -218,12 +242,14 @@ class FastEngine:
         n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
         settle = self.protocol.settle_steps
         net, Yn = self._net()
-        rule = make_rule(self.model, Yn)
-        ex = new_example(layout.n_inputs, layout.n_units)
-        upd = new_updates(layout.sizes)
+        kern = self._k
+        rule = kern.plasticity.make_rule(self.model, Yn)
+        ex = kern.plasticity.new_example(layout.n_inputs, layout.n_units)
+        upd = kern.plasticity.new_updates(layout.sizes)
         n_in, n_units = layout.n_inputs, layout.n_units
-        scr = new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs, net.W_in)
-        acc = new_acc(n_in, n_units)
+        scr = kern.dynamics.new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs,
+                                        net.W_in)
+        acc = kern.dynamics.new_acc(n_in, n_units)
         ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
         samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
@@ -233,7 +259,7 @@ class FastEngine:
         done, k, row = 0, 0, 0
         while done < n:
             stop = min(n, done + TRAIN_CHUNK)
-            ks, row = train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
+            ks, row = kern.drivers.train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
                                   n_fwd[done:stop], n_tgt[done:stop], settle,
                                   records[done:stop], samples_f[k:], samples_t[k:],
                                   sample_rows[k:], sample_every, done, self._apical_train,
@@ -282,7 +308,7 @@ class FastEngine:
         while done < n:
             stop = min(n, done + TEST_CHUNK)
             blocks = min(stop - done, 4 * threads)
-            evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
+            self._k.drivers.evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
                               settle, mean_V[done:stop], blocks, self._apical_test)
             if labels is not None:
                 n_correct += int(np.count_nonzero(
@@ -322,27 +348,30 @@ class FastEngine:
         lay = self.layout
         n_in, n_units = lay.n_inputs, lay.n_units
         net, _ = self._net()
-        st = make_state(n_in, n_units)
+        k = self._k
+        st = k.dynamics.make_state(n_in, n_units)
         key = np.uint64(derive_key(self._key, np.uint64(3)))
         seed_streams(key, st.s0, st.s1)
         seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
         T, n_pres = int(schedule.total_steps), len(schedule)
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
         tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
-        means = new_means(n_pres, n_in, n_units)
+        tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
+        means = k.dynamics.new_means(n_pres, n_in, n_units)
         ev = new_events(n_in, int(schedule.n_steps.max()) if n_pres else 1)
-        present_schedule(net, st, new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
-                                              net.W_in), new_acc(n_in, n_units), ev, X,
-                         schedule.example_id, schedule.n_steps, schedule.settle,
-                         schedule.phase == TARGET, np.maximum(schedule.label, 0),
-                         schedule.reset.astype(np.bool_), rec, tr[0], tr[1], tr[2], means)
+        k.drivers.present_schedule(
+            net, st, k.dynamics.new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
+                                            net.W_in), k.dynamics.new_acc(n_in, n_units), ev, X,
+            schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
+            np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), rec, tr[0], tr[1],
+            tr[2], tr[3], means)
         names = population_names(self.model)
         result = SimulationResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
                                   schedule=schedule, t_offset=0.0,
                                   spikes=spikes_from_matrix(rec[:T], lay, schedule.dt, names))
         for l, name in enumerate(names[1:]):
             result.trace_neurons[name] = np.arange(int(lay.sizes[l + 1]))
-        return fill_phase_averages(result, lay, means, tr, T)
+        return fill_phase_averages(result, lay, means, tr, T, k.hooks.EXTRA_STATE)
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.
@@ -377,7 +406,7 @@ class FastEngine:
         layout = self.layout
         rec = np.zeros((ids.size * steps, layout.n_inputs + layout.n_units), np.uint8)
         mean_V = np.zeros((ids.size, self.model.n_outputs))
-        record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
+        self._k.drivers.record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
                         mean_V, self._apical_test, rec)
         out = spikes_from_matrix(rec, layout, self.protocol.dt, population_names(self.model))
         dt = self.protocol.dt
@@ -404,6 +433,8 @@ class FastEngine:
                 part = slice(lay.uo[l], lay.uo[l + 1])
                 state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
                 state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
+        if st.X.shape[0]:
+            state["X"] = st.X.copy()
         state["rng_units"] = np.stack([st.s0, st.s1], axis=1)
         state["rng_input"] = np.stack([st.rin0, st.rin1], axis=1)
         state["epochs_done"] = np.array(self.epochs_done, np.int64)
@@ -436,6 +467,12 @@ class FastEngine:
                 raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
                                      f"values, got shape {value.shape}")
             target[...] = value
+        if st.X.shape[0]:
+            value = np.asarray(state.get("X", np.zeros(0)), dtype=np.float64)
+            if value.shape != st.X.shape or not np.all(np.isfinite(value)):
+                raise DendrinetError(f"engine state 'X' (extra state variables): expected "
+                                     f"{st.X.shape} finite values, got shape {value.shape}")
+            st.X[...] = value
         units = np.asarray(state["rng_units"])
         inp = np.asarray(state["rng_input"])
         if units.shape != (st.s0.size, 2) or inp.shape != (st.rin0.size, 2):

@@ -49,10 +49,13 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from dendrinet.config import FEEDBACK_MODES, ModelConfig
+from dendrinet.config import FEEDBACK_MODES, ModelConfig, is_standard
 from dendrinet.engine.results import n_stats, stat_names
 from dendrinet.backends.numba.layout import FlatLayout, FlatParams
+from dendrinet.backends.numba.hooks import hidden_layer_error
 from dendrinet.backends.numba.numerics import JIT, sigmoid
+from dendrinet.backends.numba.random_streams import derive_key
+from dendrinet.backends.numba.rules import HiddenLayer
 from dendrinet.errors import DendrinetError
 from dendrinet.weights import Parameters
 
@@ -132,10 +135,16 @@ def hidden_error(V_f, alpha_f, alpha_t, phi_max, k_B, e):
         ``||alpha_t - alpha_f||^2`` and the mean and population s.d. (ddof 0) of
         ``alpha_t - alpha_f`` over the layer.
     """
-    n = V_f.size
-    for j in range(n):  # no reduction in this loop: it vectorises
+    for j in range(V_f.size):  # no reduction in this loop: it vectorises
         s = sigmoid(V_f[j])
         e[j] = (alpha_t[j] - alpha_f[j]) * k_B * phi_max * s * (1.0 - s)
+    return plateau_stats(alpha_f, alpha_t)
+
+
+@njit(**JIT)
+def plateau_stats(alpha_f, alpha_t):
+    """``(||alpha_t - alpha_f||^2, mean, population s.d.)`` of the plateau difference."""
+    n = alpha_f.size
     total = 0.0
     loss = 0.0
     for j in range(n):
@@ -299,7 +308,10 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
         What the layers exposed at the end of the example (:func:`new_example`): mean
         forward-phase potentials ``V_f``, plateaus ``alpha_f``/``alpha_t`` (hidden
         units), mean target-phase rates ``phi_t`` (1/ms, output units), mean
-        forward-phase filtered spike trains ``s_in`` (inputs) and ``s_units``, 1/ms.
+        forward-phase filtered spike trains ``s_in`` (inputs) and ``s_units``, 1/ms;
+        ``key[0]`` a number unique to the example (for rules that draw random numbers).
+        The hidden layers' errors come from the model's rule
+        (:mod:`~dendrinet.backends.numba.rules`, reached through ``hooks``).
     out : Updates
         On return: the errors applied (``e``), the backprop errors (``e_bp``; output
         entries hold the output error) and ``stats``: ``loss_out``, then per hidden
@@ -327,8 +339,12 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     for l in range(L - 2, -1, -1):
         lo = uo[l]
         hi = uo[l + 1]
-        loss, mean, sd = hidden_error(V_f[lo:hi], alpha_f[lo:hi], alpha_t[lo:hi], phi_max,
-                                      k_B, e[lo:hi])
+        hidden_layer_error(HiddenLayer(l, V_f[lo:hi], alpha_f[lo:hi], alpha_t[lo:hi],
+                                       s_in if l == 0 else s_units[uo[l - 1]:uo[l]],
+                                       s_units[lo:hi], e[uo[L - 1]:uo[L]],
+                                       Y[yo[l]:yo[l + 1]].reshape((n_out, sizes[l + 1])),
+                                       phi_max, k_B, derive_key(ex.key[0], l)), e[lo:hi])
+        loss, mean, sd = plateau_stats(alpha_f[lo:hi], alpha_t[lo:hi])
         W_above = W[wo[l + 1]:wo[l + 2]].reshape((sizes[l + 1], sizes[l + 2]))
         backprop_error(W_above, e_bp[uo[l + 1]:uo[l + 2]], V_f[lo:hi], phi_max, k_B,
                        e_bp[lo:hi])
@@ -381,7 +397,8 @@ Rule = namedtuple("Rule", ["eta", "P_hid", "P_out", "k_B", "k_D", "phi_max", "mo
                            "train_hidden", "eta_Y", "Y_noise"])
 
 #: What the layers expose at the end of an example, flat over units (see learn_flat).
-Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "s_units"])
+Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "s_units",
+                                 "key"])
 
 #: The rule's results for one example, and its scratch (see learn_flat).
 Updates = namedtuple("Updates", ["e", "e_bp", "work", "stats"])
@@ -406,7 +423,7 @@ def make_rule(model: ModelConfig, Y_noise: np.ndarray) -> Rule:
 def new_example(n_inputs: int, n_units: int) -> Example:
     """Zeroed :data:`Example` buffers."""
     return Example(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
-                   np.zeros(n_inputs), np.zeros(n_units))
+                   np.zeros(n_inputs), np.zeros(n_units), np.zeros(1, np.uint64))
 
 
 def new_updates(sizes) -> Updates:
@@ -426,8 +443,12 @@ def work_size(sizes) -> int:
 
 def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarray],
                   alpha_f: Sequence[np.ndarray], alpha_t: Sequence[np.ndarray],
-                  phi_bar_t: np.ndarray, s_bar_f: Sequence[np.ndarray]) -> dict:
+                  phi_bar_t: np.ndarray, s_bar_f: Sequence[np.ndarray], key: int = 0) -> dict:
     """Apply one example's plasticity to ``params`` (in place) and return its record.
+
+    The rule of this module's ``hooks`` (the segregated-dendrite rule here; a model with
+    another rule: ``kernels_for(model).plasticity.learn_example``, see
+    :mod:`~dendrinet.backends.numba.specialise`).
 
     The same kernel (:func:`learn_flat`) as the fast engine; for engines that compute
     the phase averages themselves (the Brian2 engine).
@@ -445,6 +466,9 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
         Mean target-phase output rates, 1/ms.
     s_bar_f : sequence of arrays
         Mean forward-phase filtered spike trains, 1/ms: input, then each hidden layer.
+    key : int
+        A number unique to the example (random numbers of rules that draw them, e.g.
+        ``noise-feedback``).
 
     Returns
     -------
@@ -453,6 +477,10 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
         ``alpha_diff_mean_<l>``, ``alpha_diff_sd_<l>``; ``e_<l>`` (the errors applied,
         one per layer) and ``e_bp_<l>`` (backprop errors per hidden layer).
     """
+    if __name__ == "dendrinet.backends.numba.plasticity" and not is_standard(model):
+        raise DendrinetError(f"model {model.name!r} has its own learning rule or equations: use "
+                             f"kernels_for(model).plasticity.learn_example "
+                             f"(dendrinet.backends.numba.specialise)")
     layout = FlatLayout.from_sizes(params.layer_sizes)
     L = layout.n_layers
     if len(V_f) != L or len(alpha_f) != L - 1 or len(alpha_t) != L - 1 or len(s_bar_f) != L:
@@ -479,7 +507,8 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
                                      f"expected ({n},)")
     W, b, Y, Yn = layout.pack(params)
     ex = Example(units(V_f), units(alpha_f), units(alpha_t), units([], phi_bar_t),
-                 np.ascontiguousarray(s_bar_f[0], dtype=np.float64), units(s_bar_f[1:]))
+                 np.ascontiguousarray(s_bar_f[0], dtype=np.float64), units(s_bar_f[1:]),
+                 np.array([key], np.uint64))
     out = new_updates(layout.sizes)
     learn_flat(FlatParams(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y),
                make_rule(model, Yn), ex, out)

@@ -22,8 +22,8 @@ from dendrinet.backends.numba.layout import FlatLayout
 from dendrinet.backends.numba.numerics import JIT, sigmoid
 from dendrinet.backends.numba.plasticity import (Example, learn, make_rule, new_example,
                                                  new_updates)
-from dendrinet.backends.numba.support import check_model_supported
-from dendrinet.config import ModelConfig
+from dendrinet.backends.numba.hooks import EXTRA_STATE
+from dendrinet.config import ModelConfig, is_standard
 from dendrinet.engine.results import PhaseAverages, n_stats, population_names, stat_names
 from dendrinet.engine.results import sigmoid as sigmoid_array
 from dendrinet.errors import DendrinetError
@@ -54,7 +54,7 @@ class ReplayResult(PhaseAverages):
 
 @njit(**JIT)
 def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase, label,
-                reset, given, tr_V, tr_Vb, tr_Va, means, learn_after, rule, ex, upd, records,
+                reset, given, tr_V, tr_Vb, tr_Va, tr_X, means, learn_after, rule, ex, upd, records,
                 rec_pres):
     L = net.sizes.size - 1
     n_hid = net.uo[L - 1]
@@ -67,14 +67,15 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc, ev_ptr, ev_ids, start[k], n_steps[k], settle[k],
                          phase[k] == TARGET, label[k], flags, given, start[k], no_rec, 0, tr_V,
-                         tr_Vb, tr_Va, start[k])
+                         tr_Vb, tr_Va, tr_X, start[k])
         store_means(acc, n_steps[k] - settle[k], means, k)
         if learn_after and k > 0 and phase[k] == TARGET and phase[k - 1] == FORWARD:
             for j in range(n_hid):
                 ex.alpha_f[j] = sigmoid(means.Va[k - 1, j])
                 ex.alpha_t[j] = sigmoid(means.Va[k, j])
+            ex.key[0] = k
             learn(net, rule, Example(means.V[k - 1], ex.alpha_f, ex.alpha_t, means.phi[k],
-                                     means.s_in[k - 1], means.s[k - 1]), upd)
+                                     means.s_in[k - 1], means.s[k - 1], ex.key), upd)
             for c in range(upd.stats.size):
                 records[n_learn, c] = upd.stats[c]
             rec_pres[n_learn] = k
@@ -121,10 +122,14 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
            learn: bool = False, input_precision: str = "double") -> ReplayResult:
     """Run the network's equations over ``schedule`` with the given spike trains.
 
+    Through this module's ``hooks``: the standard neuron and rule here; any model through
+    its own engine with :func:`dendrinet.backends.numba.engine.replay`.
+
     Parameters
     ----------
     model : ModelConfig
-        Standard equations only.
+        Any model the fast engine runs (edited equations and rules through their
+        generated engine, :mod:`~dendrinet.backends.numba.specialise`).
     params : Parameters
         Not modified (a copy is learned with ``learn=True``).
     schedule : Schedule
@@ -145,7 +150,10 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     -------
     ReplayResult
     """
-    check_model_supported(model)
+    if __name__ == "dendrinet.backends.numba.replay" and not is_standard(model):
+        raise DendrinetError(f"model {model.name!r} has its own equations or learning rule: "
+                             f"replay it with dendrinet.backends.numba.engine.replay (its "
+                             f"generated engine)")
     if not isinstance(schedule, Schedule):
         raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
     if input_precision not in ("single", "double"):
@@ -176,12 +184,13 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     acc = new_acc(n_in, n_units)
     n_pres = len(schedule)
     tr = [np.zeros((T, n_units)) for _ in range(3)]
+    tr.append(np.zeros((T, net.n_x, n_units)))
     means = new_means(n_pres, n_in, n_units)
     records = np.zeros((max(n_pres, 1), n_stats(L - 1)))
     rec_pres = np.zeros(max(n_pres, 1), np.int64)
     n_learn = _replay_run(net, st, scr, acc, ev_ptr, ev_ids, schedule.start, schedule.n_steps,
                           schedule.settle, schedule.phase, schedule.label,
-                          schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2],
+                          schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2], tr[3],
                           means, bool(learn),
                           make_rule(model, Yn), new_example(n_in, n_units),
                           new_updates(layout.sizes),
@@ -189,7 +198,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     layout.unpack_into(params, W, b, Y)
 
     result = ReplayResult(sizes={n: int(s) for n, s in zip(names, layout.sizes)}, params=params)
-    fill_phase_averages(result, layout, means, tr, T)
+    fill_phase_averages(result, layout, means, tr, T, EXTRA_STATE)
     if learn:
         result.records = {name: records[:n_learn, c].copy()
                           for c, name in enumerate(stat_names(L - 1))}
@@ -198,10 +207,12 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
 
 
 def fill_phase_averages(result: PhaseAverages, layout: FlatLayout, means, traces,
-                        n_steps: int) -> PhaseAverages:
+                        n_steps: int, extra_state=None) -> PhaseAverages:
     """Split the flat window means (:data:`~dendrinet.backends.numba.dynamics.Means`) and
-    traces ``(V, V_b, V_a)`` (first ``n_steps`` rows) into ``result``'s populations (its
-    ``sizes``); plateaus ``alpha = sigmoid(mean V_a)`` for hidden layers."""
+    traces ``(V, V_b, V_a[, X])`` (first ``n_steps`` rows) into ``result``'s populations
+    (its ``sizes``); plateaus ``alpha = sigmoid(mean V_a)`` for hidden layers. With
+    ``extra_state`` (``{"hidden": names, "output": names}``, the rows of ``X``) the
+    traces of the extra state variables are added under their names."""
     names = list(result.sizes)
     result.s_bar["input"] = means.s_in
     for l, name in enumerate(names[1:]):
@@ -213,4 +224,7 @@ def fill_phase_averages(result: PhaseAverages, layout: FlatLayout, means, traces
         if name != "output":
             result.alpha[name] = sigmoid_array(means.Va[:, part])
             result.traces[name]["V_a"] = traces[2][:n_steps, part]
+        extras = (extra_state or {}).get("output" if name == "output" else "hidden", ())
+        for r, var in enumerate(extras):
+            result.traces[name][var] = traces[3][:n_steps, r, part]
     return result

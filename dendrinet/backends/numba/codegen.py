@@ -1,0 +1,386 @@
+"""The fast engine's neuron update, generated from the model's Brian2 equations.
+
+The equations of a model (:mod:`dendrinet.backends.brian2.equations`, the one definition
+both engines use) go through Brian2's own machinery: ``NeuronGroup`` parses them and
+checks their units, and its state updater (the integration method Brian2 uses for the
+network, :data:`~dendrinet.backends.brian2.equations.METHOD`) gives one step of every
+differential equation as "abstract code", lines of Python. This module turns those lines
+into the Numba functions of :mod:`dendrinet.backends.numba.hooks` (same names and
+arguments), as the text of a module that :mod:`dendrinet.backends.numba.specialise`
+compiles into the engine:
+
+* every constant of the namespace (and every unit written in an equation) becomes a
+  module-level float in SI units, which Numba folds into the machine code; ``dt`` is
+  ``net.dt_s`` (seconds), so ``exp(-dt/tau)`` is computed once per call, not per unit;
+* the basal, apical and own traces stay the engine's (exact decays, the pending input
+  of the previous step folded in first, as in the hand-written update); the generated
+  lines compute the soma and the extra state variables from the start-of-step values,
+  exactly as Brian2's generated code does;
+* ``V_a`` (window sums, plateaus) is the model's apical expression evaluated on the
+  updated state, as Brian2's ``sum_Va += window*V_a``.
+
+Errors (unknown names, inconsistent units, missing variables, constructs this engine
+cannot run) raise :class:`ModelEquationError`, naming the model file, the equation and
+the fix.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import gc
+import re
+
+from dendrinet.config import ModelConfig
+from dendrinet.errors import DendrinetError
+
+#: Trace variables the engine integrates itself (exactly) in every population.
+ENGINE_TRACES = ("bL", "bS", "aL", "aS", "xL", "xS")
+#: Names the generated code may not read: the own spike traces are updated after the
+#: soma (with the previous step's spikes folded in), time and noise have no counterpart.
+_NOT_GENERATED = {
+    "xL": "the neuron's own spike trace xL", "xS": "the neuron's own spike trace xS",
+    "s": "the neuron's own filtered spike train s", "t": "the time t",
+    "rand": "random numbers (rand())", "randn": "random numbers (randn())",
+    "xi": "stochastic terms (xi)", "timestep": "timestep()", "t_in_timesteps": "t_in_timesteps",
+    "lastspike": "lastspike", "not_refractory": "refractoriness",
+}
+#: Functions the generated module provides (Brian2's default functions).
+FUNCTIONS = ("exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+             "arcsin", "arccos", "arctan", "abs", "sign", "clip", "int", "floor", "ceil",
+             "expm1", "log1p", "exprel")
+_PRELUDE = '''\
+import math
+
+from numba import njit
+
+from dendrinet.backends.numba.numerics import JIT, exp_parts, fast_exp as exp
+
+log, log10, sqrt = math.log, math.log10, math.sqrt
+sin, cos, tan = math.sin, math.cos, math.tan
+arcsin, arccos, arctan, log1p = math.asin, math.acos, math.atan, math.log1p
+floor, ceil = math.floor, math.ceil
+
+
+# exp and the functions built on it are branch-free (numerics.fast_exp, within 2 ulp),
+# so that the loops over units vectorise; math's versions are scalar library calls.
+@njit(inline="always", **JIT)
+def tanh(x):
+    # exp(-2|x|) = s p / q, so tanh(|x|) = (q - s p) / (q + s p): one division
+    s, p, q = exp_parts(-2.0 * abs(x))
+    r = (q - s * p) / (q + s * p)
+    return r if x >= 0.0 else -r
+
+
+@njit(inline="always", **JIT)
+def sinh(x):
+    return 0.5 * (exp(x) - exp(-x))
+
+
+@njit(inline="always", **JIT)
+def cosh(x):
+    return 0.5 * (exp(x) + exp(-x))
+
+
+@njit(inline="always", **JIT)
+def expm1(x):
+    return math.expm1(x)
+
+
+@njit(inline="always", **JIT)
+def sign(x):
+    return (x > 0.0) - (x < 0.0)
+
+
+@njit(inline="always", **JIT)
+def clip(x, low, high):
+    return min(max(x, low), high)
+
+
+@njit(inline="always", **JIT)
+def exprel(x):
+    return 1.0 if x == 0.0 else math.expm1(x) / x
+'''
+
+
+class ModelEquationError(DendrinetError):
+    """A model's equations cannot be built, checked or compiled for the fast engine."""
+
+
+def _where(model: ModelConfig) -> str:
+    return model.source or f"model {model.name!r}"
+
+
+def _kind_terms(model: ModelConfig, kind: str) -> str:
+    """The user's entries of the ``[equations]`` table for one population, for messages."""
+    keys = (("apical", "hidden_coupling", "hidden_soma", "hidden_extra") if kind == "hidden"
+            else ("output_coupling", "output_soma", "output_extra"))
+    terms = model.equations
+    shown = [f"{k} = {getattr(terms, k)!r}" for k in keys
+             if getattr(terms, k) != getattr(type(terms), k, "")]
+    return "; ".join(shown) if shown else "the standard equations"
+
+
+@functools.lru_cache(maxsize=16)
+def brian2_group(model: ModelConfig, kind: str):
+    """A one-neuron Brian2 ``NeuronGroup`` of ``kind``'s equations (linked flags as plain
+    parameters), its namespace, and the checked equations; errors as
+    :class:`ModelEquationError`."""
+    import brian2 as b2
+    from brian2.utils.logger import catch_logs
+
+    from dendrinet.backends.brian2 import equations
+
+    text = {"hidden": equations.hidden_equations, "output": equations.output_equations}[kind](model)
+    text = text.replace("(linked)", "")  # teach, label: parameters here (values at run time)
+    ns = equations.namespace(model)
+    where = _where(model)
+    error = None
+    with catch_logs():  # a group Brian2 failed to build warns when it is collected
+        try:
+            group = b2.NeuronGroup(1, text, method=equations.METHOD, namespace=ns,
+                                   name=f"dendrinet_codegen_{kind}*")
+            group._network = "dendrinet.codegen"  # a probe, never run: no "unused" warning
+        except Exception as exc:
+            error = _message(exc)
+        gc.collect()
+    if error is not None:
+        raise ModelEquationError(
+            f"{where}: Brian2 cannot read the {kind} equations ({error}). The entries "
+            f"of [equations]: {_kind_terms(model, kind)}. Fix the equation text (syntax "
+            f"'dx/dt = ... : unit', 'name = expression : unit').")
+    try:
+        group.equations.check_units(group, run_namespace={})
+    except Exception as exc:
+        unknown = re.search(r'identifier "([^"]+)" could not be resolved', str(exc))
+        if unknown:
+            raise ModelEquationError(
+                f"{where}: unknown name {unknown.group(1)!r} in the {kind} equations "
+                f"({_kind_terms(model, kind)}); declare a new parameter in "
+                f"[equations.parameters] with its unit, e.g. {unknown.group(1)} = \"10 ms\""
+            ) from None
+        raise ModelEquationError(
+            f"{where}: the {kind} equations are inconsistent ({_message(exc)}). The entries of "
+            f"[equations]: {_kind_terms(model, kind)}. Every term of dV/dt has unit 1/ms "
+            f"(write '.../ms' or multiply by a conductance), potentials are dimensionless, "
+            f"new parameters are declared in [equations.parameters] with their units."
+        ) from None
+    return group, ns
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc.args[0]) if getattr(exc, "args", None) else str(exc)
+    text = text.strip().strip("'\"")
+    return " ".join(text.split())
+
+
+def abstract_code(model: ModelConfig, kind: str) -> list[tuple[str, str]]:
+    """Brian2's state update of ``kind``'s equations as ``(target, expression)`` lines."""
+    group, _ = brian2_group(model, kind)
+    try:
+        group.state_updater.update_abstract_code(run_namespace={})
+    except Exception as exc:
+        raise ModelEquationError(
+            f"{_where(model)}: Brian2 cannot integrate the {kind} equations "
+            f"({_message(exc)}); entries of [equations]: {_kind_terms(model, kind)}. Both "
+            f"engines integrate with exponential Euler, which needs every differential "
+            f"equation linear in its own variable, without noise terms (xi).") from None
+    lines = []
+    for line in group.state_updater.abstract_code.strip().splitlines():
+        target, _, expr = line.partition("=")
+        lines.append((target.strip(), expr.strip()))
+    return lines
+
+
+def _apical_expression(model: ModelConfig) -> str:
+    """``V_a`` of the hidden equations with every subexpression substituted."""
+    from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
+
+    group, _ = brian2_group(model, "hidden")
+    eqs = group.equations
+    subs = {name: str_to_sympy(eqs[name].expr.code) for name in eqs.subexpr_names}
+    expr = str_to_sympy("V_a")
+    for _ in range(len(subs) + 1):
+        free = {str(s) for s in expr.free_symbols}
+        todo = {str_to_sympy(n): subs[n] for n in free if n in subs}
+        if not todo:
+            break
+        expr = expr.subs(todo)
+    return sympy_to_str(expr)
+
+
+def _names(expr: str) -> set[str]:
+    tree = ast.parse(expr, mode="eval")
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _check_generatable(model: ModelConfig, kind: str, names: set[str]) -> None:
+    text = _kind_terms(model, kind)
+    if re.search(r"\brandn?\s*\(|constant over dt", text):
+        names = names | {"rand"}
+    bad = sorted(n for n in names if n in _NOT_GENERATED or n.startswith("xi_"))
+    if bad:
+        what = ", ".join(_NOT_GENERATED.get(n, "stochastic terms") for n in bad)
+        raise ModelEquationError(
+            f"{_where(model)}: the fast engine cannot generate {what} in the {kind} equations "
+            f"({_kind_terms(model, kind)}); the Brian2 engine runs them: --engine brian2 "
+            f"(engine='brian2' in Python)")
+
+
+def _constants(model: ModelConfig, kind: str, names: set[str], local: set[str]) -> dict:
+    """SI float values of the names that are neither local variables nor functions."""
+    import brian2
+    from brian2.units.fundamentalunits import Quantity, Unit
+
+    _, ns = brian2_group(model, kind)
+    out = {}
+    for name in sorted(names - local - set(FUNCTIONS)):
+        if name in ns:
+            value = ns[name]
+        elif isinstance(getattr(brian2, name, None), Unit):
+            value = getattr(brian2, name)
+        else:
+            raise ModelEquationError(f"{_where(model)}: unknown name {name!r} in the {kind} "
+                                     f"equations ({_kind_terms(model, kind)}); declare it in "
+                                     f"[equations.parameters] with its unit")
+        out[name] = float(value) if isinstance(value, (Quantity, Unit)) else float(value)
+    return out
+
+
+def _substituted(expr: str, temps: dict, consts: dict):
+    """``expr`` as SymPy, with earlier temporaries and the constants' values put in."""
+    from brian2.parsing.sympytools import str_to_sympy
+    from sympy import Float
+
+    e = str_to_sympy(expr)
+    e = e.subs({s: temps[s.name] for s in e.free_symbols if s.name in temps})
+    return e.subs({s: Float(consts[s.name]) for s in e.free_symbols if s.name in consts})
+
+
+def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[str]:
+    """Lines computing one step of ``kind``'s soma and extra state variables from the
+    start-of-step values (loaded as locals of the same names): Brian2's abstract code with
+    the constants' values substituted (SymPy folds them) and common subexpressions taken
+    out (``tanh(V_a_lin/2)`` is computed once, not once per term)."""
+    from brian2.parsing.sympytools import sympy_to_str
+    from sympy import cse, numbered_symbols
+
+    # the engine integrates the traces itself (exact decays)
+    lines = [(t, e) for t, e in abstract_code(model, kind) if t.lstrip("_") not in ENGINE_TRACES]
+    state = set(extras) | {"V", "b"} | set(ENGINE_TRACES)
+    local = state | {"dt", "i", "teach", "label"} | {t for t, _ in lines}
+    names = set().union(*(_names(expr) for _, expr in lines))
+    _check_generatable(model, kind, names)
+    consts = _constants(model, kind, names, local)
+    temps, outputs = {}, []
+    for target, expr in lines:
+        temps[target] = _substituted(expr, temps, consts)
+        if not target.startswith("_"):
+            outputs.append(target)
+    shared, reduced = cse([temps[t] for t in outputs], symbols=numbered_symbols("_cse"))
+    body = [f"{name} = {sympy_to_str(e)}" for name, e in shared]
+    body += [f"_new_{t} = {sympy_to_str(e)}" for t, e in zip(outputs, reduced)]
+    body += [f"{t} = _new_{t}" for t in outputs]  # every new value from start-of-step values
+    return body
+
+
+def neuron_hooks_source(model: ModelConfig) -> str:
+    """The text of a module with :mod:`~dendrinet.backends.numba.hooks`'s neuron
+    functions generated from ``model``'s equations."""
+    from brian2.parsing.sympytools import sympy_to_str
+
+    from dendrinet.backends.brian2.equations import extra_state_variables
+
+    extra_h = extra_state_variables(model, "hidden")
+    extra_o = extra_state_variables(model, "output")
+    body_h = _population(model, "hidden", extra_h)
+    body_o = _population(model, "output", extra_o)
+    apical = _apical_expression(model)
+    apical_names = _names(apical)
+    _check_generatable(model, "hidden", apical_names)
+    const_a = _constants(model, "hidden", apical_names,
+                         {"V", "b", "bL", "bS", "aL", "aS", *extra_h})
+    apical = sympy_to_str(_substituted(apical, {}, const_a))
+    apical_names = _names(apical)
+    out = [f'"""Generated by dendrinet.backends.numba.codegen from model {model.name!r}; do '
+           f'not edit."""', _PRELUDE,
+           f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}"]
+    out += ["", "", _update_function("update_hidden", body_h, extra_h, hidden=True),
+            "", "", _update_function("update_output", body_o, extra_o, hidden=False),
+            "", "", _PROJECTED, "", "", _apical_functions(apical, apical_names, extra_h)]
+    return "\n".join(out) + "\n"
+
+
+def _loads(extras, names_used=None) -> list[str]:
+    return [f"{x} = {x}__[j__]" for x in extras if names_used is None or x in names_used]
+
+
+def _rows(extras, only=None) -> list[str]:
+    """Contiguous views of the extra state rows (vectorisable loops)."""
+    return [f"    {x}__ = X__[{r}, lo:hi]" for r, x in enumerate(extras)
+            if only is None or x in only]
+
+
+def _update_function(name: str, body: list[str], extras, hidden: bool) -> str:
+    if hidden:
+        head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, aL__, aS__, b__, X__, lo, "
+                f"hi):\n"
+                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n"
+                f"    teach = 0.0\n    label = -1\n")
+    else:
+        head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, b__, X__, lo, hi, drive__, "
+                f"E__, cD__, teach_, label):\n"
+                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n"
+                f"    teach = 1.0 if teach_ else 0.0\n")
+    loop = _rows(extras) + [
+            "    for j__ in range(V__.size):",
+            "        i = j__",
+            "        v__ = J__ * c__[j__]",
+            "        bL = bL__[j__] + v__",
+            "        bS = bS__[j__] + v__",
+            "        c__[j__] = 0.0",
+            "        V = V__[j__]",
+            "        b = b__[j__]"]
+    if hidden:
+        loop += ["        aL = aL__[j__]", "        aS = aS__[j__]"]
+    loop += ["        " + line for line in _loads(extras)]
+    loop += ["        " + line for line in body]
+    loop += ["        V__[j__] = V"]
+    loop += [f"        {x}__[j__] = {x}" for x in extras]
+    loop += ["        bL__[j__] = bL * dL__", "        bS__[j__] = bS * dS__"]
+    if hidden:
+        loop += ["        aL__[j__] = aL * dL__", "        aS__[j__] = aS * dS__"]
+    return head + "\n".join(loop)
+
+
+_PROJECTED = '''\
+@njit(**JIT)
+def update_hidden_projected(net, V__, bL__, bS__, c__, b__, X__, lo, hi):
+    """Never called: generated models keep explicit apical traces."""
+    raise RuntimeError("generated models run with explicit apical traces")'''
+
+
+def _apical_functions(expr: str, names: set[str], extras) -> str:
+    used = [x for x in extras if x in names]
+    loads = [f"    {n} = {n}__[j__]" for n in ("V", "b", "bL", "bS", "aL", "aS") if n in names]
+    loads += ["    " + line for line in _loads(used)]
+    args = ", ".join(["j__", "V__", "bL__", "bS__", "aL__", "aS__", "b__", *(f"{x}__" for x in used)])
+    return "\n".join([
+        "@njit(inline='always', **JIT)",
+        f"def apical_value({args}):",
+        *loads,
+        f"    return {expr}",
+        "",
+        "",
+        "@njit(**JIT)",
+        "def add_apical(acc, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
+        *_rows(extras, used),
+        "    for j__ in range(acc.size):",
+        f"        acc[j__] += apical_value({args})",
+        "",
+        "",
+        "@njit(**JIT)",
+        "def apical_row(out, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
+        *_rows(extras, used),
+        "    for j__ in range(out.size):",
+        f"        out[j__] = apical_value({args})",
+    ])
