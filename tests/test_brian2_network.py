@@ -196,9 +196,9 @@ def test_weights_are_copied_input_major():
     net = DendriticNetwork(model, params, 5)
     for l, syn in enumerate(net.feedforward):
         i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
-        np.testing.assert_array_equal(np.asarray(syn.w[:]), params.W[l][i, j])
+        np.testing.assert_array_equal(np.asarray(syn.weight[:]), params.W[l][i, j])
     i, j = np.asarray(net.feedback[0].i[:]), np.asarray(net.feedback[0].j[:])
-    np.testing.assert_array_equal(np.asarray(net.feedback[0].w[:]), params.Y[0][i, j])
+    np.testing.assert_array_equal(np.asarray(net.feedback[0].weight[:]), params.Y[0][i, j])
     W, b, Y = net.get_parameters()
     for got, want in zip(W + b + Y, params.W + params.b + params.Y):
         np.testing.assert_array_equal(got, want)

@@ -101,7 +101,7 @@ def test_generator_reproduces_the_hand_written_standard_update(digits):
               for name, n, p in zip(["input", "hidden_0", "output"], (64, 20, 10),
                                     (0.05, 0.04, 0.05))}
     generated = kernels_for(model, generate=True)
-    assert generated.generated and "_BA_V" in (generated.folder / "hooks.py").read_text()
+    assert generated.generated and "_new_V" in (generated.folder / "hooks.py").read_text()
     a = replay(model, params, schedule, spikes, learn=True)
     b = generated.replay.replay(model, params, schedule, spikes, learn=True)
     for name in ("hidden_0", "output"):
@@ -114,7 +114,7 @@ def test_generator_reproduces_the_hand_written_standard_update(digits):
 
 
 def test_generated_module_is_cached_under_a_hash_of_the_equations(tmp_path, monkeypatch):
-    monkeypatch.setenv("DENDRINET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("DENDRINET_CACHE", str(tmp_path))
     one = model_variant(hidden=(5,), equations=dict(apical="tanh(V_a_lin)"))
     two = model_variant(hidden=(5,), equations=dict(apical="tanh(2*V_a_lin)"))
     first, again, other = kernels_for(one), kernels_for(one), kernels_for(two)
@@ -130,7 +130,8 @@ def test_parameters_are_bound_in_SI_units():
         hidden_extra="dw/dt = (a_w*V - w)/tau_w : 1", hidden_soma="-w/ms",
         parameters=PARAMETERS))
     text = hooks_source(model)
-    assert "tau_w = 0.05\n" in text and "a_w = 0.5\n" in text and "g_L = 100.0\n" in text
+    # values folded in SI units: 1/tau_w = 20 /s, g_L + g_B + g_A = 700 /s, a_w = 0.5
+    assert "exp(-20.0*dt)" in text and "exp(-700.0*dt)" in text and "0.5*V" in text
     assert "EXTRA_STATE = {'hidden': ('w',), 'output': ()}" in text
 
 

@@ -131,7 +131,9 @@ def _type_text(annotation: str, unit_kind: str | None) -> str:
     base = annotation.replace("|None", "")
     names = {"float": "number", "int": "integer", "bool": "``true`` / ``false``",
              "str": "string", "tuple[float,...]": "array of numbers",
-             "tuple[int,...]": "array of integers"}
+             "tuple[int,...]": "array of integers",
+             "tuple[tuple[str,str],...]": "table ``[equations.parameters]``: name = number or "
+                                          "quantity"}
     if base not in names:
         raise ExtensionError(f"dendrinet-docs: no TOML type known for annotation {annotation!r}")
     text = names[base]
@@ -241,7 +243,7 @@ def model_key_tables() -> list[str]:
     for name, f in model_fields.items():
         if dataclasses.is_dataclass(getattr(f, "default_factory", None)):
             continue
-        if ("ModelConfig", name) not in covered:
+        if ("ModelConfig", name) not in covered and name != "source":  # source: where read
             raise ExtensionError(f"dendrinet-docs: ModelConfig.{name} is set by no model-file key")
     return lines
 

@@ -349,8 +349,8 @@ class _Learner:
         self.flat = FlatParams(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y)
         self.W, self.b, self.Y = W, b, Y
         # the Brian2 arrays the new parameters are written into
-        self.w_arrays = [s.variables["w"].get_value() for s in net.feedforward]
-        self.y_arrays = [s.variables["w"].get_value() for s in net.feedback]
+        self.w_arrays = [s.variables["weight"].get_value() for s in net.feedforward]
+        self.y_arrays = [s.variables["weight"].get_value() for s in net.feedback]
         self.b_arrays = [net.groups[name].variables["b"].get_value() for name in self.names[1:]]
         self.writes_Y = model.feedback.mode in ("symmetric", "noisy_symmetric", "learned")
         # the learning rule compiled for this model (the fast engine's plasticity kernels)

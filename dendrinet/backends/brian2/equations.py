@@ -56,11 +56,12 @@ INPUT_THRESHOLD = "rand() < rate*dt"
 #: Run on each spike of any neuron: its own output traces jump (step 4 of the design).
 SPIKE_RESET = "xL += psp_jump\nxS += psp_jump"
 #: ``on_pre`` of feedforward synapses (basal traces of the postsynaptic neuron).
-BASAL_ON_PRE = "bL_post += psp_jump*w\nbS_post += psp_jump*w"
+BASAL_ON_PRE = "bL_post += psp_jump*weight\nbS_post += psp_jump*weight"
 #: ``on_pre`` of feedback synapses output -> hidden (apical traces).
-APICAL_ON_PRE = "aL_post += psp_jump*w\naS_post += psp_jump*w"
-#: Synapse model: one dimensionless weight.
-SYNAPSE_MODEL = "w : 1"
+APICAL_ON_PRE = "aL_post += psp_jump*weight\naS_post += psp_jump*weight"
+#: Synapse model: one dimensionless weight (not ``w``, so that a model may call an
+#: adaptation variable of its neurons ``w``).
+SYNAPSE_MODEL = "weight : 1"
 
 _OUTPUT_TRACES = """\
 dxL/dt = -xL/tau_L : 1              # own spike train, slow trace
@@ -207,9 +208,9 @@ def all_equations(model: ModelConfig) -> str:
         + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
         "## output layer\n" + output_equations(model)
         + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
-        "## synapses\n# feedforward w = W[l][i, j], on_pre: "
+        "## synapses\n# feedforward weight = W[l][i, j], on_pre: "
         + BASAL_ON_PRE.replace("\n", "; ")
-        + "\n# feedback (output -> hidden l) w = Y[l][k, j], on_pre: "
+        + "\n# feedback (output -> hidden l) weight = Y[l][k, j], on_pre: "
         + APICAL_ON_PRE.replace("\n", "; "),
         f"## integration: {METHOD}",
     ])

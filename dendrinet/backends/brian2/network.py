@@ -27,7 +27,7 @@ slot                 what happens
 ``thresholds``       Bernoulli spikes on the updated ``V``; spike monitors
 ``after_thresholds`` ``pres_end`` event at a presentation's last step: an
                      ``EventMonitor`` records the window sums
-``synapses``         spikes propagate (``psp_jump * w`` into basal/apical traces)
+``synapses``         spikes propagate (``psp_jump * weight`` into basal/apical traces)
 ``resets``           a spiking neuron's own traces ``xL, xS`` jump by ``psp_jump``
 ==================== ==============================================================
 
@@ -311,10 +311,10 @@ class DendriticNetwork:
         W, b, Y : lists of ndarray
             Copies, in the layouts of :class:`~dendrinet.weights.Parameters`.
         """
-        W = [np.array(s.w[:]).reshape(self.sizes[self.names[l]], self.sizes[self.names[l + 1]])
+        W = [np.array(s.weight[:]).reshape(self.sizes[self.names[l]], self.sizes[self.names[l + 1]])
              for l, s in enumerate(self.feedforward)]
         b = [np.array(self.groups[n].b[:]) for n in self.names[1:]]
-        Y = [np.array(s.w[:]).reshape(self.sizes["output"], self.sizes[self.names[l + 1]])
+        Y = [np.array(s.weight[:]).reshape(self.sizes["output"], self.sizes[self.names[l + 1]])
              for l, s in enumerate(self.feedback)]
         return W, b, Y
 
@@ -322,9 +322,9 @@ class DendriticNetwork:
         """Copy new weights and biases into the Synapses and groups (between runs)."""
         check_parameters(self.model, params, self.n_inputs)
         for l, syn in enumerate(self.feedforward):
-            syn.w[:] = np.ascontiguousarray(params.W[l]).ravel()
+            syn.weight[:] = np.ascontiguousarray(params.W[l]).ravel()
         for l, syn in enumerate(self.feedback):
-            syn.w[:] = np.ascontiguousarray(params.Y[l]).ravel()
+            syn.weight[:] = np.ascontiguousarray(params.Y[l]).ravel()
         for l, name in enumerate(self.names[1:]):
             self.groups[name].b[:] = params.b[l]
 
@@ -494,12 +494,12 @@ def _connect_all(syn, weights: np.ndarray) -> None:
     """All-to-all connections with weights from an input-major ``(n_pre, n_post)`` matrix.
 
     Explicit ``(i, j)`` arrays fix the synapse order ourselves (pre-major, like the
-    matrix) on every device, so ``w`` is ``weights.ravel()``.
+    matrix) on every device, so ``weight`` is ``weights.ravel()``.
     """
     n_pre, n_post = weights.shape
     syn.connect(i=np.repeat(np.arange(n_pre, dtype=np.int32), n_post),
                 j=np.tile(np.arange(n_post, dtype=np.int32), n_pre))
-    syn.w = np.ascontiguousarray(weights, dtype=np.float64).ravel()
+    syn.weight = np.ascontiguousarray(weights, dtype=np.float64).ravel()
 
 
 def _lookup_tables(schedule: Schedule, images: np.ndarray) -> dict:

@@ -155,9 +155,8 @@ def brian2_group(model: ModelConfig, kind: str):
         if unknown:
             raise ModelEquationError(
                 f"{where}: unknown name {unknown.group(1)!r} in the {kind} equations "
-                f"({_kind_terms(model, kind)}); declare a new parameter in "
-                f"[equations.parameters] with its unit, e.g. {unknown.group(1)} = \"10 ms\""
-            ) from None
+                f"({_kind_terms(model, kind)}): a typo, or a new parameter to declare in "
+                f"[equations.parameters] with its unit (name = \"10 ms\")") from None
         raise ModelEquationError(
             f"{where}: the {kind} equations are inconsistent ({_message(exc)}). The entries of "
             f"[equations]: {_kind_terms(model, kind)}. Every term of dV/dt has unit 1/ms "
@@ -169,8 +168,8 @@ def brian2_group(model: ModelConfig, kind: str):
 
 def _message(exc: BaseException) -> str:
     text = str(exc.args[0]) if getattr(exc, "args", None) else str(exc)
-    text = text.strip().strip("'\"")
-    return " ".join(text.split())
+    text = " ".join(text.strip().strip("'\"").split())
+    return text.rstrip(".")
 
 
 def abstract_code(model: ModelConfig, kind: str) -> list[tuple[str, str]]:

@@ -166,10 +166,12 @@ class FastEngine:
         self.epochs_done = 0
         # Projected apical potential (see _simulate.run_presentation) where it is exact:
         # no apical conductance and feedback weights that never change.
-        # Generated models keep explicit apical traces (their V_a may act on the soma).
+        # Models with their own equations keep explicit apical traces (their V_a may act
+        # on the soma); a model that only changes the rule keeps the projection.
+        own = not model.equations.is_default
         fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        self._apical_train = self._k.generated or not (model.neuron.g_A == 0.0 and fixed_Y)
-        self._apical_test = self._k.generated or model.neuron.g_A != 0.0
+        self._apical_train = own or not (model.neuron.g_A == 0.0 and fixed_Y)
+        self._apical_test = own or model.neuron.g_A != 0.0
 
     # ------------------------------------------------------------- helpers
     @property

@@ -16,8 +16,9 @@ machine code Numba cached beside it. Changing an equation, a parameter value, th
 file or dendrinet gives another folder. Folders are written atomically (a temporary
 folder renamed), so concurrent processes never see half a package.
 
-The cache folder is ``$DENDRINET_CACHE_DIR/generated`` or ``~/.cache/dendrinet/generated``
-(``$XDG_CACHE_HOME``); delete it at any time.
+The cache folder is ``$DENDRINET_CACHE/generated`` or ``~/.cache/dendrinet/generated``;
+delete it at any time. A user's rule file is copied into the package (so the same rule
+in another folder compiles once); it should import only installed modules.
 """
 from __future__ import annotations
 
@@ -58,12 +59,11 @@ def standard_kernels() -> KernelSet:
 
 
 def cache_root() -> Path:
-    """Folder of the generated packages."""
-    base = os.environ.get("DENDRINET_CACHE_DIR")
-    if base:
-        return Path(base).expanduser() / "generated"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "dendrinet" / "generated"
+    """Folder of the generated packages: ``generated/`` in dendrinet's cache folder
+    (``$DENDRINET_CACHE``, else ``~/.cache/dendrinet``, as for downloaded data)."""
+    from dendrinet.datasets import default_cache_dir
+
+    return default_cache_dir() / "generated"
 
 
 def hooks_source(model: ModelConfig, generate: bool = False) -> str:
@@ -82,10 +82,11 @@ def hooks_source(model: ModelConfig, generate: bool = False) -> str:
     if rule in _SHIPPED_RULES:
         tail = (f"from dendrinet.backends.numba.rules import {_SHIPPED_RULES[rule]} as "
                 f"hidden_layer_error  # noqa: F401,E402\n")
-    else:
-        path, name = rule.rsplit(":", 1)
-        tail = ("from dendrinet.backends.numba.specialise import load_user_rule  # noqa: E402\n"
-                f"hidden_layer_error = load_user_rule({path!r}, {name!r})\n")
+    else:  # a copy of the user's file sits in the package: same content, same package
+        name = rule.rsplit(":", 1)[1]
+        tail = ("from dendrinet.backends.numba.specialise import as_rule  # noqa: E402\n"
+                f"from .user_rule import {name} as user_rule  # noqa: E402\n"
+                "hidden_layer_error = as_rule(user_rule)\n")
     return head + "\n\n" + tail
 
 
@@ -120,15 +121,19 @@ def kernels_for(model: ModelConfig, generate: bool = False) -> KernelSet:
     for name in TEMPLATES + SHARED:
         digest.update(Path(importlib.import_module(f"{_PACKAGE}.{name}").__file__).read_bytes())
     digest.update(numba.__version__.encode() + sys.version.encode())
+    user_rule = None
     if model.learning.rule not in _SHIPPED_RULES:
-        digest.update(_rule_file(model.learning.rule).read_bytes())
+        path, name = model.learning.rule.rsplit(":", 1)
+        load_user_rule(path, name)  # one clear message for a file that does not import
+        user_rule = _rule_file(model.learning.rule).read_bytes()
+        digest.update(user_rule)
     key = digest.hexdigest()[:20]
     if key in _loaded:
         return _loaded[key]
     package = f"dendrinet_generated_{key}"
     folder = cache_root() / package
     if not (folder / "__init__.py").exists():
-        _write_package(folder, package, hooks, model)
+        _write_package(folder, package, hooks, model, user_rule)
     kernels = _import_package(folder, package)
     if model.learning.rule not in _SHIPPED_RULES:
         check_rule_compiles(kernels.hooks.hidden_layer_error, model.learning.rule)
@@ -143,18 +148,21 @@ def _rule_file(rule: str) -> Path:
     return path
 
 
-def _write_package(folder: Path, package: str, hooks: str, model: ModelConfig) -> None:
+def _write_package(folder: Path, package: str, hooks: str, model: ModelConfig,
+                   user_rule: bytes | None) -> None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     except OSError as exc:
         raise DendrinetError(f"cannot write the compiled model into {folder.parent} "
-                             f"({exc.strerror}); set DENDRINET_CACHE_DIR to a writable folder"
+                             f"({exc.strerror}); set DENDRINET_CACHE to a writable folder"
                              ) from None
     try:
         (tmp / "__init__.py").write_text(f'"""dendrinet engine compiled for model '
                                          f'{model.name!r} (generated; safe to delete)."""\n')
         (tmp / "hooks.py").write_text(hooks)
+        if user_rule is not None:
+            (tmp / "user_rule.py").write_bytes(user_rule)
         for name in TEMPLATES:
             (tmp / f"{name}.py").write_text(_template(name, package))
         try:
@@ -180,10 +188,17 @@ def _import_package(folder: Path, package: str) -> KernelSet:
                      mods["hooks"], True, folder)
 
 
+def as_rule(rule):
+    """A rule as a Numba function (plain Python functions are compiled with ``njit``)."""
+    from numba import njit
+    from numba.core.registry import CPUDispatcher
+
+    return rule if isinstance(rule, CPUDispatcher) else njit(rule)
+
+
 def load_user_rule(path: str, name: str):
     """The Numba function ``name`` of the user's file ``path`` (plain Python functions are
     compiled with ``numba.njit``)."""
-    from numba import njit
     from numba.core.registry import CPUDispatcher
 
     key = hashlib.sha256(f"{path}:{name}".encode()).hexdigest()[:12]
@@ -203,11 +218,9 @@ def load_user_rule(path: str, name: str):
     rule = getattr(module, name, None)
     if rule is None:
         raise DendrinetError(f"learning rule file {path} has no function {name!r}")
-    if not isinstance(rule, CPUDispatcher):
-        if not callable(rule):
-            raise DendrinetError(f"learning rule {path}:{name} is not a function")
-        rule = njit(rule)
-    return rule
+    if not isinstance(rule, CPUDispatcher) and not callable(rule):
+        raise DendrinetError(f"learning rule {path}:{name} is not a function")
+    return as_rule(rule)
 
 
 def check_rule_compiles(rule, where: str) -> None:
