@@ -222,9 +222,13 @@ def config_and_text(spec, kind: str) -> tuple[Any, str]:
 
 
 def differences(a, b, prefix: str = "") -> list[str]:
-    """Dotted names of the fields where two (nested) config dataclasses differ."""
+    """Dotted names of the fields where two (nested) config dataclasses differ (fields
+    that are not part of their identity, ``compare=False`` such as a model's ``source``,
+    do not count)."""
     out = []
     for f in dataclasses.fields(a):
+        if not f.compare:
+            continue
         va, vb = getattr(a, f.name), getattr(b, f.name)
         if dataclasses.is_dataclass(va) and dataclasses.is_dataclass(vb):
             out += differences(va, vb, f"{prefix}{f.name}.")

@@ -408,11 +408,12 @@ def test_learns_digits_far_below_chance(digits, protocol):
 # ---------------------------------------------------------------- validation
 
 
-def test_custom_equations_are_refused_with_a_pointer_to_brian2(protocol):
+def test_equations_it_cannot_generate_are_refused_with_a_pointer_to_brian2(protocol):
+    """Edited equations run (tests/test_codegen.py); time-dependent ones only on Brian2."""
     base = small_model()
     model = dataclasses.replace(base, equations=dataclasses.replace(
-        base.equations, apical="2*tanh(V_a_lin/2)"))
-    with pytest.raises(DendrinetError, match="Brian2 engine"):
+        base.equations, hidden_soma="0.1*sin(2*pi*10*Hz*t)/ms"))
+    with pytest.raises(DendrinetError, match=r"the time t .*--engine brian2"):
         FastEngine(model, protocol, initial_parameters(model, N_IN, 0))
 
 

@@ -110,7 +110,7 @@ GRID = '[sweep]\nmodels = ["guerguiev2017-1hidden"]\ndatasets = ["digits"]\nseed
     (GRID + "modles = ['x']\n", r"\[sweep\]: unknown key\(s\) modles; allowed: models"),
     (GRID.replace('epochs = 2\n', ''), r"missing key 'epochs'"),
     (GRID.replace("guerguiev2017-1hidden", "guerguiev2017-9hidden"),
-     r"model file 'guerguiev2017-9hidden' not found .*available: guerguiev2017-0hidden"),
+     r"model file 'guerguiev2017-9hidden' not found .*available: direct-feedback-alignment, guerguiev2017-0hidden"),
     (GRID.replace('"guerguiev2017-1hidden"', '"models/nothere.toml"'),
      r"models/nothere.toml' not found \(paths in a sweep file are relative to its folder"),
     (GRID.replace("seeds = [0]", "seeds = []"), r"\[sweep\].seeds: the list is empty"),

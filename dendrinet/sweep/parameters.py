@@ -33,7 +33,7 @@ __all__ = ["MODEL_PATHS", "PROTOCOL_PATHS", "apply_values", "freeze", "path_prob
            "run_name_keys", "run_name_part", "value_problem", "value_text"]
 
 # Fields that describe a file rather than a network (not swept).
-_NOT_SWEPT = {"name", "description"}
+_NOT_SWEPT = {"name", "description", "source"}
 # protocol field -> (table, key) in a protocol file; "epochs" is the sweep's own
 _PROTOCOL_FILE_KEYS = {
     "dt": ("protocol", "dt"), "phase_duration": ("train", "phase_duration"),
