@@ -72,6 +72,13 @@ def tanh(x):
 
 
 @njit(inline="always", **JIT)
+def exp_euler(x, n, d, a):
+    # -n/d + (x + n/d) exp(a) with exp(a) = s p / q: one division
+    s, p, q = exp_parts(a)
+    return (-n * q + (x * d + n) * (s * p)) / (d * q)
+
+
+@njit(inline="always", **JIT)
 def sinh(x):
     return 0.5 * (exp(x) - exp(-x))
 
@@ -275,11 +282,43 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
         temps[target] = _substituted(expr, temps, consts)
         if not target.startswith("_"):
             outputs.append(target)
-    shared, reduced = cse([temps[t] for t in outputs], symbols=numbered_symbols("_cse"))
+    # Each output is one expression, or (for exponential Euler with a rate that varies
+    # from unit to unit) the parts of x' = -n/d + (x + n/d) exp(a), which exp_euler
+    # evaluates with one division instead of two (B/A and the one inside exp).
+    parts, layout = [], []
+    for t in outputs:
+        split = _exponential_euler_parts(temps.get(f"_BA_{t}"), temps[t])
+        layout.append((t, len(parts), split is not None))
+        parts += list(split) if split is not None else [temps[t]]
+    shared, reduced = cse(parts, symbols=numbered_symbols("_cse"))
     body = [f"{name} = {sympy_to_str(e)}" for name, e in shared]
-    body += [f"_new_{t} = {sympy_to_str(e)}" for t, e in zip(outputs, reduced)]
+    for t, k, split in layout:
+        if split:
+            n, d, a = (sympy_to_str(e) for e in reduced[k:k + 3])
+            body.append(f"_new_{t} = exp_euler({t}, {n}, {d}, {a})")
+        else:
+            body.append(f"_new_{t} = {sympy_to_str(reduced[k])}")
     body += [f"{t} = _new_{t}" for t in outputs]  # every new value from start-of-step values
     return body
+
+
+def _exponential_euler_parts(ba, update):
+    """``(n, d, a)`` if ``update`` is exponential Euler's ``-ba + (x + ba) exp(a)`` with
+    ``ba = n/d`` and a rate that depends on more than ``dt`` (else None: a constant
+    ``exp(a)`` is computed once per call, and the plain form is cheaper)."""
+    from sympy import exp, fraction, simplify, together
+
+    if ba is None:
+        return None
+    exps = list(update.atoms(exp))
+    if len(exps) != 1 or {str(s) for s in exps[0].args[0].free_symbols} <= {"dt"}:
+        return None
+    a = exps[0].args[0]
+    n, d = fraction(together(ba))
+    if simplify(update.subs(exps[0], 1) - update.subs(exps[0], 0)
+                - (update - update.subs(exps[0], 0)) / exps[0]) != 0:
+        return None  # not linear in exp(a)
+    return n, d, a
 
 
 def neuron_hooks_source(model: ModelConfig) -> str:
