@@ -55,6 +55,8 @@ def _as_json(config) -> dict:
 #: Models shipped after the recording (issue 9: other learning rules): their base's values.
 ADDED_LATER = {"noise-feedback": "guerguiev2017-1hidden",
                "direct-feedback-alignment": "guerguiev2017-2hidden"}
+#: Protocols shipped after the recording (issue 10): their base with longer phases.
+PROTOCOLS_ADDED_LATER = {"guerguiev2017-exact-psp": "guerguiev2017"}
 #: Keys added after the recording, with the values every recorded model has.
 NEW_KEYS = {"learning": {"rule": "segregated-dendrite"},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
@@ -64,7 +66,7 @@ NEW_KEYS = {"learning": {"rule": "segregated-dendrite"},
 
 def test_every_shipped_file_is_recorded():
     assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER])
-    assert list(PROTOCOL_FILES) == sorted(RECORDED["protocols"])
+    assert list(PROTOCOL_FILES) == sorted([*RECORDED["protocols"], *PROTOCOLS_ADDED_LATER])
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED["models"]))
@@ -81,6 +83,7 @@ def test_shipped_models_give_the_recorded_values(name):
 
 @pytest.mark.parametrize("name", sorted(ADDED_LATER))
 def test_rule_models_are_their_base_with_another_rule(name):
+    """(and the protocols added later: their base with other phase lengths, below)"""
     model, base = load_model(name), load_model(ADDED_LATER[name])
     assert model.learning.rule == name
     assert dataclasses.replace(model, name=base.name, description=base.description,
@@ -316,3 +319,11 @@ def test_model_to_toml_round_trips_values_built_in_code(tmp_path):
 def test_protocol_to_toml_reads_back_to_every_shipped_protocol(tmp_path, path):
     protocol = load_protocol(path)
     assert load_protocol(write(tmp_path, protocol_to_toml(protocol), "p.toml")) == protocol
+
+
+def test_the_exact_psp_protocol_is_its_base_with_longer_phases():
+    protocol, base = load_protocol("guerguiev2017-exact-psp"), load_protocol("guerguiev2017")
+    assert (protocol.phase_duration, protocol.settle) == (120.0, 90.0)
+    assert dataclasses.replace(protocol, name=base.name, description=base.description,
+                               phase_duration=base.phase_duration,
+                               settle=base.settle) == base

@@ -44,9 +44,10 @@ def test_shipped_table_validates():
     seeds: dict[str, list[int]] = {}
     for run in sweep.runs:
         seeds.setdefault(run.model.name, []).append(run.seed)
-        assert (run.dataset, run.epochs, run.protocol.name) == ("mnist", 20, "guerguiev2017")
+        assert (run.dataset, run.epochs, run.protocol.name) == ("mnist", 20,
+                                                                "guerguiev2017-exact-psp")
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" / "mnist-full").resolve()
-        assert run.run_id == f"{run.model.name}__mnist__seed{run.seed}"
+        assert run.run_id == f"{run.model.name}__guerguiev2017-exact-psp__mnist__seed{run.seed}"
     assert seeds == {"guerguiev2017-1hidden": [0, 1, 2], "guerguiev2017-2hidden": [0, 1, 2],
                      "guerguiev2017-0hidden": [0], "guerguiev2017-sparse": [0],
                      "guerguiev2017-symmetric": [0]}
