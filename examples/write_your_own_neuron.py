@@ -69,8 +69,8 @@ t_begin = time.perf_counter()
 # * ``[equations.parameters]`` declares the new constants, with their units.
 #
 # New names must not be taken already: not the model's own (``V``, ``V_b``, ``V_a``,
-# ``g_L``, ``tau_L``, ...; ``all_equations`` below lists them) and not ``w``, the
-# weight of the Brian2 network's synapses.
+# ``g_L``, ``tau_L``, ...; ``all_equations`` below lists them). (``w`` is free: the
+# synapses' weight is called ``weight``.)
 #
 # ``g_A`` is 0 in the base model: the apical dendrite reaches the soma only through the
 # new ``hidden_soma`` term here.

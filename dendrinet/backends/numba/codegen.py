@@ -362,8 +362,7 @@ def _update_function(name: str, body: list[str], extras, hidden: bool) -> str:
     if hidden:
         head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, aL__, aS__, b__, X__, lo, "
                 f"hi):\n"
-                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n"
-                f"    teach = 0.0\n    label = -1\n")
+                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n")
     else:
         head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, b__, X__, lo, hi, drive__, "
                 f"E__, cD__, teach_, label):\n"

@@ -573,12 +573,11 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             for j in range(n_units):
                 tr_V[row, j] = V[j]
                 tr_Vb[row, j] = bL[j] - bS[j] + b[j]
+            for j in range(n_hid, n_units):  # output units: no apical input (0)
                 tr_Va[row, j] = aL[j] - aS[j]
             apical_row(tr_Va[row, :n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid], aL[:n_hid],
                        aS[:n_hid], b[:n_hid], X, 0, n_hid)
-            for r in range(X.shape[0]):
-                for j in range(n_units):
-                    tr_X[row, r, j] = X[r, j]
+            tr_X[row, :, :] = X
         # 3. spikes; the spiking units of layer l are idx[cnt[l]:cnt[l + 1]] (relative ids)
         if draw:
             _draw(V, st.s0, st.s1, net.p_max, spk, scr, uo, idx, cnt)
