@@ -301,6 +301,10 @@ class LearningParams:
     eta : tuple of float
         Learning rate per weight layer, bottom to top (one per hidden layer, then the
         output layer).
+    eta_decay : float
+        Factor applied to the rates ``eta`` once per epoch: epoch ``e`` (counted from
+        0) learns with ``eta * eta_decay**e``. 1 (default) keeps the rates constant, as
+        in the paper; 0 learns in the first epoch only.
     P_hidden, P_output : float
         Update scalings. Defaults (``None`` in the file) are the paper's
         ``20 / phi_max`` and ``20 / phi_max**2`` with ``phi_max`` in spikes per ms.
@@ -315,6 +319,7 @@ class LearningParams:
     """
 
     eta: tuple[float, ...] = (0.4, 0.1)
+    eta_decay: float = 1.0
     P_hidden: float | None = None
     P_output: float | None = None
     train_hidden: bool = True
@@ -333,6 +338,11 @@ class LearningParams:
             values["eta"] = tuple(_number(e, f"{where}.eta") for e in eta)
             if any(e < 0 for e in values["eta"]):
                 raise ConfigError(f"{where}.eta: learning rates cannot be negative")
+        if "eta_decay" in values:
+            values["eta_decay"] = _number(values["eta_decay"], f"{where}.eta_decay")
+            if not 0 <= values["eta_decay"] <= 1:
+                raise ConfigError(f"{where}.eta_decay: expected a factor per epoch between 0 "
+                                  f"and 1, got {values['eta_decay']!r}")
         for key in ("P_hidden", "P_output"):
             if key in values:
                 values[key] = _number(values[key], f"{where}.{key}")
@@ -787,6 +797,8 @@ def model_to_toml(model: ModelConfig) -> str:
         neuron[name] = value if kind is None else f"{value!r} {'ms' if kind == 'time' else '/ms'}"
     learning = {"eta": list(model.learning.eta), "train_hidden": model.learning.train_hidden,
                 "rule": model.learning.rule}
+    if model.learning.eta_decay != 1.0:  # files of constant-rate models stay as they were
+        learning["eta_decay"] = model.learning.eta_decay
     for key in ("P_hidden", "P_output"):
         if getattr(model.learning, key) is not None:
             learning[key] = getattr(model.learning, key)

@@ -58,7 +58,7 @@ ADDED_LATER = {"noise-feedback": "guerguiev2017-1hidden",
 #: Protocols shipped after the recording (issue 10): their base with longer phases.
 PROTOCOLS_ADDED_LATER = {"guerguiev2017-exact-psp": "guerguiev2017"}
 #: Keys added after the recording, with the values every recorded model has.
-NEW_KEYS = {"learning": {"rule": "segregated-dendrite"},
+NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
                           "output_coupling": "g_D*(V_b - V)", "hidden_extra": "",
                           "output_extra": "", "parameters": []}}
@@ -251,6 +251,8 @@ def test_model_by_name_and_brian2_namespace():
     ('g_L = "0.1 /ms"', 'g_L = 0.1', "g_L: a rate needs a unit"),
     ('mode = "random"', 'mode = "telepathic"', "mode: 'telepathic' is not one of"),
     ('hidden = [500]', 'hidden = [500, -3]', "hidden: expected a list of positive integers"),
+    ('eta = [0.4, 0.1]', 'eta = [0.4, 0.1]\neta_decay = 1.5',
+     "eta_decay: expected a factor per epoch between 0 and 1, got 1.5"),
 ])
 def test_bad_model_files_name_the_key(tmp_path, old, new, words):
     assert old in BASE

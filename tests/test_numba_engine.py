@@ -405,6 +405,31 @@ def test_learns_digits_far_below_chance(digits, protocol):
     assert eng.evaluate(digits.X_test, digits.y_test)["error"] < 0.5
 
 
+def test_eta_decay_scales_the_rates_per_epoch(digits, protocol):
+    """``eta_decay = 0``: the first epoch learns exactly as with constant rates (factor
+    0**0 = 1), the second changes no weight; ``0.5``: epoch 3 learns at eta / 8."""
+    from dendrinet.backends.numba.plasticity import make_rule
+    order = np.arange(60)
+    X, y = digits.X_train[:60], digits.y_train[:60]
+
+    def epochs(decay, n):
+        model = small_model(eta_decay=decay)
+        params = initial_parameters(model, N_IN, 0)
+        eng = FastEngine(model, protocol, params, seed=5)
+        out = []
+        for _ in range(n):
+            eng.train_epoch(X, y, order=order)
+            out.append([w.copy() for w in params.W + params.b])
+        return out
+
+    constant, stopped = epochs(1.0, 1), epochs(0.0, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(constant[0], stopped[0]))
+    assert all(np.array_equal(a, b) for a, b in zip(stopped[0], stopped[1]))
+    assert not np.array_equal(constant[0][0], initial_parameters(small_model(), N_IN, 0).W[0])
+    half = small_model(eta=(0.4, 0.1), eta_decay=0.5)
+    assert np.array_equal(make_rule(half, np.zeros(1), 3).eta, [0.05, 0.0125])
+
+
 # ---------------------------------------------------------------- validation
 
 

@@ -255,6 +255,26 @@ epochs = 2
     assert "![learning curves](learning_curves.png)" in md
 
 
+def test_summary_md_puts_the_papers_numbers_beside_its_networks_on_mnist(tmp_path):
+    """Only configurations of the paper's models on full MNIST get a published figure;
+    a sweep without any has no such column (the test above)."""
+    sweep = load_sweep(REPO / "sweeps" / "guerguiev2017-table.toml")
+    out = tmp_path / "sweep"
+    out.mkdir()
+    write_sweep_info(out, sweep)
+    for spec in sweep.runs:
+        _fake_run(out / "runs" / spec.run_id, spec, [0.1] * 20, [0.1] * 20)
+    md = write_sweep_report(out, tmp_path / "report").summary.read_text()
+    assert "| ms per training example | paper, 60 epochs (%) |" in md
+    for model, paper in [("0hidden", "8.3"), ("1hidden", "4.1"), ("2hidden", "3.2"),
+                         ("sparse", "3.7"), ("symmetric", "3.6")]:
+        row = next(line for line in md.splitlines()
+                   if line.startswith(f"| guerguiev2017-{model} "))
+        sd = " ± 0.00" if model in ("1hidden", "2hidden") else ""  # three seeds
+        # ms: the mean of 0.5, 1.5, ..., 19.5
+        assert row.endswith(f"| 10.00{sd} | 10.00{sd} | 10.000 | {paper} |"), row
+
+
 # --------------------------------------------------------------------- Dask
 
 TABLE = """

@@ -30,6 +30,13 @@ SUMMARY_MD = "summary.md"
 FIGURE = "learning_curves.png"
 SWEEP_FORMAT = 1
 
+#: Published test errors (%) of the paper's networks on full MNIST after 60 epochs
+#: (Guerguiev, Lillicrap & Richards, eLife 2017), shown beside a sweep's configurations
+#: of the same model on ``mnist``.
+PUBLISHED = {"guerguiev2017-0hidden": 8.3, "guerguiev2017-1hidden": 4.1,
+             "guerguiev2017-2hidden": 3.2, "guerguiev2017-sparse": 3.7,
+             "guerguiev2017-symmetric": 3.6}
+
 #: Columns of results.csv before and after the swept parameters.
 RUN_COLUMNS = ("model", "protocol", "dataset")
 EPOCH_COLUMNS = ("seed", "epoch", "train_error", "test_error", "ms_per_train_example",
@@ -239,7 +246,12 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
              "| configuration | epochs | seeds finished | final test error (%) | "
              "final train error (%) | ms per training example |",
              "|---|---:|---:|---:|---:|---:|"]
-    for c in configs:
+    published = [PUBLISHED.get(c.settings["model"]) if c.settings["dataset"] == "mnist"
+                 else None for c in configs]
+    if any(p is not None for p in published):  # the paper's networks on its data set
+        lines[-2] += " paper, 60 epochs (%) |"
+        lines[-1] += "---:|"
+    for c, paper in zip(configs, published):
         mean, sd = c.mean_sd(c.final_test_errors)
         tr_mean, tr_sd = c.mean_sd(c.final_train_errors)
         ms = np.mean(c.ms_per_train_example) if c.ms_per_train_example else math.nan
@@ -249,6 +261,8 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
         lines.append(f"| {c.label} | {c.settings['epochs']} | {len(c.finished)} of "
                      f"{len(c.runs)} | {test} | {train} | "
                      f"{'–' if math.isnan(ms) else f'{ms:.3f}'} |")
+        if any(p is not None for p in published):
+            lines[-1] += " – |" if paper is None else f" {paper:.1f} |"
     failures = info.get("failures") or {}
     unfinished = [r["run"] for r in info["runs"]
                   if not any(r["run"] in c.finished for c in configs)]

@@ -355,7 +355,7 @@ class _Learner:
         self.writes_Y = model.feedback.mode in ("symmetric", "noisy_symmetric", "learned")
         # the learning rule compiled for this model (the fast engine's plasticity kernels)
         self.plasticity = kernels_for(model).plasticity
-        self.rule = self.plasticity.make_rule(model, Y_noise)
+        self.rule = self.plasticity.make_rule(model, Y_noise, engine.epochs_done)
         self.ex = self.plasticity.new_example(layout.n_inputs, layout.n_units)
         self.V_f, self.alpha_f, self.alpha_t = self.ex.V_f, self.ex.alpha_f, self.ex.alpha_t
         self.phi_t, self.s_units, self.s_in = self.ex.phi_t, self.ex.s_units, self.ex.s_in

@@ -245,7 +245,7 @@ class FastEngine:
         settle = self.protocol.settle_steps
         net, Yn = self._net()
         kern = self._k
-        rule = kern.plasticity.make_rule(self.model, Yn)
+        rule = kern.plasticity.make_rule(self.model, Yn, self.epochs_done)
         ex = kern.plasticity.new_example(layout.n_inputs, layout.n_units)
         upd = kern.plasticity.new_updates(layout.sizes)
         n_in, n_units = layout.n_inputs, layout.n_units

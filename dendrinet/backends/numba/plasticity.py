@@ -404,17 +404,22 @@ Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "
 Updates = namedtuple("Updates", ["e", "e_bp", "work", "stats"])
 
 
-def make_rule(model: ModelConfig, Y_noise: np.ndarray) -> Rule:
-    """The constants of ``model``'s learning rule.
+def make_rule(model: ModelConfig, Y_noise: np.ndarray, epoch: int = 0) -> Rule:
+    """The constants of ``model``'s learning rule in epoch ``epoch`` (from 0).
 
     Parameters
     ----------
     model : ModelConfig
     Y_noise : float64 array
         Flat fixed feedback noise (``FlatLayout.pack``; zeros unless ``noisy_symmetric``).
+    epoch : int
+        Epochs trained before this one: the learning rates are ``eta * eta_decay**epoch``.
     """
     n = model.neuron
-    return Rule(np.asarray(model.learning.eta, dtype=np.float64), float(model.P_hidden),
+    eta = np.asarray(model.learning.eta, dtype=np.float64)
+    if model.learning.eta_decay != 1.0:  # constant rates stay bit-identical
+        eta = eta * model.learning.eta_decay ** epoch
+    return Rule(eta, float(model.P_hidden),
                 float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
                 mode_code(model), bool(model.learning.train_hidden),
                 float(model.feedback.eta_Y), Y_noise)
