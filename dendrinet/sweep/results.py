@@ -248,7 +248,8 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
              "|---|---:|---:|---:|---:|---:|"]
     published = [PUBLISHED.get(c.settings["model"]) if c.settings["dataset"] == "mnist"
                  else None for c in configs]
-    if any(p is not None for p in published):  # the paper's networks on its data set
+    show_paper = any(p is not None for p in published)  # the paper's networks, its data
+    if show_paper:
         lines[-2] += " paper, 60 epochs (%) |"
         lines[-1] += "---:|"
     for c, paper in zip(configs, published):
@@ -261,7 +262,7 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
         lines.append(f"| {c.label} | {c.settings['epochs']} | {len(c.finished)} of "
                      f"{len(c.runs)} | {test} | {train} | "
                      f"{'–' if math.isnan(ms) else f'{ms:.3f}'} |")
-        if any(p is not None for p in published):
+        if show_paper:
             lines[-1] += " – |" if paper is None else f" {paper:.1f} |"
     failures = info.get("failures") or {}
     unfinished = [r["run"] for r in info["runs"]

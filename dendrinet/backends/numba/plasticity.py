@@ -416,9 +416,8 @@ def make_rule(model: ModelConfig, Y_noise: np.ndarray, epoch: int = 0) -> Rule:
         Epochs trained before this one: the learning rates are ``eta * eta_decay**epoch``.
     """
     n = model.neuron
-    eta = np.asarray(model.learning.eta, dtype=np.float64)
-    if model.learning.eta_decay != 1.0:  # constant rates stay bit-identical
-        eta = eta * model.learning.eta_decay ** epoch
+    # eta_decay = 1 multiplies by exactly 1.0: constant rates stay bit-identical
+    eta = np.asarray(model.learning.eta, dtype=np.float64) * model.learning.eta_decay ** epoch
     return Rule(eta, float(model.P_hidden),
                 float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
                 mode_code(model), bool(model.learning.train_hidden),
