@@ -29,7 +29,7 @@ MODELS = ("guerguiev2017-0hidden", "guerguiev2017-1hidden", "guerguiev2017-2hidd
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), help="models to train")
-    p.add_argument("--protocol", default="guerguiev2017")
+    p.add_argument("--protocol", default="paper-timing")
     p.add_argument("--dataset", default="mnist-10k")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

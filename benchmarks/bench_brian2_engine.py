@@ -20,7 +20,7 @@ import numpy as np
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="guerguiev2017-1hidden")
-    parser.add_argument("--protocol", default="guerguiev2017")
+    parser.add_argument("--protocol", default="paper-timing")
     parser.add_argument("--target", default="cython", choices=("numpy", "cython"))
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--dataset", default="mnist-10k")

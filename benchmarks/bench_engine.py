@@ -78,7 +78,7 @@ def make_engine(name: str, n_inputs: int, seed: int = 0, input_precision: str = 
     model = load_model(name)
     params = initial_parameters(model, n_inputs, seed)
     engine = "fast" if input_precision == "single" else "fast-double"
-    return registry(engine, model, load_protocol("guerguiev2017"), params, seed)
+    return registry(engine, model, load_protocol("paper-timing"), params, seed)
 
 
 def compile_probe(data_dir: str | None) -> dict:
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; numba {numba.__version__}, "
           f"threads {numba.config.NUMBA_NUM_THREADS}; load average {os.getloadavg()[0]:.2f}")
     print(f"input: {ds.name}, mean intensity {ds.X_train[:args.train].mean():.3f} "
-          f"({spikes_per_ms:.1f} input spikes per ms); protocol guerguiev2017; input sums "
+          f"({spikes_per_ms:.1f} input spikes per ms); protocol paper-timing; input sums "
           f"in {args.input_precision} precision")
     results = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average": os.getloadavg()}
     if not args.no_compile:

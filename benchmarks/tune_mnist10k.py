@@ -59,7 +59,7 @@ def run(config: dict, epochs: int, data_dir: str | None) -> dict:
     numba.set_num_threads(1)
     ds = load_dataset("mnist-10k", data_dir=data_dir, download=False)
     model = build_model(config)
-    protocol = load_protocol(config.get("protocol", "guerguiev2017"))
+    protocol = load_protocol(config.get("protocol", "paper-timing"))
     seed = int(config.get("seed", 0))
     params = initial_parameters(model, ds.n_inputs, seed)
     engine = FastEngine(model, protocol, params, seed=seed)

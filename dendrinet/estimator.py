@@ -23,7 +23,8 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
+from dendrinet.config import (DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, load_model,
+                              load_protocol)
 from dendrinet.errors import ConfigError, DendrinetError
 from dendrinet.backends import make_engine
 from dendrinet.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
@@ -60,7 +61,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Network model: a name in ``models/``, a model file, or a
         :class:`~dendrinet.config.ModelConfig`. Its number of output neurons is
         replaced by the number of classes seen in :meth:`fit`.
-    protocol : str, path or ProtocolConfig, default "guerguiev2017"
+    protocol : str, path or ProtocolConfig, default "paper-timing"
         Presentation protocol (phase lengths, test duration): a name in
         ``protocols/``, a protocol file or a :class:`~dendrinet.config.ProtocolConfig`.
     epochs : int, default 10
@@ -102,7 +103,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Wall-clock duration of :meth:`fit`, s.
     """
 
-    def __init__(self, model="guerguiev2017-1hidden", protocol="guerguiev2017", epochs=10,
+    def __init__(self, model="guerguiev2017-1hidden", protocol=DEFAULT_PROTOCOL, epochs=10,
                  hidden=None, eta=None, seed=0, engine="fast", verbose=False):
         self.model = model
         self.protocol = protocol

@@ -24,7 +24,7 @@ import numpy as np
 from dendrinet._atomic import WriteError, os_error_text, write_text_atomic
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
-from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig
 from dendrinet.engine.results import population_names
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               timed, train_epochs, warm_up)
@@ -101,7 +101,7 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         The network (a file, or a name in ``models/``). May be omitted with
         ``resume=True``: the run's own model is used.
     protocol : ProtocolConfig, path or name
-        Presentation protocol (default ``"guerguiev2017"``, or the run's own with
+        Presentation protocol (default ``"paper-timing"``, or the run's own with
         ``resume=True``).
     dataset : Dataset or str
         Data (a :class:`~dendrinet.datasets.Dataset`, or a name for
@@ -244,7 +244,7 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
     engine_name = registered_name(engine)
     model, model_text = config_and_text(model, "model")
     protocol, protocol_text = config_and_text(
-        "guerguiev2017" if protocol is None else protocol, "protocol")
+        DEFAULT_PROTOCOL if protocol is None else protocol, "protocol")
     epochs = check_epochs(protocol.epochs if epochs is None else epochs)
     ds = resolve_dataset("mnist-10k" if dataset is None else dataset, data_dir, n_train, n_test)
     check_dataset_labels(ds, model)

@@ -2,7 +2,7 @@
 =================================================================================
 
 The network has its initial (untrained) weights. Each digit is shown with the training
-schedule of the guerguiev2017 protocol (forward phase, then target phase with the
+schedule of the paper-timing protocol (forward phase, then target phase with the
 label's teaching input): the output layer follows the teaching signal in the target
 phase, and the hidden layer's plateau potentials change with it.
 
@@ -31,7 +31,7 @@ def main(argv=None) -> None:
     from dendrinet.weights import initial_parameters
 
     model = load_model("guerguiev2017-1hidden")  # 500 hidden neurons, 10 outputs
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     digits = load_dataset("digits")
     rng = np.random.default_rng(args.seed)
     params = initial_parameters(model, digits.n_inputs, rng)

@@ -33,7 +33,7 @@ from dendrinet.store import SpikeStore
 from dendrinet.weights import initial_parameters
 
 model = load_model("guerguiev2017-1hidden")
-protocol = load_protocol("guerguiev2017")
+protocol = load_protocol("paper-timing")
 digits = load_dataset("digits")
 rng = np.random.default_rng(0)
 params = initial_parameters(model, digits.n_inputs, rng)

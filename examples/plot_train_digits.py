@@ -38,7 +38,7 @@ model = load_model("guerguiev2017-1hidden")
 model = dataclasses.replace(model, hidden=(100,))
 run_dir = Path(tempfile.mkdtemp(prefix="dendrinet-gallery-")) / "digits"
 
-summary = train(model, "guerguiev2017", "digits", run_dir, epochs=5, seed=0,
+summary = train(model, "paper-timing", "digits", run_dir, epochs=5, seed=0,
                 progress="lines", n_spike_samples=10)
 print(f"test error per epoch: {np.round(100 * summary.test_errors, 2)} %")
 print(sorted(p.name for p in run_dir.iterdir()))

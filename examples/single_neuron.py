@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     base = load_model("guerguiev2017-1hidden")
     model = dataclasses.replace(
         base, hidden=(1,), n_outputs=2, neuron=dataclasses.replace(base.neuron, g_A=args.g_A))
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     rng = np.random.default_rng(args.seed)
     n_inputs = 20
     image = rng.uniform(0.2, 1.0, size=(1, n_inputs))

@@ -151,7 +151,7 @@ from dendrinet.weights import initial_parameters
 
 TOLERANCE = 1e-6
 digits = load_dataset("digits", n_train=args.n_train)
-protocol = load_protocol("guerguiev2017")
+protocol = load_protocol("paper-timing")
 rng = np.random.default_rng(0)
 params = initial_parameters(model, digits.n_inputs, rng)
 example = 0
@@ -187,7 +187,7 @@ assert all(d < TOLERANCE for d in differences.values()), differences
 from dendrinet.training import train
 
 t0 = time.perf_counter()
-summary = train(model_path, "guerguiev2017", "digits", out / "run", epochs=args.epochs,
+summary = train(model_path, "paper-timing", "digits", out / "run", epochs=args.epochs,
                 seed=0, n_train=args.n_train, progress="lines", n_spike_samples=0,
                 force=True)  # force: a run of this script in the same --out is replaced
 print(f"trained on {summary.n_train} digits for {summary.epochs_done} epoch(s) in "

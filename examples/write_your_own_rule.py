@@ -177,7 +177,7 @@ runs = {"plateau_only": (model_path, out / "run-plateau-only"),
         "segregated-dendrite": ("guerguiev2017-1hidden", out / "run-segregated-dendrite")}
 for name, (model_file, run_dir) in runs.items():
     t0 = time.perf_counter()
-    summary = train(model_file, "guerguiev2017", "digits", run_dir, epochs=args.epochs,
+    summary = train(model_file, "paper-timing", "digits", run_dir, epochs=args.epochs,
                     seed=0, n_train=args.n_train, progress="lines", n_spike_samples=0,
                     force=True)  # replace the runs of an earlier call in this --out
     print(f"{name}: trained in {time.perf_counter() - t0:.1f} s (compilation included)")

@@ -75,7 +75,7 @@ def run_case(name: str, workdir: Path) -> dict[str, str]:
     data_dir = SHARED_MNIST if dataset == "mnist-10k" else None
     ds = load_dataset(dataset, data_dir=data_dir, n_train=n_train, n_test=n_test)
     out = workdir / name
-    train(_model(model_name, hidden), "guerguiev2017", ds, out, epochs=epochs, seed=seed,
+    train(_model(model_name, hidden), "paper-timing", ds, out, epochs=epochs, seed=seed,
           engine=engine, progress=False, n_spike_samples=0)
     found = {}
     found.update(_npz_digests(out / "weights" / f"epoch_{epochs:03d}.npz", "weights"))

@@ -49,7 +49,7 @@ def digits():
 
 
 def _setup(digits, model, seed=5):
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     rng = np.random.default_rng(seed)
     params = initial_parameters(model, digits.n_inputs, rng)
     schedule = concatenate_schedules(

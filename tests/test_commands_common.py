@@ -27,7 +27,7 @@ def test_integer_types_accept_their_range_and_name_the_bad_value():
                                "data_dir": None, "seed": None, "engine": None,
                                "quiet": False}),
     (["evaluate", "r"], {"dataset": None, "data_dir": None, "seed": None, "quiet": False}),
-    (["demo"], {"protocol": "guerguiev2017", "seed": 0, "engine": "fast", "quiet": False}),
+    (["demo"], {"protocol": "paper-timing", "seed": 0, "engine": "fast", "quiet": False}),
 ])
 def test_each_command_keeps_its_own_defaults(argv, expected):
     args = vars(build_parser().parse_args(argv))
@@ -51,7 +51,7 @@ def test_simulate_fills_in_its_defaults_without_a_run():
     args = build_parser().parse_args(["simulate"])
     model, protocol, trained = network_from_arguments(args)
     assert (model.name, protocol.name, args.dataset, trained) == \
-        ("guerguiev2017-1hidden", "guerguiev2017", "digits", None)
+        ("guerguiev2017-1hidden", "paper-timing", "digits", None)
     args = build_parser().parse_args(["simulate", "--model", "guerguiev2017-0hidden",
                                       "--protocol", "quick", "--dataset", "mnist-10k"])
     model, protocol, _ = network_from_arguments(args)
@@ -80,7 +80,7 @@ def test_describe_file_says_what_a_file_is_and_which_run_holds_it(tmp_path):
 def test_model_and_protocol_help_list_the_shipped_names(capsys):
     models, protocols = shipped_names("model").split(", "), shipped_names("protocol").split(", ")
     assert "guerguiev2017-1hidden" in models and "guerguiev2017-2hidden" in models
-    assert protocols == sorted(protocols) and {"guerguiev2017", "quick"} <= set(protocols)
+    assert protocols == sorted(protocols) and {"paper-timing", "guerguiev2017", "quick"} <= set(protocols)
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["simulate", "--help"])
     assert info.value.code == 0

@@ -16,7 +16,7 @@ from dendrinet.errors import ConfigError
 MODEL_FILES = resources.model_files()
 PROTOCOL_FILES = resources.protocol_files()
 BASE = MODEL_FILES["guerguiev2017-1hidden"].read_text()
-BASE_PROTOCOL = PROTOCOL_FILES["guerguiev2017"].read_text()
+BASE_PROTOCOL = PROTOCOL_FILES["paper-timing"].read_text()
 # asdict() of every shipped file, recorded before the variants were rewritten with
 # 'extends' (tests/data/shipped_configs.json; tuples are JSON lists)
 RECORDED = json.loads((Path(__file__).parent / "data" / "shipped_configs.json").read_text())
@@ -56,7 +56,10 @@ def _as_json(config) -> dict:
 ADDED_LATER = {"noise-feedback": "guerguiev2017-1hidden",
                "direct-feedback-alignment": "guerguiev2017-2hidden"}
 #: Protocols shipped after the recording (issue 10): their base with longer phases.
-PROTOCOLS_ADDED_LATER = {"guerguiev2017-exact-psp": "guerguiev2017"}
+PROTOCOLS_ADDED_LATER = {"guerguiev2017": "paper-timing"}
+#: Recorded protocols renamed in dendrinet 0.3 (issue 10): recorded name -> shipped name.
+PROTOCOLS_RENAMED = {"guerguiev2017": "paper-timing", "guerguiev2017-long-settle": "long-settle",
+                     "quick": "quick"}
 #: Keys added after the recording, with the values every recorded model has.
 NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
@@ -66,7 +69,8 @@ NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0},
 
 def test_every_shipped_file_is_recorded():
     assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER])
-    assert list(PROTOCOL_FILES) == sorted([*RECORDED["protocols"], *PROTOCOLS_ADDED_LATER])
+    assert list(PROTOCOL_FILES) == sorted([*PROTOCOLS_RENAMED.values(), *PROTOCOLS_ADDED_LATER])
+    assert sorted(PROTOCOLS_RENAMED) == sorted(RECORDED["protocols"])
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED["models"]))
@@ -90,19 +94,30 @@ def test_rule_models_are_their_base_with_another_rule(name):
                                learning=base.learning) == base
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED["protocols"]))
-def test_shipped_protocols_give_the_recorded_values(name):
-    assert _as_json(load_protocol(name)) == RECORDED["protocols"][name]
-    assert _as_json(load_protocol(PROTOCOL_FILES[name])) == RECORDED["protocols"][name]
+@pytest.mark.parametrize("recorded", sorted(RECORDED["protocols"]))
+def test_shipped_protocols_give_the_recorded_values(recorded):
+    # renamed, not changed: every value but the name and the description is the recorded one
+    name = PROTOCOLS_RENAMED[recorded]
+    expected = {**RECORDED["protocols"][recorded], "name": name, "description": ""}
+    for protocol in (load_protocol(name), load_protocol(PROTOCOL_FILES[name])):
+        assert {**_as_json(protocol), "description": ""} == expected
+
+
+@pytest.mark.parametrize("old, new", [("guerguiev2017-exact-psp", "guerguiev2017"),
+                                      ("guerguiev2017-long-settle", "long-settle")])
+def test_a_renamed_protocol_name_says_its_new_name(old, new):
+    with pytest.raises(ConfigError, match=f"protocol '{old}' was renamed '{new}' in dendrinet "
+                                          r"0\.3 .*'guerguiev2017' before is now 'paper-timing'"):
+        load_protocol(old)
 
 
 def test_shipped_variants_state_only_what_differs():
     for name, path in {**MODEL_FILES, **PROTOCOL_FILES}.items():
         text = path.read_text()
-        if name in ("guerguiev2017-1hidden", "guerguiev2017"):
+        if name in ("guerguiev2017-1hidden", "paper-timing"):
             assert "extends" not in text  # the full bases
         else:
-            base = "guerguiev2017-1hidden" if name in MODEL_FILES else "guerguiev2017"
+            base = "guerguiev2017-1hidden" if name in MODEL_FILES else "paper-timing"
             base = ADDED_LATER.get(name, base)
             assert f'extends = "{base}"' in text, name
             assert "[neuron]" not in text and "[init]" not in text, name
@@ -116,7 +131,7 @@ def test_dataclass_defaults_are_the_shipped_base_files():
     assert LearningParams() == base.learning
     assert EquationTerms() == base.equations
     assert ModelConfig(name=base.name, description=base.description) == base
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     assert ProtocolConfig(description=protocol.description) == protocol
 
 
@@ -125,7 +140,7 @@ def test_a_file_without_tables_gets_the_base_values(tmp_path):
     assert model == dataclasses.replace(load_model("guerguiev2017-1hidden"), name="bare",
                                         description="")
     protocol = load_protocol(write(tmp_path, "", "p.toml"))
-    assert protocol == dataclasses.replace(load_protocol("guerguiev2017"), name="p",
+    assert protocol == dataclasses.replace(load_protocol("paper-timing"), name="p",
                                            description="")
 
 
@@ -273,7 +288,7 @@ def test_missing_and_invalid_files(tmp_path):
 
 
 def test_protocol_defaults_match_the_paper():
-    p = load_protocol("guerguiev2017")
+    p = load_protocol("paper-timing")
     assert (p.dt, p.phase_duration, p.settle, p.test_duration) == (1.0, 50.0, 30.0, 250.0)
     assert p.settle_steps == 30 and p.test_steps == 250 and p.test_settle_steps == 30
     assert p.jitter and math.isclose(p.jitter_mean, 2.0)
@@ -323,9 +338,11 @@ def test_protocol_to_toml_reads_back_to_every_shipped_protocol(tmp_path, path):
     assert load_protocol(write(tmp_path, protocol_to_toml(protocol), "p.toml")) == protocol
 
 
-def test_the_exact_psp_protocol_is_its_base_with_longer_phases():
-    protocol, base = load_protocol("guerguiev2017-exact-psp"), load_protocol("guerguiev2017")
-    assert (protocol.phase_duration, protocol.settle) == (120.0, 90.0)
+def test_the_guerguiev2017_protocol_is_the_papers_timing_with_longer_phases_and_tests():
+    protocol, base = load_protocol("guerguiev2017"), load_protocol("paper-timing")
+    assert (protocol.phase_duration, protocol.settle, protocol.test_duration) == \
+        (120.0, 90.0, 1000.0)
+    assert (base.phase_duration, base.settle, base.test_duration) == (50.0, 30.0, 250.0)
     assert dataclasses.replace(protocol, name=base.name, description=base.description,
-                               phase_duration=base.phase_duration,
-                               settle=base.settle) == base
+                               phase_duration=base.phase_duration, settle=base.settle,
+                               test_duration=base.test_duration) == base

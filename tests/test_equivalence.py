@@ -32,7 +32,7 @@ def digits():
 def test_replayed_spikes_give_identical_potentials(digits, hidden):
     """Forward + target presentation of one example, then a (reset) test presentation."""
     model = model_variant(hidden=hidden, n_outputs=10, g_A=0.05)
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     rng = np.random.default_rng(5)
     params = initial_parameters(model, digits.n_inputs, rng)
     schedule = concatenate_schedules(

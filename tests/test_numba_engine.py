@@ -42,7 +42,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def protocol():
-    return load_protocol("guerguiev2017")
+    return load_protocol("paper-timing")
 
 
 def no_spikes(model, n_steps):

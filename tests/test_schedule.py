@@ -7,7 +7,7 @@ from dendrinet.schedule import test_schedule as make_test_schedule
 
 
 def test_phase_lengths_follow_the_shifted_wald_distribution():
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     n = 20000
     lengths = phase_steps(protocol, np.random.default_rng(1), n)
     assert lengths.min() >= 50
@@ -18,7 +18,7 @@ def test_phase_lengths_follow_the_shifted_wald_distribution():
 
 
 def test_training_schedule_alternates_phases_and_windows():
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     sched = training_schedule(protocol, [4, 7], [1, 3], np.random.default_rng(0))
     assert list(sched.phase) == [FORWARD, TARGET, FORWARD, TARGET]
     assert list(sched.example_id) == [4, 4, 7, 7] and list(sched.label) == [1, 1, 3, 3]
@@ -34,7 +34,7 @@ def test_training_schedule_alternates_phases_and_windows():
 
 
 def test_test_schedule_resets_and_uses_test_duration():
-    protocol = load_protocol("guerguiev2017")
+    protocol = load_protocol("paper-timing")
     sched = make_test_schedule(protocol, [0, 1, 2])
     assert list(sched.n_steps) == [250] * 3 and list(sched.phase) == [TEST] * 3
     assert sched.reset.all() and list(sched.label) == [-1] * 3

@@ -44,10 +44,11 @@ def test_shipped_table_validates():
     seeds: dict[str, list[int]] = {}
     for run in sweep.runs:
         seeds.setdefault(run.model.name, []).append(run.seed)
-        assert (run.dataset, run.epochs, run.protocol.name) == ("mnist", 20,
-                                                                "guerguiev2017-exact-psp")
+        assert (run.dataset, run.epochs, run.protocol.name) == ("mnist", 20, "guerguiev2017")
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" / "mnist-full").resolve()
-        assert run.run_id == f"{run.model.name}__guerguiev2017-exact-psp__mnist__seed{run.seed}"
+        swept = "eta=0.8-0.8-0.1__eta_decay=0.9__" if run.model.name.endswith("2hidden") else ""
+        assert run.run_id == f"{run.model.name}__guerguiev2017__mnist__{swept}seed{run.seed}"
+        assert run.model.learning.eta_decay == (0.9 if swept else 1.0)
     assert seeds == {"guerguiev2017-1hidden": [0, 1, 2], "guerguiev2017-2hidden": [0, 1, 2],
                      "guerguiev2017-0hidden": [0], "guerguiev2017-sparse": [0],
                      "guerguiev2017-symmetric": [0]}
@@ -136,7 +137,7 @@ GRID = '[sweep]\nmodels = ["guerguiev2017-1hidden"]\ndatasets = ["digits"]\nseed
      r"neuron.g_A = 0.05 in model 'guerguiev2017-1hidden': \[neuron\].g_A: a rate needs a "
      r"unit, e.g. '0.1 /ms' or '200 Hz' \(got 0.05\)"),
     (GRID + "[sweep.parameters]\n'protocol.settle' = ['80 ms']\n",
-     r"protocol.settle = \"80 ms\" in protocol 'guerguiev2017': \[train\].settle: the settle "
+     r"protocol.settle = \"80 ms\" in protocol 'paper-timing': \[train\].settle: the settle "
      r"time must be shorter than the phase"),
     (GRID + "[sweep.parameters]\n'learning.eta' = [[0.1]]\n",
      r"1 learning rate\(s\) given, but the network has 2 weight layer\(s\)"),

@@ -17,6 +17,7 @@ import dataclasses
 from dendrinet.commands._common import (add_engine_argument, add_model_arguments,
                                         add_quiet_argument, add_seed_argument, positive_int)
 from dendrinet.commands.train import print_result
+from dendrinet.config import DEFAULT_PROTOCOL
 
 DEFAULT_MODEL = "guerguiev2017-1hidden"
 DEFAULT_EPOCHS = 30
@@ -42,8 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="hidden layer size (default: the model's, 500)")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                         help=f"number of epochs (default {DEFAULT_EPOCHS})")
-    add_model_arguments(parser, model=False, protocol_default="guerguiev2017",
-                        protocol_help="protocol file or name (default guerguiev2017; 'quick' "
+    add_model_arguments(parser, model=False, protocol_default=DEFAULT_PROTOCOL,
+                        protocol_help=f"protocol file or name (default {DEFAULT_PROTOCOL}; 'quick' "
                                       "is faster)")
     add_seed_argument(parser, default=0, help="seed (default 0)")
     parser.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")

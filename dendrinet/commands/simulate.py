@@ -12,10 +12,10 @@ import argparse
 
 from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_model_arguments,
                                         add_seed_argument, non_negative_int, positive_int)
+from dendrinet.config import DEFAULT_PROTOCOL
 from dendrinet.errors import DendrinetError
 
 DEFAULT_MODEL = "guerguiev2017-1hidden"
-DEFAULT_PROTOCOL = "guerguiev2017"
 DEFAULT_DATASET = "digits"
 
 

@@ -7,6 +7,7 @@ from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_e
                                         add_model_arguments, add_quiet_argument,
                                         add_seed_argument, non_negative_int, positive_int,
                                         shipped_names)
+from dendrinet.config import DEFAULT_PROTOCOL
 
 
 def _protocol_epochs() -> str:
@@ -41,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         model_help=f"model file or shipped model name ({shipped_names('model')}; "
                    "'dendrinet models' describes them); with --resume, default the run's",
         protocol_help=f"protocol file or shipped protocol name ({shipped_names('protocol')}; "
-                      "'dendrinet protocols' describes them; default guerguiev2017; with "
+                      f"'dendrinet protocols' describes them; default {DEFAULT_PROTOCOL}; with "
                       "--resume, the run's)")
     add_data_arguments(parser, dataset_help=f"{DATASETS_HELP} (default mnist-10k; with "
                                             "--resume, the run's)",

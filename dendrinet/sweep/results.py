@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrinet._atomic import atomic_open, write_json_atomic, write_text_atomic
+from dendrinet.config import DEFAULT_PROTOCOL
 from dendrinet.errors import RunError
 from dendrinet.run_folder import SUMMARY, Run
 
@@ -188,7 +189,7 @@ def configurations(sweep_dir, info: dict | None = None, runs: dict | None = None
         key = json.dumps(settings, sort_keys=True)
         if key not in out:
             label = " ".join([spec["model"]] + ([spec["protocol"]] if spec["protocol"] !=
-                                                "guerguiev2017" else [])
+                                                DEFAULT_PROTOCOL else [])
                              + [spec["dataset"]] + [f"{p.rsplit('.', 1)[-1]}={v}" for p, v in
                                                     settings.items() if p in spec["parameters"]])
             out[key] = Configuration(label, settings)

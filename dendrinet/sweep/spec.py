@@ -8,7 +8,7 @@ a run that two grids both name runs once)::
     datasets = ["mnist"]
     seeds = [0, 1, 2]
     epochs = 20
-    # optional: protocols (default ["guerguiev2017"]), n_train, n_test, engine, data_dir
+    # optional: protocols (default ["paper-timing"]), n_train, n_test, engine, data_dir
 
     [sweep.parameters]                  # optional: a grid over model/protocol values
     "learning.eta" = [[0.4, 0.1], [0.8, 0.05]]
@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
+from dendrinet.config import (
+    DEFAULT_PROTOCOL,
+    ModelConfig,
+    ProtocolConfig,
+    load_model,
+    load_protocol,
+)
 from dendrinet.errors import ConfigError, DendrinetError
 from dendrinet.sweep.parameters import (
     MODEL_PATHS,
@@ -53,7 +59,6 @@ from dendrinet.sweep.parameters import (
 
 __all__ = ["DEFAULT_PROTOCOL", "RunSpec", "Sweep", "load_sweep"]
 
-DEFAULT_PROTOCOL = "guerguiev2017"
 REQUIRED_KEYS = ("models", "datasets", "seeds", "epochs")
 OPTIONAL_KEYS = ("protocols", "n_train", "n_test", "engine", "data_dir", "parameters")
 
