@@ -109,7 +109,7 @@ def markdown(results: dict[str, dict], wall: dict[str, float], args) -> str:
                      f"{mean('seconds'):.1f} | {wall[name]:.0f} |")
     lines += ["", "Speed columns average epochs 2 onwards (epoch 1 includes JIT compilation "
               "when the Numba cache is cold). A training example is a forward and a target "
-              "phase (about 2 x 51.5 ms of simulated time with the paper protocol); a test "
+              "phase (about 2 x 51.5 ms of simulated time with the paper's timing); a test "
               "example is one 250 ms presentation.", ""]
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ relative to the extending file): the base file is read first (itself possibly
 extending another) and the extending file's tables are merged over it key by key, so a
 variant states only what differs. ``name`` and ``description`` are not inherited.
 The dataclass defaults below are the values of the shipped base model
-``guerguiev2017-1hidden`` and base protocol ``guerguiev2017``, so a table a file omits
+``guerguiev2017-1hidden`` and base protocol ``paper-timing``, so a table a file omits
 gets the tuned values.
 """
 from __future__ import annotations
@@ -607,7 +607,7 @@ DEFAULT_PROTOCOL = "paper-timing"
 #: Shipped protocols renamed in dendrinet 0.3: old name -> (new name, what else changed).
 RENAMED_PROTOCOLS = {
     "guerguiev2017-exact-psp": ("guerguiev2017", "with 1000 ms test presentations"),
-    "guerguiev2017-long-settle": ("long-settle", "unchanged"),
+    "guerguiev2017-long-settle": ("long-settle", "same values"),
 }
 
 
@@ -872,8 +872,9 @@ def config_file(path_or_name: str | Path, kind: str) -> Traversable:
     if str(path_or_name) in shipped:
         return shipped[str(path_or_name)]
     available = ", ".join(shipped) or "none"
-    if kind == "protocol" and str(path_or_name) in RENAMED_PROTOCOLS:
-        new_name, change = RENAMED_PROTOCOLS[str(path_or_name)]
+    old = path.stem if path.suffix == ".toml" else str(path_or_name)  # a name or an old path
+    if kind == "protocol" and old in RENAMED_PROTOCOLS:
+        new_name, change = RENAMED_PROTOCOLS[old]
         raise ConfigError(f"protocol {str(path_or_name)!r} was renamed {new_name!r} in "
                           f"dendrinet 0.3 ({change}); the protocol called 'guerguiev2017' "
                           f"before is now 'paper-timing'")

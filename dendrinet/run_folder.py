@@ -515,7 +515,10 @@ class StoredRun:
         diff = differences(self.model, model)
         if diff:
             problems.append(f"model differs in {', '.join(diff[:3])}")
-        diff = differences(self.protocol, protocol)
+        # names and descriptions label a protocol without changing a number (shipped
+        # protocols were renamed in dendrinet 0.3, and their runs still resume)
+        diff = differences(dataclasses.replace(self.protocol, name=protocol.name,
+                                               description=protocol.description), protocol)
         if diff:
             problems.append(f"protocol differs in {', '.join(diff[:3])}")
         run_ds = self.info.get("dataset", {})

@@ -3,7 +3,7 @@ Train a small network on the digits and look at what it learned
 ===============================================================
 
 Trains a 64-100-10 network of segregated-dendrite neurons on scikit-learn's 8x8 digits
-for five epochs with the fast (Numba) engine and the paper's protocol, writing a run
+for five epochs with the fast (Numba) engine and the paper's timing (paper-timing), writing a run
 folder as ``dendrinet train`` does, then draws the analyses of :mod:`dendrinet.analysis`
 from that folder: learning curves, the plateau potentials that drive the hidden layer's
 learning, the angle between the learning rule's updates and backprop's, receptive fields

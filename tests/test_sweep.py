@@ -45,6 +45,9 @@ def test_shipped_table_validates():
     for run in sweep.runs:
         seeds.setdefault(run.model.name, []).append(run.seed)
         assert (run.dataset, run.epochs, run.protocol.name) == ("mnist", 20, "guerguiev2017")
+        protocol = run.protocol
+        assert (protocol.phase_duration, protocol.settle, protocol.test_duration) == \
+            (120.0, 90.0, 1000.0)
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" / "mnist-full").resolve()
         swept = "eta=0.8-0.8-0.1__eta_decay=0.9__" if run.model.name.endswith("2hidden") else ""
         assert run.run_id == f"{run.model.name}__guerguiev2017__mnist__{swept}seed{run.seed}"

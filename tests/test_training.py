@@ -198,6 +198,23 @@ def test_resume_refuses_a_different_model_protocol_seed_or_dataset(tmp_path, mod
     assert Run.open(out).summary.epochs_done == 1
 
 
+def test_resume_accepts_a_renamed_protocol_with_the_same_values(tmp_path, model, digits,
+                                                                 straight):
+    """A protocol's name and description label it without changing a number (shipped
+    protocols were renamed in dendrinet 0.3): a run begun under the old name resumes under
+    the new one to the uninterrupted run's weights; a changed value is still refused."""
+    out = tmp_path / "renamed"
+    old = dataclasses.replace(load_protocol("quick"), name="old-quick", description="before")
+    train(model, old, digits, out, epochs=1, seed=3, engine=ENGINE, progress=False,
+          n_spike_samples=0)
+    with pytest.raises(RunError, match=r"protocol differs in settle \(10.0 vs 12.0\)"):
+        train(model, dataclasses.replace(old, settle=12.0), digits, out, epochs=2, seed=3,
+              resume=True, progress=False)
+    train(model, "quick", digits, out, epochs=2, seed=3, resume=True, progress=False,
+          n_spike_samples=0)
+    _assert_same_run(straight[0], out, epochs=2)
+
+
 def test_resume_without_a_run_is_refused(tmp_path):
     with pytest.raises(RunError, match="nothing to resume"):
         train(resume=True, out_dir=tmp_path / "absent", progress=False)
@@ -253,7 +270,7 @@ def test_summary_errors_equal_errors_recomputed_from_files(straight, digits):
 
 
 def test_the_network_learns_the_digits(tmp_path, model):
-    """3 epochs of the 64-20-10 network with the paper protocol on the 1437 digits: the
+    """3 epochs of the 64-20-10 network with the paper's timing on the 1437 digits: the
     test error falls far below chance (90 %); with 360 test examples its s.d. near
     90 % is 1.6 %, so 75 % is 9 s.d. below chance. (The quick protocol's 10 ms windows
     are too short for the hidden layer to learn in a few epochs.)"""
@@ -281,7 +298,14 @@ def test_the_test_duration_changes_no_trained_weight(tmp_path, model, digits, st
     np.testing.assert_array_equal(ra.summary.train_errors, summary.train_errors)
     # the test itself did change: its potentials are averaged over 4x the time
     assert not np.array_equal(ra.predictions()["mean_V"], rb.predictions()["mean_V"])
-    assert evaluate_run(other)["error"] == summary.test_errors[-1]
+    # the procedure of BENCHMARKS.md: a copy of the short-test run with the longer test
+    # duration written into its protocol file is evaluated as the long-test run recorded
+    copy = tmp_path / "re-tested"
+    shutil.copytree(out, copy)
+    (copy / "config" / "protocol.toml").write_text(protocol_to_toml(longer))
+    again = evaluate_run(copy)
+    assert again["error"] == summary.test_errors[-1]
+    np.testing.assert_array_equal(again["mean_V"], rb.predictions()["mean_V"])
 
 
 def test_weight_files_one_per_epoch_with_the_layer_shapes(straight, model):
@@ -311,7 +335,7 @@ def test_config_copies_and_toml_round_trips(tmp_path, straight, model, digits):
     out, _ = straight
     assert load_model(out / "config" / "model.toml") == model
     # a file that extends another is kept as a self-contained copy (quick extends the
-    # paper protocol): the run folder never depends on other files
+    # paper-timing protocol): the run folder never depends on other files
     copy = (out / "config" / "protocol.toml").read_text()
     assert "extends" not in copy
     assert load_protocol(out / "config" / "protocol.toml") == load_protocol("quick")

@@ -1,7 +1,7 @@
 """``dendrinet demo``: the main job on an embedded default, in under a minute once the
 Numba kernels are compiled.
 
-Trains ``guerguiev2017-1hidden`` with the paper's protocol on scikit-learn's 8x8
+Trains ``guerguiev2017-1hidden`` with the paper's timing (protocol ``paper-timing``) on scikit-learn's 8x8
 digits (bundled, no download), writes a run folder, and prints a non-spiking reference
 on the same split (:data:`REFERENCE`, computed by ``benchmarks/reference_digits.py``).
 
@@ -31,7 +31,7 @@ TIMING = ("about 50 s; the first run compiles the Numba kernels once, 1-2 min mo
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo", help=f"train a small network on the bundled digits ({TIMING})",
-        description=f"Train {DEFAULT_MODEL} with the guerguiev2017 "
+        description=f"Train {DEFAULT_MODEL} with the {DEFAULT_PROTOCOL} "
                     "protocol on scikit-learn's 8x8 handwritten digits (1437 training, 360 "
                     "test images, no download), print the error and time per example of "
                     "every epoch, then the test error of a logistic regression on the same "

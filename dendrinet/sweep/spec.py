@@ -23,7 +23,7 @@ Parameter paths name fields of the model and protocol dataclasses
 protocol. Values are written as in model and protocol files, units included
 (``"80 ms"``, ``"0.05 /ms"``), and parsed by the same code. Every combination is one
 run, named ``<model>__[<protocol>__]<dataset>__[<key>=<value>__...]seed<N>`` (the
-protocol only when it is not the default ``guerguiev2017``).
+protocol only when it is not the default, ``paper-timing``).
 
 Relative paths in a sweep file (models, protocols, ``data_dir``) are relative to the
 sweep file's folder, like ``extends`` in model files.
