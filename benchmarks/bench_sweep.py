@@ -9,8 +9,8 @@ otherwise idle 2-core machine.
     python benchmarks/bench_sweep.py                      # mnist-10k (shared data) or digits
     python benchmarks/bench_sweep.py --dataset digits --epochs 3
 
-The runs: 784-500-10 (``guerguiev2017-1hidden``), the paper's timing (``paper-timing``), seeds 0-3,
-``--epochs`` epochs of ``--n-train`` training and ``--n-test`` test examples (the
+The runs: 784-500-10 (``guerguiev2017-1hidden``), the paper's timing (``paper-timing``),
+seeds 0-3, ``--epochs`` epochs of ``--n-train`` training and ``--n-test`` test examples (the
 sequential runs about 35 s in all on one idle core of the project's machine).
 """
 from __future__ import annotations

@@ -64,6 +64,8 @@ def test_summary_holds_the_runs_numbers(run_dir, run_report):
     info = summary_json(run_dir)
     text = (run_report / "summary.md").read_text()
     assert f"final test error: **{format_percent(info['final_test_error'])}**" in text
+    # the protocol by its values as well as its name (quick: 20 ms phases, settle 10 ms)
+    assert "- protocol: `quick` (20 ms phases averaged after 10 ms, 60 ms tests); " in text
     rows = _table_rows(text, "epoch")
     assert len(rows) == len(info["epochs"])
     for row, epoch in zip(rows, info["epochs"]):
