@@ -26,6 +26,7 @@ import argparse
 import numpy as np
 
 from dendrinet.datasets import load_dataset
+from dendrinet.errors import DendrinetError
 from dendrinet.run_folder import Run
 
 
@@ -77,4 +78,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DendrinetError as exc:  # a missing run, epoch or data set: one line, no traceback
+        raise SystemExit(f"hidden_saturation: {exc}") from None
