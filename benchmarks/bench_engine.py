@@ -1,6 +1,6 @@
 """Speed of the fast engine: ms per training example (one core) and per test example
-(every core) on MNIST input, the paper's timing (paper-timing), after JIT warm-up; plus the JIT compile
-time with an empty cache ("cold") and with the on-disk cache ("warm").
+(every core) on MNIST input, the paper's timing (paper-timing), after JIT warm-up; plus the
+JIT compile time with an empty cache ("cold") and with the on-disk cache ("warm").
 
     python benchmarks/bench_engine.py                 # 784-500-10 and 784-500-100-10
     python benchmarks/bench_engine.py --train 4000 --test 2000 --repeat 5

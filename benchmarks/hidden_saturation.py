@@ -26,12 +26,9 @@ import argparse
 import numpy as np
 
 from dendrinet.datasets import load_dataset
+from dendrinet.engine.results import sigmoid
 from dendrinet.errors import DendrinetError
 from dendrinet.run_folder import Run
-
-
-def sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
 
 
 def rate_model(run: Run, epoch: int, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

@@ -1,9 +1,9 @@
 """Learning-rate / initialisation sweep of the fast engine on the mnist-10k split.
 
 Each configuration is a model file plus overrides; every run trains for ``--epochs``
-epochs (the paper's timing, paper-timing, shuffled order) and evaluates the 2,000 test images after each
-epoch. Runs go to worker processes (one core each) and the results are appended, one
-JSON line per run, to ``--out``.
+epochs (the paper's timing, paper-timing, shuffled order) and evaluates the 2,000 test
+images after each epoch. Runs go to worker processes (one core each) and the results are
+appended, one JSON line per run, to ``--out``.
 
 Examples::
 

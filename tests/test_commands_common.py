@@ -80,7 +80,8 @@ def test_describe_file_says_what_a_file_is_and_which_run_holds_it(tmp_path):
 def test_model_and_protocol_help_list_the_shipped_names(capsys):
     models, protocols = shipped_names("model").split(", "), shipped_names("protocol").split(", ")
     assert "guerguiev2017-1hidden" in models and "guerguiev2017-2hidden" in models
-    assert protocols == sorted(protocols) and {"paper-timing", "guerguiev2017", "quick"} <= set(protocols)
+    assert protocols == sorted(protocols)
+    assert {"paper-timing", "guerguiev2017", "quick"} <= set(protocols)
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["simulate", "--help"])
     assert info.value.code == 0

@@ -1,8 +1,8 @@
 """``dendrinet demo``: the main job on an embedded default, in under a minute once the
 Numba kernels are compiled.
 
-Trains ``guerguiev2017-1hidden`` with the paper's timing (protocol ``paper-timing``) on scikit-learn's 8x8
-digits (bundled, no download), writes a run folder, and prints a non-spiking reference
+Trains ``guerguiev2017-1hidden`` with the paper's timing (protocol ``paper-timing``) on
+scikit-learn's 8x8 digits (bundled, no download), writes a run folder, and prints a non-spiking reference
 on the same split (:data:`REFERENCE`, computed by ``benchmarks/reference_digits.py``).
 
 Timing (the project's 2-core AMD EPYC, shared with other jobs): the 30 epochs take 48 s
@@ -44,8 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                         help=f"number of epochs (default {DEFAULT_EPOCHS})")
     add_model_arguments(parser, model=False, protocol_default=DEFAULT_PROTOCOL,
-                        protocol_help=f"protocol file or name (default {DEFAULT_PROTOCOL}; 'quick' "
-                                      "is faster)")
+                        protocol_help=f"protocol file or name (default {DEFAULT_PROTOCOL}; "
+                                      "'quick' is faster)")
     add_seed_argument(parser, default=0, help="seed (default 0)")
     parser.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     add_engine_argument(parser, default="fast")
