@@ -664,6 +664,13 @@ class ProtocolConfig:
 
     _TIMES = ("dt", "phase_duration", "settle", "test_duration", "test_settle")
 
+    @property
+    def timing(self) -> str:
+        """The durations that define the protocol, in words (reports name them beside the
+        protocol's name, whose meaning changed in 0.3)."""
+        return (f"{self.phase_duration:g} ms phases averaged after {self.settle:g} ms, "
+                f"{self.test_duration:g} ms tests")
+
     def steps(self, duration_ms: float) -> int:
         """Number of time steps in ``duration_ms``."""
         return int(round(duration_ms / self.dt))

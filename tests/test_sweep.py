@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 
 from dendrinet.cli import main
-from dendrinet.config import ModelConfig, ProtocolConfig, load_model, load_protocol
+from dendrinet.config import (
+    ModelConfig,
+    ProtocolConfig,
+    load_model,
+    load_protocol,
+    protocol_to_toml,
+)
 from dendrinet.errors import ConfigError
 from dendrinet.sweep import is_sweep_folder, load_sweep, write_sweep_report
 from dendrinet.sweep.parameters import MODEL_PATHS, PROTOCOL_PATHS
@@ -192,9 +198,14 @@ def test_a_foreign_folder_is_refused(tmp_path, capsys):
 # ------------------------------------------------------------------ results
 
 
-def _fake_run(folder: Path, spec, test_errors, train_errors, status="finished") -> None:
-    """A run folder holding only a summary.json (what the results are computed from)."""
+def _fake_run(folder: Path, spec, test_errors, train_errors, status="finished",
+              protocol: bool = False) -> None:
+    """A run folder holding only a summary.json (what the results are computed from)
+    and, with ``protocol``, the run's protocol file."""
     folder.mkdir(parents=True)
+    if protocol:
+        (folder / "config").mkdir()
+        (folder / "config" / "protocol.toml").write_text(protocol_to_toml(spec.protocol))
     epochs = [{"epoch": i + 1, "train_error": tr, "test_error": te,
                "ms_per_train_example": 0.5 + i, "ms_per_test_example": 0.25,
                "seconds": 1.0} for i, (te, tr) in enumerate(zip(test_errors, train_errors))]
@@ -258,6 +269,7 @@ epochs = 2
     assert report.figures == [tmp_path / "report" / "learning_curves.png"]
     assert report.figures[0].stat().st_size > 10_000
     assert "![learning curves](learning_curves.png)" in md
+    assert "Protocols" not in md  # no run has its protocol file
 
 
 def test_summary_md_puts_the_papers_numbers_beside_its_networks_on_mnist(tmp_path):
@@ -268,8 +280,11 @@ def test_summary_md_puts_the_papers_numbers_beside_its_networks_on_mnist(tmp_pat
     out.mkdir()
     write_sweep_info(out, sweep)
     for spec in sweep.runs:
-        _fake_run(out / "runs" / spec.run_id, spec, [0.1] * 20, [0.1] * 20)
+        _fake_run(out / "runs" / spec.run_id, spec, [0.1] * 20, [0.1] * 20, protocol=True)
     md = write_sweep_report(out, tmp_path / "report").summary.read_text()
+    # the protocol's durations from the runs' own files, once
+    assert md.count("- `guerguiev2017`: 120 ms phases averaged after 90 ms, "
+                    "1000 ms tests") == 1
     assert "| ms per training example | paper, 60 epochs (%) |" in md
     for model, paper in [("0hidden", "8.3"), ("1hidden", "4.1"), ("2hidden", "3.2"),
                          ("sparse", "3.7"), ("symmetric", "3.6")]:

@@ -263,12 +263,10 @@ def _run_markdown(w: _Writer, run, curves, confusion, alignment, rates) -> None:
     s = run.summary
     last = s.epochs[-1]
     info = run.info
-    p = run.protocol  # its values, since a name can change meaning (renamed in 0.3)
     w.lines += [
         f"# Run report: {run.path.name}", "",
         f"- model: `{s.model}`, layers {info.get('layer_sizes', '?')}",
-        f"- protocol: `{s.protocol}` ({p.phase_duration:g} ms phases averaged after "
-        f"{p.settle:g} ms, {p.test_duration:g} ms tests); data set: `{s.dataset}` "
+        f"- protocol: `{s.protocol}` ({run.protocol.timing}); data set: `{s.dataset}` "
         f"({s.n_train} training, {s.n_test} test examples)",
         f"- engine: `{s.engine}`, seed {s.seed}, {s.epochs_done} epochs, status {s.status}",
         f"- machine: {info.get('machine', {}).get('cpu', 'unknown')}", "",

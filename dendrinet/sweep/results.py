@@ -16,7 +16,7 @@ import numpy as np
 
 from dendrinet._atomic import atomic_open, write_json_atomic, write_text_atomic
 from dendrinet.config import DEFAULT_PROTOCOL
-from dendrinet.errors import RunError
+from dendrinet.errors import ConfigError, RunError
 from dendrinet.run_folder import SUMMARY, Run
 
 __all__ = ["SWEEP_JSON", "SWEEP_COPY", "RUNS_DIR", "RESULTS_CSV", "SUMMARY_MD", "FIGURE",
@@ -265,6 +265,10 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
                      f"{'–' if math.isnan(ms) else f'{ms:.3f}'} |")
         if show_paper:
             lines[-1] += " – |" if paper is None else f" {paper:.1f} |"
+    timings = _protocol_timings(info, runs)
+    if timings:
+        lines += ["", "Protocols (a name's meaning changed in 0.3; these are the runs' values):",
+                  ""] + [f"- `{name}`: {timing}" for name, timing in timings]
     failures = info.get("failures") or {}
     unfinished = [r["run"] for r in info["runs"]
                   if not any(r["run"] in c.finished for c in configs)]
@@ -282,6 +286,20 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
                   "Mean ± s.d. over seeds (band) of the test and training error per epoch.",
                   "", f"![learning curves]({figure})"]
     return "\n".join(lines) + "\n"
+
+
+def _protocol_timings(info: dict, runs: dict[str, Run | None]) -> list[tuple[str, str]]:
+    """Distinct (protocol name, durations) of the runs that have a folder, in run order."""
+    seen: dict[tuple[str, str], None] = {}
+    for spec in info["runs"]:
+        run = runs.get(spec["run"])
+        try:
+            timing = run.protocol.timing if run is not None else None
+        except (RunError, ConfigError):  # a damaged folder: its run is reported elsewhere
+            timing = None
+        if timing is not None:
+            seen[(spec["protocol"], timing)] = None
+    return list(seen)
 
 
 def _plot(path: Path, configs: list[Configuration], dpi: int) -> bool:
