@@ -1,13 +1,14 @@
 """Throughput of ``dendrinet sweep``: four runs on a local Dask cluster of two
 single-threaded workers, against the same four runs trained one after another in one
 process (as ``dendrinet train`` would: Numba's default threads for the test
-presentations). Both start warm (Numba's cache loaded, the workers started); the time
-to start the cluster and warm its workers is printed apart. Prints the wall-clock
-times, their ratio and the load average. Target: a ratio of at least 1.8 on an
-otherwise idle 2-core machine.
+presentations; ``--sequential-threads 1`` gives them the workers' one thread). Both
+start warm (Numba's cache loaded, the workers started); the time to start the cluster
+and warm its workers is printed apart. Prints the wall-clock times, their ratio and the
+load average. Target: a ratio of at least 1.8 on an otherwise idle 2-core machine.
 
     python benchmarks/bench_sweep.py                      # mnist-10k (shared data) or digits
     python benchmarks/bench_sweep.py --dataset digits --epochs 3
+    python benchmarks/bench_sweep.py --sequential-threads 2 1   # both baselines
 
 The runs: 784-500-10 (``guerguiev2017-1hidden``), the paper's timing (``paper-timing``),
 seeds 0-3, ``--epochs`` epochs of ``--n-train`` training and ``--n-test`` test examples (the
@@ -53,6 +54,10 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=8000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sequential-threads", type=int, nargs="+", default=None,
+                        help="Numba threads of the runs one after another; several values "
+                             "time the sequential runs once each (default: Numba's default, "
+                             "as dendrinet train uses)")
     args = parser.parse_args()
 
     import numpy as np
@@ -71,14 +76,20 @@ def main() -> None:
               f"{n_test} test), {args.epochs} epochs, seeds 0-3")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+        import numba
+
         warm_up(sweep.runs[0], str(tmp / "warmup"))
-        t0 = time.perf_counter()
-        for spec in sweep.runs:
-            train(spec.model, spec.protocol, spec.dataset, tmp / "sequential" / spec.run_id,
-                  epochs=spec.epochs, seed=spec.seed, progress=False, data_dir=spec.data_dir,
-                  n_train=spec.n_train, n_test=spec.n_test)
-        t_seq = time.perf_counter() - t0
-        print(f"one after another: {t_seq:.1f} s")
+        t_seq = {}
+        for threads in args.sequential_threads or [numba.get_num_threads()]:
+            numba.set_num_threads(threads)  # the test presentations' threads
+            t0 = time.perf_counter()
+            for spec in sweep.runs:
+                train(spec.model, spec.protocol, spec.dataset,
+                      tmp / f"sequential-{threads}" / spec.run_id, epochs=spec.epochs,
+                      seed=spec.seed, progress=False, data_dir=spec.data_dir,
+                      n_train=spec.n_train, n_test=spec.n_test)
+            t_seq[threads] = time.perf_counter() - t0
+            print(f"one after another, {threads} Numba thread(s): {t_seq[threads]:.1f} s")
 
         from distributed import Client, LocalCluster
         t0 = time.perf_counter()
@@ -94,9 +105,11 @@ def main() -> None:
             t_dask = time.perf_counter() - t0
         assert outcome.ok and len(outcome.finished) == 4, outcome.failed
         print(f"dendrinet sweep on {args.workers} local workers: {t_dask:.1f} s")
-        print(f"ratio: {t_seq / t_dask:.2f}x")
-        for name, folder in (("one after another", tmp / "sequential"),
-                             ("on the workers", tmp / "sweep" / "runs")):
+        for threads, t in t_seq.items():
+            print(f"ratio against the runs one after another on {threads} Numba thread(s): "
+                  f"{t / t_dask:.2f}x")
+        for name, folder in [*((f"one after another, {k} thread(s)", tmp / f"sequential-{k}")
+                               for k in t_seq), ("on the workers", tmp / "sweep" / "runs")]:
             runs = [Run.open(folder / spec.run_id).summary for spec in sweep.runs]
             epochs = [e for r in runs for e in r.epochs]
             print(f"  {name}: per epoch {np.mean([e.seconds for e in epochs]):.2f} s, "
