@@ -55,10 +55,14 @@ def test_shipped_table_validates():
         assert (protocol.phase_duration, protocol.settle, protocol.test_duration) == \
             (120.0, 90.0, 1000.0)
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" / "mnist-full").resolve()
-        swept = "eta=0.12-0.12-0.06__" if run.model.name.endswith("2hidden") else ""
+        swept = "eta=0.16-0.16-0.08__eta_decay=0.95__" if run.model.name.endswith("2hidden") \
+            else ""
         assert run.run_id == f"{run.model.name}__guerguiev2017__mnist__{swept}seed{run.seed}"
         if swept:
-            assert run.model.learning.eta == (0.12, 0.12, 0.06)
+            assert run.model.learning.eta == (0.16, 0.16, 0.08)
+            assert run.model.learning.eta_decay == 0.95
+        else:  # the others learn with their model's own constant rates
+            assert run.model.learning.eta_decay == 1.0
     assert seeds == {"guerguiev2017-1hidden": [0, 1, 2], "guerguiev2017-2hidden": [0, 1, 2],
                      "guerguiev2017-0hidden": [0], "guerguiev2017-sparse": [0],
                      "guerguiev2017-symmetric": [0]}
