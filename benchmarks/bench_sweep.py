@@ -60,7 +60,12 @@ def main() -> None:
                              "as dendrinet train uses)")
     args = parser.parse_args()
 
+    import numba
     import numpy as np
+
+    if any(not 1 <= k <= numba.config.NUMBA_NUM_THREADS for k in args.sequential_threads or []):
+        parser.error(f"--sequential-threads: each value must be between 1 and "
+                     f"{numba.config.NUMBA_NUM_THREADS} (Numba's thread pool on this machine)")
 
     from dendrinet.run_folder import Run
     from dendrinet.sweep import load_sweep, run_sweep
@@ -75,8 +80,6 @@ def main() -> None:
         print(f"4 runs: {sweep.runs[0].model.name}, {args.dataset} ({n_train} train, "
               f"{n_test} test), {args.epochs} epochs, seeds 0-3")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-
-        import numba
 
         warm_up(sweep.runs[0], str(tmp / "warmup"))
         t_seq = {}

@@ -3,7 +3,8 @@ Numba kernels are compiled.
 
 Trains ``guerguiev2017-1hidden`` with the paper's timing (protocol ``paper-timing``) on
 scikit-learn's 8x8 digits (bundled, no download), writes a run folder, and prints a
-non-spiking reference on the same split (:data:`REFERENCE`, computed by ``benchmarks/reference_digits.py``).
+non-spiking reference on the same split (:data:`REFERENCE`, computed by
+``benchmarks/reference_digits.py``).
 
 Timing (the project's 2-core AMD EPYC, shared with other jobs): the 30 epochs take 48 s
 wall-clock (30 s CPU; 1.1-2 s per epoch); the very first run also compiles the Numba

@@ -293,12 +293,12 @@ def _protocol_timings(info: dict, runs: dict[str, Run | None]) -> list[tuple[str
     seen: dict[tuple[str, str], None] = {}
     for spec in info["runs"]:
         run = runs.get(spec["run"])
+        if run is None:
+            continue
         try:
-            timing = run.protocol.timing if run is not None else None
+            seen[(spec["protocol"], run.protocol.timing)] = None
         except (RunError, ConfigError):  # a damaged folder: its run is reported elsewhere
-            timing = None
-        if timing is not None:
-            seen[(spec["protocol"], timing)] = None
+            continue
     return list(seen)
 
 
