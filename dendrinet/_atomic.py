@@ -12,6 +12,11 @@ can read a run folder under umask 022), not the ``0o600`` of :func:`tempfile.mks
 An operating-system failure (full disk, read-only file system, missing permission, a
 path under a regular file) is raised as one :class:`WriteError` naming the file and
 the cause, and the old file stays as it was.
+
+Writers into a folder whose content they own (a run folder) pass it as ``root``: then
+no link is followed below it, neither a linked target (the rename would replace the
+link, not its file, but the writer refuses anyway) nor a linked sub-folder (the
+temporary file would land wherever the link points): :func:`check_no_symlinks`.
 """
 from __future__ import annotations
 
@@ -23,16 +28,18 @@ import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Iterator
 
-from dendrinet.errors import DendrinetError
+from dendrinet.errors import DendrinetError, RunError
 
 __all__ = ["WriteError", "TEMPORARY_PATTERNS", "atomic_open", "write_json_atomic",
            "write_text_atomic", "file_mode", "current_umask", "os_error_text",
-           "check_writable_folder", "writer_temporary", "remove_dead_temporaries"]
+           "check_writable_folder", "writer_temporary", "remove_dead_temporaries",
+           "check_no_symlinks"]
 
 #: Glob patterns of the temporary files :func:`atomic_open` writes.
 TEMPORARY_PATTERNS = ("*.tmp", "*.tmp.npz")
@@ -125,9 +132,42 @@ def check_writable_folder(folder, what: str = "output folder") -> None:
         os.unlink(probe)
 
 
+def check_no_symlinks(path: str | os.PathLike, root: str | os.PathLike) -> None:
+    """Refuse ``path`` if it, or any folder between ``root`` and it, is a symbolic link
+    (``root`` itself may be one: the user chose it). Components that do not exist yet
+    end the check (the writer creates them).
+
+    Raises
+    ------
+    RunError
+        One line naming the link; also when ``path`` is not inside ``root``.
+    """
+    path, root = Path(path), Path(root)
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise RunError(f"{path}: not inside {root}") from None
+    current = root
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise RunError(f"{path}: not a plain path inside {root}")
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise WriteError(current, exc) from None
+        if stat.S_ISLNK(st.st_mode):
+            raise RunError(f"{current}: is a symbolic link inside {root}; dendrinet never "
+                           "writes through links there: replace the link by a file or "
+                           "folder of its own, or choose another folder")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tmp",
-                encoding: str | None = None) -> Iterator[IO]:
+                encoding: str | None = None,
+                root: str | os.PathLike | None = None) -> Iterator[IO]:
     """Open a temporary file next to ``path`` for writing; on a clean exit of the
     ``with`` block, flush, fsync and rename it to ``path``; on an exception, delete it.
 
@@ -141,14 +181,21 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tm
         Ending of the temporary file's name (some writers look at it, e.g. ``.npz``).
     encoding : str or None
         Text encoding for ``mode="w"``.
+    root : str or PathLike, optional
+        A folder above ``path`` (a run folder): refuse links below it
+        (:func:`check_no_symlinks`).
 
     Raises
     ------
     WriteError
         An OS error while creating, writing or renaming the file (the old file, if
         any, is unchanged and the temporary file removed).
+    RunError
+        ``root`` given and a link below it (nothing written).
     """
     path = Path(path)
+    if root is not None:
+        check_no_symlinks(path, root)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=suffix)
     except OSError as exc:
@@ -221,14 +268,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as indented UTF-8 JSON (with a final newline) atomically."""
-    with atomic_open(path, "w", encoding="utf-8") as fh:
+def write_json_atomic(path: str | os.PathLike, data: dict, *,
+                      root: str | os.PathLike | None = None) -> None:
+    """Write ``data`` as indented UTF-8 JSON (with a final newline) atomically
+    (``root``: see :func:`atomic_open`)."""
+    with atomic_open(path, "w", encoding="utf-8", root=root) as fh:
         json.dump(data, fh, indent=2)
         fh.write("\n")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically."""
-    with atomic_open(path, "w", encoding="utf-8") as fh:
+def write_text_atomic(path: str | os.PathLike, text: str, *,
+                      root: str | os.PathLike | None = None) -> None:
+    """Write ``text`` (UTF-8) atomically (``root``: see :func:`atomic_open`)."""
+    with atomic_open(path, "w", encoding="utf-8", root=root) as fh:
         fh.write(text)

@@ -26,7 +26,9 @@ gets the tuned values.
 """
 from __future__ import annotations
 
+import functools
 import json
+import keyword
 import math
 import numbers
 import re
@@ -36,8 +38,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from dendrinet import resources
+from dendrinet import limits, resources
 from dendrinet.errors import ConfigError
+from dendrinet.expressions import ExpressionError, check_equation_lines, check_expression
+from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
 
 
 def __getattr__(name: str):
@@ -49,29 +53,61 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# Unit tables: factor to the canonical unit (ms, or 1/ms).
+# Unit tables: factor to the canonical unit (ms, or 1/ms), by spelling. Values are read
+# by the grammar of dendrinet.units (the one of [equations.parameters] too, no eval); a
+# spelling matches every text of the same unit ("/ms", "1/ms", "ms^-1", "1 / ms").
 _TIME_UNITS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "second": 1000.0}
 _RATE_UNITS = {
     "/ms": 1.0, "1/ms": 1.0, "ms^-1": 1.0, "kHz": 1.0,
     "Hz": 1e-3, "/s": 1e-3, "1/s": 1e-3, "s^-1": 1e-3,
 }
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$")
+
+
+@functools.cache
+def _by_powers(units: tuple[tuple[str, float], ...]) -> dict:
+    """A unit table keyed by each spelling's ``(name, power)`` pairs."""
+    return {parse_unit(text).powers(): factor for text, factor in units}
 
 
 def _quantity(value: Any, units: dict[str, float], kind: str, where: str) -> float:
-    """Parse ``"3 ms"`` into a float in the canonical unit of ``units``."""
+    """Parse ``"3 ms"`` into a float in the canonical unit of ``units`` (the number times
+    the unit's factor, so ``"3 ms"`` is exactly 3.0 and ``"0.1 /ms"`` exactly 0.1)."""
     if isinstance(value, bool) or not isinstance(value, str):
         example = "'3 ms'" if kind == "time" else "'0.1 /ms' or '200 Hz'"
         raise ConfigError(f"{where}: a {kind} needs a unit, e.g. {example} (got {value!r})")
-    match = _QUANTITY.match(value)
-    if match is None or match.group(2) is None:
+    try:
+        quantity = parse_quantity(value)
+    except UnitSyntaxError as exc:
+        raise ConfigError(f"{where}: cannot read {value!r} as a {kind} with a unit ({exc})"
+                          ) from None
+    if quantity.unit is None:
         raise ConfigError(f"{where}: cannot read {value!r} as a {kind} with a unit")
-    number, unit = float(match.group(1)), match.group(2).replace(" ", "")
-    if unit not in units:
+    factor = _by_powers(tuple(units.items())).get(quantity.unit.powers())
+    if factor is None:
+        unit = quantity.unit.text.replace(" ", "")
         raise ConfigError(
             f"{where}: unit {unit!r} is not a {kind} unit (use one of {', '.join(units)})"
         )
-    return number * units[unit]
+    return quantity.number * factor
+
+
+#: Longest name or description of a model or protocol.
+_MAX_LABEL = 1000
+
+
+def _label(value: Any, where: str, lines: bool = False) -> str:
+    """A name (one line) or description (lines) of printable text: shown in messages,
+    reports and terminals (no control characters, such as terminal escapes), and never
+    written into code."""
+    if isinstance(value, (dict, list)):
+        raise ConfigError(f"{where}: expected text, got {type(value).__name__}")
+    text = str(value)
+    parts = text.split("\n") if lines else [text]
+    if not all(part.replace("\t", " ").isprintable() for part in parts) \
+            or len(text) > _MAX_LABEL:
+        raise ConfigError(f"{where}: expected printable text without control characters "
+                          f"(at most {_MAX_LABEL} characters), got {text[:60]!r}")
+    return text
 
 
 def _number(value: Any, where: str) -> float:
@@ -399,6 +435,11 @@ class EquationTerms:
     compiles its per-step update from the same equations
     (:mod:`dendrinet.backends.numba.codegen`). Empty means "no change".
 
+    The text is data: :meth:`from_table` checks it when the file is read, before Brian2,
+    SymPy or the code generator see it -- expressions over names, numbers, operators and
+    Brian2's functions only (:mod:`dendrinet.expressions`), units and parameter values
+    by one grammar (:mod:`dendrinet.units`), never ``eval``.
+
     Attributes
     ----------
     apical : str
@@ -439,6 +480,9 @@ class EquationTerms:
 
     @classmethod
     def from_table(cls, table: dict, where: str) -> "EquationTerms":
+        """Read ``[equations]``: every entry is checked as data here
+        (:mod:`dendrinet.expressions`, :mod:`dendrinet.units`), before Brian2, SymPy or
+        the code generator see it."""
         _check_keys(table, {f.name for f in fields(cls)}, where)
         values = dict(table)
         for key, value in table.items():
@@ -448,24 +492,42 @@ class EquationTerms:
             if key in values and not values[key].strip():
                 raise ConfigError(f"{where}.{key}: cannot be empty (its default is "
                                   f"{getattr(cls, key)!r})")
+        for key, value in values.items():
+            if key == "parameters" or not value.strip():
+                continue
+            try:
+                if key in _EQUATION_LINES:
+                    check_equation_lines(value)
+                else:
+                    check_expression(value)
+            except ExpressionError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
         if "parameters" in values:
-            values["parameters"] = _equation_parameters(values["parameters"],
-                                                        f"{where}.parameters")
+            values["parameters"] = _equation_parameters(
+                values["parameters"], f"{where.removesuffix(']')}.parameters]")
         return cls(**values)
+
+
+#: Entries of [equations] holding equation lines (the others are one expression each).
+_EQUATION_LINES = ("hidden_extra", "output_extra")
+#: Names the neuron equations define (a parameter may not take them).
+_EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin", "phi", "b",
+                   "teach", "label"}
 
 
 def _equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
     """``[equations.parameters]`` as sorted ``(name, value text)`` pairs, checked for
-    names and values (Brian2 checks the units when it builds the equations)."""
+    names and values: a number, or a number and a unit of Brian2's (``"100 ms"``) read by
+    the grammar of :mod:`dendrinet.units` (Brian2 checks the dimensions when it builds
+    the equations)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table of name = value (e.g. tau_w = \"100 ms\")")
-    reserved = set(NeuronParams._UNITS) | {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a",
-                                           "V_a_lin", "phi", "b", "teach", "label"}
+    reserved = set(NeuronParams._UNITS) | _EQUATION_NAMES
     pairs = []
     for name, raw in table.items():
-        if not _IDENTIFIER.match(name):
-            raise ConfigError(f"{where}.{name}: not a valid parameter name (letters, digits, _; "
-                              f"starting with a letter)")
+        if not _IDENTIFIER.match(name) or "__" in name or keyword.iskeyword(name):
+            raise ConfigError(f"{where}.{name}: not a valid parameter name (letters, digits, "
+                              f"single _; starting with a letter)")
         if name in reserved:
             raise ConfigError(f"{where}.{name}: {name!r} is already defined by the model; "
                               f"choose another name")
@@ -473,15 +535,31 @@ def _equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{where}.{name}: expected a number or a quantity such as "
                               f"\"100 ms\" (got {raw!r})")
         if isinstance(raw, str):
-            match = _QUANTITY.match(raw)
-            if match is None:
-                raise ConfigError(f"{where}.{name}: cannot read {raw!r} as a number with a unit "
-                                  f"(e.g. \"100 ms\", \"0.05 /ms\")")
+            equation_parameter_value(raw, f"{where}.{name}")
             text = raw.strip()
         else:
             text = repr(_number(raw, f"{where}.{name}"))
         pairs.append((name, text))
     return tuple(sorted(pairs))
+
+
+def equation_parameter_value(text: str, where: str):
+    """``text`` (``"100 ms"``, ``"0.05 /ms"``, ``"2 mV"``, ``"0.5"``) read by the unit
+    grammar, its unit names checked against Brian2's units; the parsed
+    :class:`~dendrinet.units.Quantity`."""
+    try:
+        quantity = parse_quantity(text)
+    except UnitSyntaxError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigError(f"{where}: cannot read {shown!r} as a number with a unit ({exc}; "
+                          f"e.g. \"100 ms\", \"0.05 /ms\", \"2 mV\")") from None
+    if quantity.unit is not None:
+        known = brian2_units()
+        unknown = [n for n in quantity.unit.names() if n not in known]
+        if unknown:
+            raise ConfigError(f"{where}: {unknown[0]!r} in {text!r} is not a Brian2 unit "
+                              f"(e.g. ms, second, mV, Hz, metre)")
+    return quantity
 
 
 @dataclass(frozen=True)
@@ -578,9 +656,11 @@ def load_model(path_or_name: str | Path) -> ModelConfig:
     n_outputs = network.get("n_outputs", ModelConfig.n_outputs)
     if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 2:
         raise ConfigError(f"{where} [network].n_outputs: expected an integer >= 2")
+    limits.check_network_size(hidden, n_outputs, where)  # the memory check comes later
     model = ModelConfig(
-        name=str(meta.get("name", Path(source.name).stem)),
-        description=str(meta.get("description", "")),
+        name=_label(meta.get("name", Path(source.name).stem), f"{where} [model].name"),
+        description=_label(meta.get("description", ""), f"{where} [model].description",
+                           lines=True),
         hidden=tuple(hidden),
         n_outputs=n_outputs,
         neuron=NeuronParams.from_table(_table(doc, "neuron", where), f"{where} [neuron]"),
@@ -740,7 +820,7 @@ def load_protocol(path_or_name: str | Path) -> ProtocolConfig:
                 if values[name] <= 0:
                     raise ConfigError(f"{here}: must be positive")
             else:
-                values[name] = str(raw)
+                values[name] = _label(raw, here, lines=name == "description")
     values.setdefault("name", Path(source.name).stem)
     protocol = ProtocolConfig(**values)
     _validate_protocol(protocol, where)
@@ -750,6 +830,7 @@ def load_protocol(path_or_name: str | Path) -> ProtocolConfig:
 def _validate_protocol(p: ProtocolConfig, where: str) -> None:
     if p.dt <= 0:
         raise ConfigError(f"{where} [protocol].dt: must be positive")
+    limits.check_presentation_steps(p, where)  # before anything is sized by steps
     for key in ProtocolConfig._TIMES:
         value = getattr(p, key)
         if value < 0:

@@ -57,13 +57,24 @@ Every problem (a missing array or file, a wrong shape, NaN, values out of range,
 or negative labels, image and label counts that differ) raises :class:`DatasetError`
 naming the file and the array. The data set's ``name`` is the absolute path, which is
 what a run folder records, so ``--resume`` and ``dendrinet evaluate`` find it again.
+
+Sizes are checked before anything is read: the header of each ``.npz`` array (against
+the sizes in the zip directory) and of each idx file, and the memory the examples used
+need, raw and as float64, against this machine's (:mod:`dendrinet.limits`). With
+``n_train``/``n_test`` only those first examples of an ``.npz`` are read (decompressed),
+checked and converted. An idx file, raw or ``.gz`` (every file, official ones too), is
+read as a stream up to the size its header declares: a file holding more or less than
+that is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
+import io
+import math
 import os
 import tempfile
 import tomllib
@@ -79,6 +90,7 @@ import numpy as np
 
 from dendrinet import resources
 from dendrinet.errors import DatasetError
+from dendrinet.limits import check_memory, gigabytes
 
 __all__ = [
     "Dataset",
@@ -187,6 +199,14 @@ def available_datasets() -> list[str]:
     return list(_manifest())
 
 
+def reads_data_files(name: str) -> bool:
+    """Whether the named data set is read from data files found in a folder (``mnist``,
+    ``mnist-10k``, ``fashion-mnist``: ``data_dir`` matters), not bundled with a package
+    (``digits``). False for a name that is not in the manifest."""
+    spec = _manifest().get(str(name).strip().lower())
+    return spec is not None and spec["source"] != "sklearn"
+
+
 def default_cache_dir() -> Path:
     """Folder where downloaded data sets are kept (outside git).
 
@@ -271,14 +291,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     ------
     DatasetError
         Missing or unreadable file, corrupt gzip data, wrong magic number, a zero
-        dimension, or a file size that does not match its header (truncated file).
+        dimension, a file size that does not match its header (truncated file), or a
+        header declaring more data than this machine's memory holds (checked before
+        the data is read; a gzip file is decompressed only as far as its header says).
     """
     path = Path(path)
-    raw = _decompress(_read_bytes(path), path)
-    array = _parse_idx(raw, path)
-    # frombuffer over immutable bytes is read-only; callers of the public reader get
-    # their own writable array.
-    return np.array(array, dtype=array.dtype.newbyteorder("="))
+    _, array = _read_idx_content(path)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 # ---------------------------------------------------------------------- manifest
@@ -440,138 +459,291 @@ def _user_dataset_path(name: str) -> Path | None:
 
 
 def _load_user_dataset(path: Path, n_train, n_test) -> Dataset:
-    if path.is_dir():
-        arrays, image_shape, short = _read_idx_folder(path)
-        max_value, prefix = None, ""  # messages name the idx file of each array
-    else:
-        arrays, image_shape, max_value = _read_npz(path)
-        short, prefix = {k: k for k in USER_ARRAYS}, f"{path}: "
-    where = {k: prefix + v for k, v in short.items()}
-    X = {}
-    for split in ("train", "test"):
-        X[split] = _user_images(arrays[f"X_{split}"], where[f"X_{split}"], max_value)
-        _user_labels(arrays[f"y_{split}"], where[f"y_{split}"], X[split].shape[0],
-                     short[f"X_{split}"])
-    if X["train"].shape[1] != X["test"].shape[1]:
+    """A data set from a user's ``.npz`` file or idx folder. Shapes and types are checked
+    from the headers, the subsets chosen and the memory they need checked before any
+    pixel is read; only the examples used are read, checked and converted."""
+    source = _IdxFolder.read(path) if path.is_dir() else _NpzFile.open(path)
+    where = source.where
+    for key in ("X_train", "X_test"):
+        _check_image_array(source.shapes[key], source.dtypes[key], where[key])
+    n_pixels = {k: math.prod(source.shapes[k][1:]) for k in ("X_train", "X_test")}
+    if n_pixels["X_train"] != n_pixels["X_test"]:
         raise DatasetError(
-            f"{where['X_train']} has {X['train'].shape[1]} pixels per example but "
-            f"{short['X_test']} has {X['test'].shape[1]}; both splits need the same images")
-    n_pixels = X["train"].shape[1]
+            f"{where['X_train']} has {n_pixels['X_train']} pixels per example but "
+            f"{source.short['X_test']} has {n_pixels['X_test']}; both splits need the same "
+            f"images")
+    n_pixels = n_pixels["X_train"]
+    image_shape = source.image_shape
     if image_shape is None:
         side = int(round(n_pixels ** 0.5))
         image_shape = (side, side) if side * side == n_pixels else (1, n_pixels)
-    elif int(np.prod(image_shape)) != n_pixels:
+    elif math.prod(image_shape) != n_pixels:
         raise DatasetError(f"{path}: image_shape {tuple(image_shape)} has "
-                           f"{int(np.prod(image_shape))} pixels, X_train has {n_pixels}")
+                           f"{math.prod(image_shape)} pixels, X_train has {n_pixels}")
     name = str(path.resolve())
-    n_train = _subset_size(n_train, X["train"].shape[0], "n_train", name)
-    n_test = _subset_size(n_test, X["test"].shape[0], "n_test", name)
-    y_train = np.asarray(arrays["y_train"][:n_train], dtype=np.int64)
-    y_test = np.asarray(arrays["y_test"][:n_test], dtype=np.int64)
-    largest = max(int(arrays["y_train"].max()), int(arrays["y_test"].max()))
-    return Dataset(name=name, X_train=X["train"][:n_train], y_train=y_train,
-                   X_test=X["test"][:n_test], y_test=y_test,
-                   image_shape=tuple(int(v) for v in image_shape),
-                   n_classes=largest + 1)
+    rows = {"train": _subset_size(n_train, source.shapes["X_train"][0], "n_train", name),
+            "test": _subset_size(n_test, source.shapes["X_test"][0], "n_test", name)}
+    # raw rows and their float64 copy; the labels whole (and as int64)
+    need = sum(rows[s] * n_pixels * (source.dtypes[f"X_{s}"].itemsize + 9)
+               + math.prod(source.shapes[f"y_{s}"]) * (source.dtypes[f"y_{s}"].itemsize + 8)
+               for s in rows)
+    check_memory(need, f"{path}: reading {rows['train']:,} training and {rows['test']:,} "
+                       f"test examples of {n_pixels:,} pixels", DatasetError)
+    X, y = {}, {}
+    for split in ("train", "test"):
+        pixels = source.array(f"X_{split}", rows[split])[:rows[split]]
+        X[split] = _user_images(pixels, where[f"X_{split}"], source.max_value)
+        y[split] = source.array(f"y_{split}")
+        _user_labels(y[split], where[f"y_{split}"], source.shapes[f"X_{split}"][0],
+                     source.short[f"X_{split}"])
+    largest = max(int(y["train"].max()), int(y["test"].max()))
+    return Dataset(name=name, X_train=X["train"],
+                   y_train=np.asarray(y["train"][:rows["train"]], dtype=np.int64),
+                   X_test=X["test"], y_test=np.asarray(y["test"][:rows["test"]], dtype=np.int64),
+                   image_shape=tuple(int(v) for v in image_shape), n_classes=largest + 1)
 
 
-def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], tuple | None, float | None]:
-    """The arrays of a dataset .npz file, its image_shape and max_value (None if absent)."""
-    advice = ("expected a NumPy .npz file (numpy.savez) with arrays X_train, y_train, "
-              "X_test, y_test, or a folder of idx files")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if head != _ZIP_MAGIC:
-        what = ("a single .npy array" if head[:4] == b"\x93NUM" else
-                "an HDF5 file" if head == b"\x89HDF" else
-                "gzip data" if head[:2] == _GZIP_MAGIC else "not an .npz (zip) file")
-        raise DatasetError(f"{path}: {what}; {advice}")
-    arrays = {}
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            for key in data.files:
-                try:
-                    arrays[key] = data[key]
-                except ValueError as exc:  # object arrays need pickle
-                    raise DatasetError(f"{path}: array {key} cannot be read without pickle "
-                                       f"({exc}); store plain numbers") from None
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: corrupt or truncated .npz file ({exc})") from None
-    missing = [k for k in USER_ARRAYS if k not in arrays]
-    if missing:
-        raise DatasetError(f"{path}: lacks array(s) {', '.join(missing)} (it has: "
-                           f"{', '.join(sorted(arrays)) or 'nothing'}); {advice}")
-    max_value = None
-    if "max_value" in arrays:
-        value = arrays["max_value"]
-        if value.size != 1 or value.dtype.kind not in "iuf" or \
-                not np.isfinite(value).all() or float(value.reshape(-1)[0]) <= 0:
-            raise DatasetError(f"{path}: max_value must be one positive number (the pixel "
-                               f"value of full intensity), got {value.dtype} array of shape "
-                               f"{value.shape}")
-        max_value = float(value.reshape(-1)[0])
-    image_shape = None
-    if "image_shape" in arrays:
-        shape = arrays["image_shape"]
-        if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 1).any():
-            raise DatasetError(f"{path}: image_shape must hold two positive integers "
-                               f"(rows, columns), got {shape.tolist()!r}")
-        image_shape = tuple(int(v) for v in shape)
-    for k in ("X_train", "X_test"):
-        if arrays[k].ndim == 3:
-            shape = tuple(int(v) for v in arrays[k].shape[1:])
-            if image_shape is not None and shape != image_shape:
-                raise DatasetError(f"{path}: {k} holds images of shape {shape}, "
-                                   f"image_shape says {image_shape}")
-            image_shape = shape
-    return arrays, image_shape, max_value
+@dataclass(frozen=True)
+class _NpyHeader:
+    """One array of an ``.npz`` file as its ``.npy`` header declares it.
+
+    Attributes
+    ----------
+    member : str
+        Its name in the zip archive.
+    shape : tuple of int
+    dtype : numpy.dtype
+    fortran_order : bool
+    offset : int
+        Bytes of the header, before the data in the member.
+    """
+
+    member: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int
+
+    @property
+    def n_bytes(self) -> int:
+        """Bytes of the data, from the header."""
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
-def _read_idx_folder(folder: Path) -> tuple[dict[str, np.ndarray], tuple, dict[str, str]]:
-    """The four idx files of a dataset folder, as X_*/y_* arrays, with the image shape
-    and, per array, the file that holds it (for messages)."""
-    found, missing = {}, []
-    for split, names in USER_IDX_FILES.items():
-        for kind, stem in zip(("X", "y"), names):
-            candidates = [folder / stem, folder / f"{stem}.gz"]
-            hit = next((c for c in candidates if c.is_file()), None)
-            if hit is None:
-                missing.append(f"{stem}[.gz]")
-            found[f"{kind}_{split}"] = hit
-    if missing:
-        wanted = ", ".join(f"{stem}[.gz]" for names in USER_IDX_FILES.values()
-                           for stem in names)
-        raise DatasetError(f"{folder}: lacks {', '.join(missing)}; a dataset folder needs "
-                           f"the four idx files {wanted}")
-    arrays, where = {}, {}
-    for key, path in found.items():
-        array = _parse_idx(_decompress(_read_bytes(path), path), path)
-        kind = "images" if key.startswith("X") else "labels"
-        if kind == "images" and array.ndim != 3:
-            raise DatasetError(f"{path}: wrong declared dimensions {array.shape}: expected "
-                               "images (n, rows, cols)")
-        arrays[key], where[key] = array, str(path)
-    shapes = {arrays[k].shape[1:] for k in ("X_train", "X_test")}
-    if len(shapes) != 1:
-        raise DatasetError(f"{found['X_train']} holds images of shape "
-                           f"{arrays['X_train'].shape[1:]} but {found['X_test']} of shape "
-                           f"{arrays['X_test'].shape[1:]}")
-    return arrays, tuple(int(v) for v in arrays["X_train"].shape[1:]), where
+#: Longest ``.npy`` header read (numpy's own limit is 10,000 bytes).
+_MAX_NPY_HEADER = 10_000
+#: Largest expansion of deflate (zlib's documentation: 1032:1), for the sizes an
+#: archive's directory may claim for its members.
+_DEFLATE_RATIO = 1032
+
+
+class _NpzFile:
+    """A user's ``.npz`` data set: the headers of its arrays, read without their data
+    and checked against the zip directory, then the arrays (or their first rows) read
+    on demand."""
+
+    def __init__(self, path: Path, headers: dict[str, _NpyHeader]):
+        self.path = path
+        self.headers = headers
+        self.shapes = {k: h.shape for k, h in headers.items()}
+        self.dtypes = {k: h.dtype for k, h in headers.items()}
+        self.short = {k: k for k in USER_ARRAYS}
+        self.where = {k: f"{path}: {k}" for k in USER_ARRAYS}
+        self.max_value = self._max_value()
+        self.image_shape = self._image_shape()
+
+    @classmethod
+    def open(cls, path: Path) -> "_NpzFile":
+        advice = ("expected a NumPy .npz file (numpy.savez) with arrays X_train, y_train, "
+                  "X_test, y_test, or a folder of idx files")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if head != _ZIP_MAGIC:
+            what = ("a single .npy array" if head[:4] == b"\x93NUM" else
+                    "an HDF5 file" if head == b"\x89HDF" else
+                    "gzip data" if head[:2] == _GZIP_MAGIC else "not an .npz (zip) file")
+            raise DatasetError(f"{path}: {what}; {advice}")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                size = path.stat().st_size
+                headers = {}
+                for info in archive.infolist():
+                    if info.filename.endswith(".npy"):
+                        header = _npy_header(archive, info, size, path)
+                        headers[info.filename.removesuffix(".npy")] = header
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, DatasetError):
+                raise
+            raise DatasetError(f"{path}: corrupt or truncated .npz file ({exc})") from None
+        missing = [k for k in USER_ARRAYS if k not in headers]
+        if missing:
+            raise DatasetError(f"{path}: lacks array(s) {', '.join(missing)} (it has: "
+                               f"{', '.join(sorted(headers)) or 'nothing'}); {advice}")
+        return cls(path, headers)
+
+    def array(self, key: str, rows: int | None = None) -> np.ndarray:
+        """Array ``key``, or its first ``rows`` rows: only those are read (decompressed)
+        when the array is in C order."""
+        h = self.headers[key]
+        shape = h.shape
+        if rows is not None and not h.fortran_order and len(shape) >= 1:
+            shape = (min(rows, shape[0]), *shape[1:])
+        out = np.empty(shape, h.dtype, order="F" if h.fortran_order else "C")
+        try:
+            with zipfile.ZipFile(self.path) as archive, archive.open(h.member) as fh:
+                fh.read(h.offset)
+                got = _read_into(fh, out)
+                if got == h.n_bytes:
+                    fh.read(1)  # reads to the end: the zip checks the member's CRC
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DatasetError(f"{self.path}: corrupt or truncated .npz file (array {key}: "
+                               f"{exc})") from None
+        if got < out.nbytes:
+            raise DatasetError(f"{self.path}: corrupt or truncated .npz file (array {key} "
+                               f"ends after {got:,} of {out.nbytes:,} bytes)")
+        return out
+
+    def _max_value(self) -> float | None:
+        if "max_value" not in self.headers:
+            return None
+        h = self.headers["max_value"]
+        value = self.array("max_value") if math.prod(h.shape) == 1 else None
+        if value is None or h.dtype.kind not in "iuf" or not np.isfinite(value).all() or \
+                float(value.reshape(-1)[0]) <= 0:
+            raise DatasetError(f"{self.path}: max_value must be one positive number (the pixel "
+                               f"value of full intensity), got {h.dtype} array of shape "
+                               f"{h.shape}")
+        return float(value.reshape(-1)[0])
+
+    def _image_shape(self) -> tuple[int, int] | None:
+        image_shape = None
+        if "image_shape" in self.headers:
+            h = self.headers["image_shape"]
+            if h.shape != (2,) or h.dtype.kind not in "iu":
+                raise DatasetError(f"{self.path}: image_shape must hold two positive integers "
+                                   f"(rows, columns), got a {h.dtype} array of shape {h.shape}")
+            shape = self.array("image_shape")
+            if (shape < 1).any():
+                raise DatasetError(f"{self.path}: image_shape must hold two positive integers "
+                                   f"(rows, columns), got {shape.tolist()!r}")
+            image_shape = tuple(int(v) for v in shape)
+        for k in ("X_train", "X_test"):
+            if len(self.shapes[k]) == 3:
+                shape = tuple(int(v) for v in self.shapes[k][1:])
+                if image_shape is not None and shape != image_shape:
+                    raise DatasetError(f"{self.path}: {k} holds images of shape {shape}, "
+                                       f"image_shape says {image_shape}")
+                image_shape = shape
+        return image_shape
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_bytes: int,
+                path: Path) -> _NpyHeader:
+    """The header of one ``.npy`` member, checked against the sizes of the zip directory
+    (a header may not claim more data than the member holds, nor the directory more than
+    its compressed bytes can expand to)."""
+    key = info.filename.removesuffix(".npy")
+    corrupt = f"{path}: corrupt .npz file: array {key}"
+    if info.compress_size > archive_bytes or (
+            info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size
+    ) or (info.compress_type == zipfile.ZIP_DEFLATED
+          and info.file_size > _DEFLATE_RATIO * info.compress_size + 1024):
+        raise DatasetError(f"{corrupt}: the zip directory says {info.file_size:,} bytes from "
+                           f"{info.compress_size:,} compressed bytes in a file of "
+                           f"{archive_bytes:,}")
+    with archive.open(info) as fh:
+        magic = fh.read(8)  # "\x93NUMPY", major and minor version
+        version = np.lib.format.read_magic(io.BytesIO(magic))
+        if version not in ((1, 0), (2, 0)):
+            raise DatasetError(f"{corrupt}: .npy format version {version[0]}.{version[1]} is "
+                               f"not read (save it with numpy.savez)")
+        length = fh.read(2 if version == (1, 0) else 4)
+        n_header = int.from_bytes(length, "little")
+        if n_header > _MAX_NPY_HEADER:  # numpy would read it all before refusing it
+            raise DatasetError(f"{corrupt}: a header of {n_header:,} bytes (at most "
+                               f"{_MAX_NPY_HEADER:,})")
+        head = io.BytesIO(magic + length + fh.read(n_header))
+    np.lib.format.read_magic(head)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran_order, dtype = read_header(head)
+    offset = len(head.getvalue())
+    if dtype.hasobject:
+        raise DatasetError(f"{path}: array {key} cannot be read without pickle (it holds "
+                           f"Python objects); store plain numbers")
+    header = _NpyHeader(info.filename, tuple(int(n) for n in shape), dtype,
+                        bool(fortran_order), offset)
+    if offset + header.n_bytes != info.file_size:
+        raise DatasetError(f"{corrupt}: its header declares shape {header.shape} of {dtype} "
+                           f"({gigabytes(header.n_bytes)}), the file holds "
+                           f"{info.file_size - offset:,} bytes of data; the file is corrupt "
+                           f"or was altered")
+    return header
+
+
+class _IdxFolder:
+    """A user's folder of four idx files, read whole (each checked against its header
+    and this machine's memory first, :func:`_read_idx_content`)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], files: dict[str, Path]):
+        self.arrays = arrays
+        self.shapes = {k: a.shape for k, a in arrays.items()}
+        self.dtypes = {k: a.dtype for k, a in arrays.items()}
+        self.short = self.where = {k: str(p) for k, p in files.items()}
+        self.max_value = None
+        self.image_shape = tuple(int(v) for v in arrays["X_train"].shape[1:])
+
+    @classmethod
+    def read(cls, folder: Path) -> "_IdxFolder":
+        found, missing = {}, []
+        for split, names in USER_IDX_FILES.items():
+            for kind, stem in zip(("X", "y"), names):
+                candidates = [folder / stem, folder / f"{stem}.gz"]
+                hit = next((c for c in candidates if c.is_file()), None)
+                if hit is None:
+                    missing.append(f"{stem}[.gz]")
+                found[f"{kind}_{split}"] = hit
+        if missing:
+            wanted = ", ".join(f"{stem}[.gz]" for names in USER_IDX_FILES.values()
+                               for stem in names)
+            raise DatasetError(f"{folder}: lacks {', '.join(missing)}; a dataset folder needs "
+                               f"the four idx files {wanted}")
+        arrays = {}
+        for key, path in found.items():
+            _, array = _read_idx_content(path)
+            if key.startswith("X") and array.ndim != 3:
+                raise DatasetError(f"{path}: wrong declared dimensions {array.shape}: "
+                                   "expected images (n, rows, cols)")
+            arrays[key] = array
+        shapes = {arrays[k].shape[1:] for k in ("X_train", "X_test")}
+        if len(shapes) != 1:
+            raise DatasetError(f"{found['X_train']} holds images of shape "
+                               f"{arrays['X_train'].shape[1:]} but {found['X_test']} of shape "
+                               f"{arrays['X_test'].shape[1:]}")
+        return cls(arrays, found)
+
+    def array(self, key: str, rows: int | None = None) -> np.ndarray:
+        return self.arrays[key] if rows is None else self.arrays[key][:rows]
+
+
+def _check_image_array(shape: tuple, dtype: np.dtype, where: str) -> None:
+    """The type and shape of a pixel array, from its header."""
+    if dtype.kind not in "biuf":
+        raise DatasetError(f"{where}: holds {dtype} values, expected numbers (pixel "
+                           "intensities)")
+    if len(shape) not in (2, 3):
+        raise DatasetError(f"{where}: has shape {shape}, expected (n, n_pixels) or "
+                           "(n, rows, cols)")
+    if shape[0] == 0 or math.prod(shape) == 0:
+        raise DatasetError(f"{where}: holds no examples (shape {shape})")
 
 
 def _user_images(X: np.ndarray, where: str, max_value: float | None) -> np.ndarray:
     """Pixel array -> float64 rows in [0, 1] by the scaling rule of the module docstring."""
-    if X.dtype.kind not in "biuf":
-        raise DatasetError(f"{where}: holds {X.dtype} values, expected numbers (pixel "
-                           "intensities)")
-    if X.ndim not in (2, 3):
-        raise DatasetError(f"{where}: has shape {X.shape}, expected (n, n_pixels) or "
-                           "(n, rows, cols)")
-    if X.shape[0] == 0 or X.size == 0:
-        raise DatasetError(f"{where}: holds no examples (shape {X.shape})")
+    _check_image_array(X.shape, X.dtype, where)
     flat = X.reshape(X.shape[0], -1)
     if X.dtype.kind == "f":
         bad = ~np.isfinite(flat)
@@ -760,14 +932,14 @@ def _read_checked_files(paths: dict[str, Path], file_specs: dict[str, dict],
                         image_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Read each file, check structure, counts, labels and checksum (in that order,
     so that the message names the most specific problem)."""
-    arrays, raws, archive_ok = {}, {}, {}
+    arrays, headers, archive_ok = {}, {}, {}
     for role, path in paths.items():
         fs = file_specs[role]
+        _check_file_size(path, fs)
         data = _read_bytes(path)
         archive_ok[role], mismatch = (
             (True, None) if _file_key(path) in _VERIFIED else _check_archive(data, fs))
-        raws[role] = raw = _decompress(data, path, mismatch)
-        array = _parse_idx(raw, path)
+        headers[role], array = _read_idx_content(path, data, mismatch)
         _check_kind(array, path, "images" if role.endswith("images") else "labels",
                     image_shape)
         if role.endswith("labels"):
@@ -790,9 +962,24 @@ def _read_checked_files(paths: dict[str, Path], file_specs: dict[str, dict],
                 f"{path}: declares {arrays[role].shape[0]} items, the official "
                 f"{fs['name']} has {fs['items']}")
         if not archive_ok[role]:
-            _check_raw_checksum(raws[role], path, fs)
+            _check_raw_checksum(headers[role], arrays[role], path, fs)
         _VERIFIED.add(_file_key(path))
     return arrays
+
+
+def _check_file_size(path: Path, file_spec: dict) -> None:
+    """Refuse, before reading it, a file far larger than the official one decompressed
+    (any gzip of it is smaller, give or take a header and 0.1 %)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it names the problem
+    most = int(file_spec["raw_bytes"]) * 1.001 + 4096
+    if size > most:
+        raise DatasetError(
+            f"{path}: {size:,} bytes, more than the official {file_spec['name']} holds "
+            f"decompressed ({int(file_spec['raw_bytes']):,} bytes); the file is not the "
+            "official one (delete it and fetch it again)")
 
 
 def _check_archive(data: bytes, file_spec: dict) -> tuple[bool, str | None]:
@@ -810,12 +997,16 @@ def _check_archive(data: bytes, file_spec: dict) -> tuple[bool, str | None]:
     return matches, note
 
 
-def _check_raw_checksum(raw: bytes, path: Path, file_spec: dict) -> None:
-    """Checksum of the decompressed content: for raw files and recompressed archives."""
+def _check_raw_checksum(header: bytes, array: np.ndarray, path: Path, file_spec: dict
+                        ) -> None:
+    """Checksum of the decompressed content (``header`` then the bytes of ``array``, as
+    in the file): for raw files and recompressed archives."""
     expected = file_spec.get("raw_sha256")
     if expected is None:
-        return  # nothing known beyond structure; size was checked by _parse_idx
-    actual = hashlib.sha256(raw).hexdigest()
+        return  # nothing known beyond structure; size was checked by _read_idx_content
+    digest = hashlib.sha256(header)
+    digest.update(array.reshape(-1).view(np.uint8))
+    actual = digest.hexdigest()
     if actual != expected:
         raise DatasetError(
             f"{path}: checksum mismatch: the idx content has sha256 {actual}, the official "
@@ -859,43 +1050,119 @@ def _read_bytes(path: Path) -> bytes:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _decompress(data: bytes, path: Path, checksum_note: str | None = None) -> bytes:
-    """Return the idx bytes: gunzipped if ``data`` starts with the gzip magic."""
-    if data[:2] != _GZIP_MAGIC:
-        return data
+#: Bytes read from a stream at a time (a gzip stream decompresses only as much).
+_CHUNK = 1 << 20
+
+
+def _read_idx_content(path: Path, data: bytes | None = None,
+                      checksum_note: str | None = None) -> tuple[bytes, np.ndarray]:
+    """The header bytes and the array of an idx file, raw or gzip-compressed.
+
+    The file is read as a stream: the header first, then exactly the bytes it declares,
+    after checking them against this machine's memory, into a writable array of the
+    declared shape and (big-endian) type. A gzip file is decompressed only that far, so
+    a small file that claims or expands to gigabytes is refused without being read whole.
+
+    Parameters
+    ----------
+    path : Path
+        The file (for reading and for messages).
+    data : bytes, optional
+        Its content, when already read (official files are hashed first).
+    checksum_note : str, optional
+        Appended to a gzip error (why the archive is not the official one).
+    """
+    with contextlib.ExitStack() as stack:
+        if data is None:
+            source = stack.enter_context(_open_file(path))
+            size = os.fstat(source.fileno()).st_size
+        else:
+            source, size = io.BytesIO(data), len(data)
+        gz = source.read(2) == _GZIP_MAGIC
+        source.seek(0)
+        if not gz:
+            return _read_idx_stream(source, path, size)
+        try:
+            return _read_idx_stream(stack.enter_context(gzip.GzipFile(fileobj=source)), path)
+        except (EOFError, OSError, zlib.error) as exc:
+            note = f"; {checksum_note}" if checksum_note else ""
+            raise DatasetError(
+                f"{path}: corrupt or truncated gzip data ({exc}){note}; delete the file "
+                "and fetch it again") from None
+
+
+def _open_file(path: Path):
     try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as exc:
-        note = f"; {checksum_note}" if checksum_note else ""
-        raise DatasetError(
-            f"{path}: corrupt or truncated gzip data ({exc}){note}; delete the file "
-            "and fetch it again") from None
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    """Check an idx header against the data size; return a read-only view."""
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: only {len(raw)} bytes, too short for an idx header "
+def _read_up_to(stream, n: int) -> bytes:
+    """At most ``n`` bytes of ``stream``, fewer only at its end."""
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(min(n - got, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _read_into(stream, array: np.ndarray) -> int:
+    """Fill the (contiguous) ``array`` from ``stream``; the number of bytes read."""
+    view = memoryview(array.ravel(order="A").view(np.uint8))
+    done = 0
+    while done < len(view):
+        n = stream.readinto(view[done:done + _CHUNK])
+        if not n:
+            break
+        done += n
+    return done
+
+
+def _read_idx_stream(stream, path: Path, size: int | None = None) -> tuple[bytes, np.ndarray]:
+    """:func:`_read_idx_content` from an open stream of idx bytes (``size``: their
+    number, when known without reading them: raw files)."""
+    head = _read_up_to(stream, 4)
+    if len(head) < 4:
+        raise DatasetError(f"{path}: only {len(head)} bytes, too short for an idx header "
                            "(empty or truncated file)")
-    code, ndim = raw[2], raw[3]
-    if raw[0] != 0 or raw[1] != 0 or code not in _IDX_DTYPES or ndim == 0:
+    code, ndim = head[2], head[3]
+    if head[0] != 0 or head[1] != 0 or code not in _IDX_DTYPES or ndim == 0:
         raise DatasetError(
-            f"{path}: wrong magic number 0x{raw[:4].hex()}: not an idx file (expected two "
+            f"{path}: wrong magic number 0x{head.hex()}: not an idx file (expected two "
             "zero bytes, a type code 08-0E and the number of dimensions, e.g. "
             "0x00000803 for images, 0x00000801 for labels)")
     header_bytes = 4 + 4 * ndim
-    if len(raw) < header_bytes:
+    rest = _read_up_to(stream, 4 * ndim)
+    if len(rest) < 4 * ndim:
         raise DatasetError(f"{path}: truncated header: {ndim} dimensions need "
-                           f"{header_bytes} bytes, the file has {len(raw)}")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+                           f"{header_bytes} bytes, the file has {4 + len(rest)}")
+    dims = tuple(int(d) for d in np.frombuffer(rest, dtype=">u4"))
     if 0 in dims:
         raise DatasetError(f"{path}: wrong declared dimensions {dims}: every dimension "
                            "must be positive")
     dtype = _IDX_DTYPES[code]
-    data_bytes = int(np.prod(dims, dtype=object)) * dtype.itemsize
-    if len(raw) - header_bytes != data_bytes:
-        state = "truncated" if len(raw) - header_bytes < data_bytes else "has trailing bytes"
-        raise DatasetError(
-            f"{path}: file size does not match its header ({state}): dimensions {dims} "
-            f"need {header_bytes + data_bytes} bytes, the idx data has {len(raw)}")
-    return np.frombuffer(raw, dtype=dtype, offset=header_bytes).reshape(dims)
+    data_bytes = math.prod(dims) * dtype.itemsize
+    need = header_bytes + data_bytes
+
+    def mismatch(state: str, have) -> DatasetError:
+        return DatasetError(f"{path}: file size does not match its header ({state}): "
+                            f"dimensions {dims} need {need} bytes, the idx data has {have}")
+
+    if size is not None and size != need:
+        raise mismatch("truncated" if size < need else "has trailing bytes", size)
+    check_memory(data_bytes, f"{path}: the {dtype} data of dimensions {dims} its header "
+                             f"declares", DatasetError)
+    array = np.empty(dims, dtype)
+    got = _read_into(stream, array)
+    if got < data_bytes:
+        raise mismatch("truncated", header_bytes + got)
+    if stream.read(1):
+        raise mismatch("has trailing bytes", "more (it decompresses to more than its "
+                                             "header declares)")
+    return head + rest, array

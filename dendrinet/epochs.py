@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from dendrinet.errors import DendrinetError
+from dendrinet.errors import DendrinetError, TrainingError
 
 __all__ = ["check_seed", "check_epochs", "seed_streams", "evaluation_seed", "ProgressBar",
            "History", "warm_up", "train_epochs", "timed"]
@@ -116,14 +116,25 @@ def warm_up(new_engine, X, y, *, verbose: bool = True) -> float:
     -------
     float
         Seconds spent (compilation, or loading the caches).
+
+    Raises
+    ------
+    TrainingError
+        The trial example went non-finite (the message says it was this trial run).
     """
     engine = new_engine()
     note = getattr(engine, "compile_note", lambda: None)()
     if note and verbose:
         print(note, flush=True)
     t0 = time.perf_counter()
-    engine.train_epoch(X[:1], y[:1], order=np.zeros(1, np.int64), sample_every=1)
-    engine.evaluate(X[:1])
+    try:
+        engine.train_epoch(X[:1], y[:1], order=np.zeros(1, np.int64), sample_every=1)
+        engine.evaluate(X[:1])
+    except TrainingError as exc:  # it is no epoch: say what it was
+        where = getattr(exc, "where", None)
+        trial = "the trial run on training example 0 (before epoch 1)"
+        raise TrainingError(str(exc).replace(where, trial, 1) if where else
+                            f"{trial}: {exc}") from None
     return time.perf_counter() - t0
 
 

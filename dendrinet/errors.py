@@ -24,3 +24,14 @@ class DatasetError(DendrinetError):
 
 class RunError(DendrinetError):
     """A training run folder is missing, unfinished or inconsistent."""
+
+
+class ResourceError(DendrinetError):
+    """A network's parameters or an engine would need more memory than this machine has
+    (estimated by :mod:`dendrinet.limits`): refused before anything is allocated."""
+
+
+class TrainingError(DendrinetError):
+    """Training went non-finite: a potential, rate or weight became NaN or infinite (the
+    equations or the learning rule diverged); the message names the variable, the layer,
+    the epoch and the example."""

@@ -361,7 +361,9 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         RunError
-            Missing or corrupt run folder, an epoch the run does not have.
+            Missing or corrupt run folder, an epoch the run does not have, a model
+            naming a rule file that is not the run's own unchanged copy (a run's rule
+            copy runs, and is announced on stderr, when the classifier first predicts).
         """
         from dendrinet.run_folder import Run
 

@@ -10,7 +10,7 @@ from dendrinet.backends import make_engine
 from dendrinet.epochs import ProgressBar, check_seed, evaluation_seed
 from dendrinet.errors import RunError
 from dendrinet.run_folder import Run
-from dendrinet.training import check_dataset_labels
+from dendrinet.training import check_dataset_labels, load_run_dataset
 
 __all__ = ["evaluate_run"]
 
@@ -30,7 +30,9 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
         Test data (its test split is used). Default: the run's data set with the
         run's number of test examples.
     data_dir : path, optional
-        Folder searched first for data files.
+        Folder searched first for data files (default for the run's own named data
+        set: the folder it was trained from, recorded in ``summary.json``, if it
+        still exists).
     n_test : int, optional
         Use only the first ``n_test`` test examples of a named data set.
     seed : int, optional
@@ -59,11 +61,12 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
     if dataset is None:
         dataset = s.dataset
         n_test = s.n_test if n_test is None else n_test
-    from dendrinet.datasets import Dataset, load_dataset
+    from dendrinet.datasets import Dataset
     if isinstance(dataset, Dataset):
         ds = dataset
-    else:
-        ds = load_dataset(dataset, data_dir=data_dir, n_train=1, n_test=n_test)
+    else:  # the run's own named data set is looked for where the run found it
+        ds, _ = load_run_dataset(run.path, run.info, dataset, data_dir, n_train=1,
+                                 n_test=n_test)
     if ds.n_inputs != params.layer_sizes[0]:
         raise RunError(f"dataset {ds.name!r} has {ds.n_inputs} inputs per example, but the "
                        f"run's network has {params.layer_sizes[0]}")

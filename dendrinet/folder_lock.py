@@ -11,9 +11,13 @@ host name, process id, start time and command line in the file, and a refused wr
 :class:`FolderBusyError` names them. A clean release removes the file.
 
 All cooperating writers must use this lock (it is advisory: it does not stop other
-programs from writing the folder). Locks taken in one process through two
-:class:`FolderLock` objects exclude each other too. On NFS, Linux maps ``flock`` to
-POSIX record locks, which the server coordinates between hosts.
+programs from writing the folder). Deleting ``.lock`` while it is held lets a second
+writer take a new file's lock; the first one finds out at its next
+:meth:`FolderLock.check_held` (``.lock`` no longer the file it locked) and stops with
+:class:`LockLostError`, and its release leaves the other writer's file alone. Locks
+taken in one process through two :class:`FolderLock` objects exclude each other too. On
+NFS, Linux maps ``flock`` to POSIX record locks, which the server coordinates between
+hosts.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["FolderLock", "FolderBusyError", "LOCK_NAME"]
+__all__ = ["FolderLock", "FolderBusyError", "LockLostError", "LOCK_NAME"]
 
 LOCK_NAME = ".lock"
 
@@ -55,6 +59,10 @@ class FolderBusyError(RunError):
         self.path, self.holder = path, holder
         super().__init__(f"{path}: this {what} is in use by {describe_holder(holder)}; "
                          "one writer at a time: wait for it to end, or stop it first")
+
+
+class LockLostError(RunError):
+    """The holder's lock file was removed or replaced (see :meth:`FolderLock.check_held`)."""
 
 
 def describe_holder(holder: dict) -> str:
@@ -198,6 +206,32 @@ class FolderLock:
                 os.unlink(self.lock_path)
             raise WriteError(self.lock_path, exc) from None
 
+    def check_held(self, next_step: str = "anything more") -> None:
+        """Check that ``.lock`` is still the file this holder locked: a lock file that
+        was deleted (or replaced by another writer's) no longer excludes anyone.
+
+        Parameters
+        ----------
+        next_step : str
+            What the caller was about to write, for the message.
+
+        Raises
+        ------
+        LockLostError
+            The lock is not held, or ``.lock`` was removed or replaced.
+        """
+        if self._fd is None or not self._owns_lock_file():
+            raise LockLostError(
+                f"lost the lock of {self.path}: {LOCK_NAME} was removed or replaced; "
+                f"another process may be writing; stopping without writing {next_step}")
+
+    def _owns_lock_file(self) -> bool:
+        try:
+            mine = os.fstat(self._fd)
+            return mine.st_nlink > 0 and os.path.samestat(mine, os.lstat(self.lock_path))
+        except OSError:
+            return False
+
     def release(self, remove_if_created: bool = False) -> None:
         """Drop the lock and remove the lock file (no-op when not held).
 
@@ -211,9 +245,14 @@ class FolderLock:
         if fd is None:
             return
         try:
-            with contextlib.suppress(OSError):  # others then open a fresh file
-                os.unlink(self.lock_path)
+            # others then open a fresh file; a file that replaced ours (a writer that
+            # came in after ours was deleted) is theirs, and stays
+            self._fd = fd
+            if self._owns_lock_file():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lock_path)
         finally:
+            self._fd = None
             os.close(fd)  # releases the flock
         if remove_if_created and self.created:
             with contextlib.suppress(OSError):

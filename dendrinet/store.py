@@ -17,6 +17,14 @@ Layout of a store (all times in ms since the start of the run)::
 Every dataset is chunked, compressed (gzip 4 + shuffle) and resizable, so spikes are
 appended batch by batch and memory stays bounded.
 
+A store is data from anyone, and a reader trusts none of it: opening a store checks the
+layout above (attributes, groups, column types and shapes; ``n_nodes`` from 1 to
+:data:`MAX_NODES`, 10^8), and every read checks the values it returns (times finite and
+>= 0, spikes sorted, node ids in range, phases known). Whatever is wrong is one
+:class:`~dendrinet.errors.StoreError` naming the file and the problem. Nothing is
+allocated by a declared size alone: :meth:`SpikeStore.to_neo` builds at most
+:data:`MAX_NEO_TRAINS` trains per call.
+
 What a store on disk promises (crash safety)
 --------------------------------------------
 * **A killed writer keeps what it flushed.** While a writer has the file open it is in
@@ -94,6 +102,12 @@ FORMAT_VERSION = 1
 CHUNK_ROWS = 16384
 #: Seconds after which data appended with ``flush=False`` is flushed by the store itself.
 FLUSH_SECONDS = 1.0
+#: Most neurons a population may declare (``n_nodes``): readers size per-neuron arrays
+#: by it (8 bytes a neuron: 800 MB at this bound), so a store cannot ask for more.
+MAX_NODES = 10 ** 8
+#: Most ``neo.SpikeTrain`` objects :meth:`SpikeStore.to_neo` builds in one call (each
+#: costs about 4 KB and 0.1 ms): select neurons with ``node_ids`` beyond it.
+MAX_NEO_TRAINS = 100_000
 _PHASE_DTYPE = h5py.enum_dtype({name: code for code, name in enumerate(PHASES)}, basetype="i1")
 _PRESENTATION_COLUMNS = {"example_id": np.int64, "label": np.int64, "phase": _PHASE_DTYPE,
                          "t_start": np.float64, "t_stop": np.float64}
@@ -152,7 +166,7 @@ def _bisect(dataset: h5py.Dataset, n: int, value: float, side: str) -> int:
     Bisects on the first element of each HDF5 chunk, then searches the one chunk
     that holds the answer, so only whole chunks are decompressed, never the dataset.
     """
-    step = dataset.chunks[0]
+    step = dataset.chunks[0] if dataset.chunks else CHUNK_ROWS  # contiguous: any block
     before = (lambda x: x < value) if side == "left" else (lambda x: x <= value)
     lo, hi = 0, (n + step - 1) // step  # over chunk indices
     while lo < hi:
@@ -166,6 +180,126 @@ def _bisect(dataset: h5py.Dataset, n: int, value: float, side: str) -> int:
     start = (lo - 1) * step
     block = dataset[start:min(start + step, n)]
     return start + int(np.searchsorted(block, value, side))
+
+
+# ------------------------------------------------------- what a reader trusts
+def _attr(obj, key: str):
+    """An attribute's value, None when it is missing or unreadable."""
+    try:
+        return obj.attrs.get(key)
+    except (OSError, RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _as_int(value) -> int | None:
+    """``value`` as an int when it is one integer (also a whole float), else None."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == int(value):
+        return int(value)
+    return None
+
+
+def _shown(value) -> str:
+    """An attribute's value for a message (numpy scalars as plain numbers)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _as_real(value) -> float | None:
+    """``value`` as a float when it is one real number, else None."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                    np.floating)):
+        return None
+    return float(value)
+
+
+def _column(group: h5py.Group, key: str, kinds: str, where: str) -> h5py.Dataset:
+    """Dataset ``key`` of ``group``, checked to be 1-D of a dtype kind in ``kinds``."""
+    try:
+        dataset = group.get(key)
+    except (OSError, RuntimeError, KeyError, ValueError):
+        dataset = None
+    if not isinstance(dataset, h5py.Dataset):
+        raise StoreError(f"{where}: the dataset {group.name}/{key} is missing")
+    if dataset.ndim != 1 or dataset.dtype.kind not in kinds:
+        kind = "integers" if kinds == "iu" else "floating-point numbers"
+        raise StoreError(f"{where}: the dataset {dataset.name} holds {dataset.dtype} of shape "
+                         f"{dataset.shape}; a spike store keeps a 1-D column of {kind} there")
+    return dataset
+
+
+def check_layout(file: h5py.File, where: str) -> None:
+    """Check the structure of an open spike store (see the module docstring): the root
+    attributes ``t_stop`` and ``dt``, the groups, the presentation columns and, per
+    population, ``n_nodes`` (``1 .. MAX_NODES``) and its ``timestamps``/``node_ids``
+    columns. The values in the columns are checked as they are read.
+
+    Raises
+    ------
+    StoreError
+        Naming ``where`` (the file) and the first problem found.
+    """
+    t_stop = _as_real(_attr(file, "t_stop"))
+    if t_stop is None or not np.isfinite(t_stop) or t_stop < 0:
+        raise StoreError(f"{where}: the root attribute t_stop is {_shown(_attr(file, 't_stop'))}, "
+                         "not a finite number of ms >= 0")
+    dt = _attr(file, "dt")
+    if dt is not None and not (_as_real(dt) is not None and np.isfinite(_as_real(dt))
+                               and _as_real(dt) > 0):
+        raise StoreError(f"{where}: the root attribute dt is {_shown(dt)}, not a positive number "
+                         "of ms")
+    groups = {}
+    for key in ("spikes", "presentations", "metadata"):
+        try:
+            groups[key] = file.get(key)
+        except (OSError, RuntimeError, KeyError, ValueError):
+            groups[key] = None
+        if not isinstance(groups[key], h5py.Group):
+            raise StoreError(f"{where}: the group /{key} is missing (a damaged or hand-edited "
+                             "spike store)")
+    for key, dtype in _PRESENTATION_COLUMNS.items():
+        kinds = "f" if np.dtype(dtype).kind == "f" else "iu"
+        _column(groups["presentations"], key, kinds, where)
+    for population in groups["spikes"]:
+        group = groups["spikes"].get(population)
+        if not isinstance(group, h5py.Group):
+            raise StoreError(f"{where}: /spikes/{population} is not a population group")
+        n_nodes = _as_int(_attr(group, "n_nodes"))
+        if n_nodes is None or not 1 <= n_nodes <= MAX_NODES:
+            raise StoreError(f"{where}: population {population!r} declares n_nodes = "
+                             f"{_shown(_attr(group, 'n_nodes'))}; expected an integer in "
+                             f"[1, {MAX_NODES}]")
+        _column(group, "timestamps", "f", where)
+        _column(group, "node_ids", "iu", where)
+
+
+def _check_read(where: str, what: str, times=None, ids=None, n_nodes: int | None = None,
+                low: int = 0) -> None:
+    """Check column values as read from the file: times finite, >= 0 (and, for spikes,
+    non-decreasing), ids in ``[low, n_nodes)``."""
+    if times is not None and times.size:
+        if not np.isfinite(times).all() or times.min() < 0:
+            bad = times[~np.isfinite(times) | (times < 0)][0]
+            raise StoreError(f"{where}: {what}: a time of {bad} ms (times must be finite and "
+                             ">= 0: a damaged or hand-edited store)")
+        if ids is not None and (np.diff(times) < 0).any():
+            raise StoreError(f"{where}: {what}: the times are not sorted (a damaged or "
+                             "hand-edited store)")
+    if ids is not None and ids.size:
+        high = np.inf if n_nodes is None else n_nodes
+        if ids.min() < low or ids.max() >= high:
+            bad = ids[(ids < low) | (ids >= high)][0]
+            bound = f"[{low}, {n_nodes})" if n_nodes is not None else f">= {low}"
+            raise StoreError(f"{where}: {what}: the value {bad} is outside {bound} (a damaged "
+                             "or hand-edited store)")
 
 
 # ------------------------------------------------------------ the file on disk
@@ -732,15 +866,25 @@ class SpikeStore:
         self._fd = fd
 
     def _check_format(self, file: h5py.File) -> None:
-        fmt = file.attrs.get("format")
+        """Check what the reader relies on before it reads anything: the format, the
+        root attributes, the groups and, per population, ``n_nodes`` and the two
+        columns (types and shapes; their values are checked as they are read). A
+        hand-edited or foreign file is one StoreError naming the path and the problem."""
+        name = str(self.path)
+        fmt = _attr(file, "format")
         if isinstance(fmt, bytes):
-            fmt = fmt.decode()
-        if fmt != FORMAT:
-            raise StoreError(f"{str(self.path)!r} is an HDF5 file but not a dendrinet spike store")
-        version = int(file.attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
-            raise StoreError(f"{str(self.path)!r} has spike store format_version {version}; "
+            fmt = fmt.decode(errors="replace")
+        if not isinstance(fmt, str) or fmt != FORMAT:
+            raise StoreError(f"{name!r} is an HDF5 file but not a dendrinet spike store")
+        version = _attr(file, "format_version")
+        if _as_int(version) is None:
+            raise StoreError(f"{name!r}: the root attribute format_version is "
+                             f"{_shown(version)}, not an integer (a damaged or hand-edited "
+                             "spike store)")
+        if _as_int(version) != FORMAT_VERSION:
+            raise StoreError(f"{name!r} has spike store format_version {_as_int(version)}; "
                              f"this dendrinet reads version {FORMAT_VERSION}")
+        check_layout(file, repr(name))
 
     @staticmethod
     def _initialise(file: h5py.File, dt) -> None:
@@ -1029,7 +1173,11 @@ class SpikeStore:
     def n_nodes(self, population: str) -> int:
         """Number of neurons (node ids ``0 .. n_nodes-1``) of a population."""
         if population not in self._n_nodes:
-            self._n_nodes[population] = int(self._population(population).attrs["n_nodes"])
+            n_nodes = _as_int(_attr(self._population(population), "n_nodes"))
+            if n_nodes is None or not 1 <= n_nodes <= MAX_NODES:  # checked at open already
+                raise StoreError(f"{str(self.path)!r}: population {population!r} has no valid "
+                                 "n_nodes")
+            self._n_nodes[population] = n_nodes
         return self._n_nodes[population]
 
     @_locked
@@ -1041,7 +1189,7 @@ class SpikeStore:
 
     @_locked
     def add_population(self, name: str, n_nodes: int) -> None:
-        """Create an empty population of ``n_nodes`` neurons.
+        """Create an empty population of ``n_nodes`` neurons (1 to :data:`MAX_NODES`).
 
         A structure change: it copies the file (see the module docstring), so add the
         populations before appending spikes."""
@@ -1053,6 +1201,9 @@ class SpikeStore:
             raise StoreError(f"{str(self.path)!r} already has a population {name!r}")
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes <= 0:
             raise StoreError(f"n_nodes of {name!r} must be a positive integer, got {n_nodes!r}")
+        if n_nodes > MAX_NODES:
+            raise StoreError(f"n_nodes of {name!r} is {n_nodes}, over the limit of {MAX_NODES} "
+                             "neurons per population (readers size per-neuron arrays by it)")
 
         def change(file):
             group = file["spikes"].create_group(name)
@@ -1187,10 +1338,10 @@ class SpikeStore:
         self._flush_locked()
 
     def _latest_event(self) -> float:
-        stops = self._live["presentations/t_stop"]
-        n = self.n_presentations
+        stops = self._read(self._live["presentations/t_stop"], slice(0, self.n_presentations))
+        _check_read(repr(str(self.path)), "presentation t_stop", stops)
         return max([self._last_time(p) for p in self.populations]
-                   + [float(stops[:n].max(initial=0.0))])
+                   + [float(stops.max(initial=0.0))])
 
     @_locked
     def set_dt(self, dt_ms: float) -> None:
@@ -1322,7 +1473,11 @@ class SpikeStore:
             return float(self._pending[population][-1][0][-1])
         group = self._population(population)
         n = _stored_rows(group)
-        return float(group["timestamps"][n - 1]) if n else 0.0
+        if not n:
+            return 0.0
+        last = self._read(group["timestamps"], slice(n - 1, n))
+        _check_read(repr(str(self.path)), f"timestamps of {population!r}", last)
+        return float(last[0])
 
     @property
     def presentations(self) -> dict[str, np.ndarray]:
@@ -1331,6 +1486,12 @@ class SpikeStore:
         group = self._live["presentations"]
         n = min(group[name].shape[0] for name in _PRESENTATION_COLUMNS)
         out = {name: self._read(group[name], slice(0, n)) for name in _PRESENTATION_COLUMNS}
+        where = repr(str(self.path))
+        _check_read(where, "presentation example_id", ids=out["example_id"])
+        _check_read(where, "presentation label", ids=out["label"], low=-1)
+        _check_read(where, "presentation phase", ids=out["phase"], n_nodes=len(PHASES))
+        _check_read(where, "presentation t_start", out["t_start"])
+        _check_read(where, "presentation t_stop", out["t_stop"])
         out["phase"] = np.array(PHASES)[out["phase"].astype(np.intp)]
         return out
 
@@ -1346,7 +1507,11 @@ class SpikeStore:
                 or not 0 <= index < n:
             raise StoreError(f"presentation index must be an integer in [0, {n}), got {index!r}")
         group = self._live["presentations"]
-        return float(group["t_start"][index]), float(group["t_stop"][index])
+        row = slice(int(index), int(index) + 1)
+        window = np.concatenate([self._read(group["t_start"], row),
+                                 self._read(group["t_stop"], row)])
+        _check_read(repr(str(self.path)), f"presentation {index}", window)
+        return float(window[0]), float(window[1])
 
     def spikes(self, population: str, t_start: float | None = None, t_stop: float | None = None,
                node_ids=None) -> tuple[np.ndarray, np.ndarray]:
@@ -1379,6 +1544,8 @@ class SpikeStore:
         hi = n if t_stop is None else _bisect(timestamps, n, float(t_stop), "left")
         times = self._read(timestamps, slice(lo, hi))
         ids = self._read(group["node_ids"], slice(lo, hi))
+        _check_read(repr(str(self.path)), f"the spikes of {population!r}", times, ids,
+                    self.n_nodes(population))
         if selected is not None:
             keep = np.isin(ids, selected)
             times, ids = times[keep], ids[keep]
@@ -1397,9 +1564,19 @@ class SpikeStore:
                 or chunk_size <= 0:
             raise StoreError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         n = self.n_spikes(population)
+        n_nodes = self.n_nodes(population)
+        last = -np.inf
         for start in range(0, n, int(chunk_size)):
             block = slice(start, min(start + int(chunk_size), n))
-            yield self._read(group["timestamps"], block), self._read(group["node_ids"], block)
+            times = self._read(group["timestamps"], block)
+            ids = self._read(group["node_ids"], block)
+            _check_read(repr(str(self.path)), f"the spikes of {population!r}", times, ids,
+                        n_nodes)
+            if times.size and times[0] < last:  # sorted across blocks too
+                raise StoreError(f"{str(self.path)!r}: the spikes of {population!r} are not "
+                                 "sorted by time (a damaged or hand-edited store)")
+            last = times[-1] if times.size else last
+            yield times, ids
 
     def to_neo(self, population: str, t_start: float | None = None, t_stop: float | None = None,
                node_ids=None) -> list:
@@ -1410,7 +1587,10 @@ class SpikeStore:
         t_start, t_stop : float, optional
             Window (ms); defaults to 0 and the store's ``t_stop``.
         node_ids : array_like of int, optional
-            Neurons to export, in this order; default all ``0 .. n_nodes-1``.
+            Neurons to export, in this order; default all ``0 .. n_nodes-1``. At most
+            :data:`MAX_NEO_TRAINS` (100,000) neurons per call: a larger population
+            needs a selection, e.g. the neurons that spiked,
+            ``np.unique(store.spikes(population)[1])``.
 
         Returns
         -------
@@ -1418,9 +1598,18 @@ class SpikeStore:
             Times in s, ``t_start``/``t_stop`` the window in s; annotations
             ``population`` and ``node_id``.
         """
+        n_nodes = self.n_nodes(population)
+        count = n_nodes if node_ids is None else np.size(node_ids)
+        if count > MAX_NEO_TRAINS:  # one Python object per neuron: refuse before building
+            what = (f"population {population!r} has {n_nodes} neurons" if node_ids is None
+                    else f"{count} neurons were selected")
+            raise StoreError(f"{str(self.path)!r}: to_neo makes one neo.SpikeTrain per neuron "
+                             f"(about 4 KB each) and "
+                             f"{what}, over the limit of {MAX_NEO_TRAINS}: pass node_ids= with "
+                             f"at most {MAX_NEO_TRAINS} neurons, e.g. those that spiked: "
+                             f"np.unique(store.spikes({population!r})[1])")
         import neo  # slow import, needed only here
 
-        n_nodes = self.n_nodes(population)
         nodes = np.arange(n_nodes) if node_ids is None else _id_array(
             node_ids, n_nodes, f"selected node ids of {population!r}")
         times, ids = self.spikes(population, t_start, t_stop, None if node_ids is None else nodes)

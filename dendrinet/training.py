@@ -13,6 +13,7 @@ file, with the last checkpoint intact. The folder's layout and :class:`~dendrine
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -21,22 +22,23 @@ from typing import Callable
 
 import numpy as np
 
-from dendrinet._atomic import WriteError, os_error_text, write_text_atomic
+from dendrinet._atomic import WriteError, os_error_text
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
-from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig
+from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, model_to_toml
 from dendrinet.engine.results import population_names
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               timed, train_epochs, warm_up)
-from dendrinet.errors import DendrinetError, RunError, StoreError
+from dendrinet.errors import DatasetError, DendrinetError, RunError, StoreError, TrainingError
 from dendrinet.folder_lock import FolderLock
+from dendrinet.rule_files import file_sha256, keep_copy, read_rule, user_rule_file
 from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, SPIKES, SUMMARY,
-                                  WEIGHTS_DIR, EpochResult, RunSummary, StoredRun,
-                                  clear_for_new_run, config_and_text, dataset_fingerprint,
-                                  folder_state, read_checkpoint, write_checkpoint,
+                                  WEIGHTS_DIR, EpochResult, RunFiles, RunSummary, StoredRun,
+                                  check_no_links, clear_for_new_run, config_and_text,
+                                  dataset_fingerprint, folder_state, read_checkpoint,
                                   write_summary)
 from dendrinet.schedule import PHASE_NAMES
-from dendrinet.weights import initial_parameters, save_npz_atomic
+from dendrinet.weights import initial_parameters
 
 __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sample"]
 
@@ -52,6 +54,46 @@ def resolve_dataset(dataset, data_dir, n_train, n_test):
     if not isinstance(dataset, (str, os.PathLike)):
         raise DendrinetError(f"dataset must be a name, a path or a Dataset, got {dataset!r}")
     return load_dataset(dataset, data_dir=data_dir, n_train=n_train, n_test=n_test)
+
+
+def load_run_dataset(run: Path, info: dict, dataset, data_dir, n_train=None, n_test=None):
+    """A data set for work on a run (``--resume``, ``evaluate``, ``simulate --run``).
+
+    For the run's own named data set and no ``data_dir``, the folder the run recorded in
+    ``summary.json`` (``dataset.data_dir``) is searched first while it exists, then the
+    usual folders (:func:`~dendrinet.datasets.load_dataset`); data that cannot be found
+    is one :class:`DatasetError` that names the recorded folder and what to pass.
+
+    Returns
+    -------
+    (Dataset, path or None)
+        The data set, and the folder searched first.
+    """
+    run_ds = info.get("dataset") or {}
+    recorded = run_ds.get("data_dir")
+    if data_dir is not None or not isinstance(recorded, str) or not isinstance(dataset, str) \
+            or dataset.strip().lower() != str(run_ds.get("name")).strip().lower():
+        return resolve_dataset(dataset, data_dir, n_train, n_test), data_dir
+    gone = not Path(recorded).is_dir()
+    try:
+        return resolve_dataset(dataset, None if gone else recorded, n_train, n_test), \
+            None if gone else recorded
+    except DatasetError as exc:
+        raise DatasetError(f"{run}: the run was trained on {dataset!r} from {recorded}"
+                           f"{', which is gone' if gone else ''}; {exc}") from None
+
+
+def data_dir_to_record(dataset, data_dir) -> str | None:
+    """The absolute folder a named data set of idx files was looked for first
+    (``data_dir``, else ``$DENDRINET_DATA_DIR``), for ``summary.json``; None for other
+    data (digits, a user's file, a Dataset) or the default search alone."""
+    from dendrinet import datasets
+
+    if not isinstance(dataset, str) or not datasets.reads_data_files(dataset):
+        return None
+    base = data_dir if data_dir is not None else \
+        (os.environ.get(datasets.DATA_DIR_ENV, "").strip() or None)
+    return str(Path(base).expanduser().resolve()) if base is not None else None
 
 
 def check_dataset_labels(ds, model: ModelConfig) -> None:
@@ -99,7 +141,10 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     ----------
     model : ModelConfig, path or name
         The network (a file, or a name in ``models/``). May be omitted with
-        ``resume=True``: the run's own model is used.
+        ``resume=True``: the run's own model is used. A user's rule file
+        (``[learning] rule``) is announced on stderr, copied into ``config/`` (its
+        SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
+        (:mod:`dendrinet.rule_files`).
     protocol : ProtocolConfig, path or name
         Presentation protocol (default ``"paper-timing"``, or the run's own with
         ``resume=True``).
@@ -128,10 +173,14 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         Number of test presentations whose spike trains are written to
         ``spikes.h5`` at the end (0: no spike file).
     force : bool
-        Delete an existing run in ``out_dir`` and start again (never while another
-        process writes it).
+        Delete the files an earlier run in ``out_dir`` wrote (those its marker lists;
+        nothing else there) and start again (never while another process writes it). A
+        folder that is not a run is refused with or without it.
     data_dir : path, optional
         Folder searched first for data files (see :func:`dendrinet.datasets.load_dataset`).
+        For a named data set, ``summary.json`` records it (or ``$DENDRINET_DATA_DIR``),
+        and ``resume=True`` and :func:`~dendrinet.evaluation.evaluate_run` search it
+        again when no ``data_dir`` is given.
     n_train, n_test : int, optional
         Use only the first examples of a named data set.
     sample_every : int
@@ -145,7 +194,10 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     Raises
     ------
     RunError
-        ``out_dir`` holds a run and neither ``force`` nor ``resume`` is set; ``resume``
+        ``out_dir`` holds a run and neither ``force`` nor ``resume`` is set, or is not
+        a run folder (no marker), or holds a symbolic link where the run writes; the
+        writer's lock file was deleted or replaced (it stops before its next epoch's
+        files); files of the run being resumed are corrupt or of another run; ``resume``
         on a folder without a run, or with a different model, protocol, data set,
         seed or engine; a corrupt checkpoint; an operating-system failure while
         writing (full disk, read-only file system, permissions: one message naming the
@@ -179,9 +231,43 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         lock.release(remove_if_created=True)  # a folder made here and left empty goes
         if isinstance(exc, (OSError, WriteError, StoreError)):
             raise _write_failure(out, exc) from None
+        if isinstance(exc, TrainingError):
+            raise _training_failure(out, exc) from None
         raise
     lock.release()
     return summary
+
+
+def _training_failure(out: Path, exc: TrainingError) -> TrainingError:
+    """The engine's TrainingError (a NaN or infinity), with what the folder still holds:
+    the epoch being trained was never written, the last checkpoint is untouched."""
+    try:
+        epoch = read_checkpoint(out / CHECKPOINT)["epoch"] if (out / CHECKPOINT).is_file() \
+            else None
+    except RunError:
+        epoch = None
+    kept = (f"the run's last good checkpoint (epoch {epoch}, "
+            f"{WEIGHTS_DIR}/epoch_{epoch:03d}.npz) in {out} is kept" if epoch is not None
+            else f"no epoch of {out} was completed")
+    return TrainingError(f"{exc}; {kept}")
+
+
+def _rule_as_run(model: ModelConfig, stored: StoredRun) -> ModelConfig:
+    """``model`` naming the run's copy of its rule file when it names a file of the same
+    content and function (``--resume --model`` with the original model file)."""
+    mine, theirs = user_rule_file(model), user_rule_file(stored.model)
+    if mine is None or theirs is None or mine == theirs or mine[1] != theirs[1]:
+        return model
+    try:
+        digest = file_sha256(read_rule(mine[0]))
+    except DendrinetError:
+        return model  # check_matches names the difference
+    if digest != stored.info.get("rule_file", {}).get("sha256"):
+        raise RunError(f"{stored.path}: cannot resume: the rule file {mine[0]} is not the one "
+                       f"the run was trained with (its copy {theirs[0]} has another sha256); "
+                       "leave out --model to continue with the run's own")
+    return dataclasses.replace(model, learning=dataclasses.replace(
+        model.learning, rule=stored.model.learning.rule))
 
 
 def _write_failure(out: Path, exc: Exception) -> RunError:
@@ -213,6 +299,8 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
     """:func:`train` with the folder's lock held."""
     out = lock.path
     state = folder_state(out)
+    if state in ("run", "unstarted"):
+        check_no_links(out)  # before anything there is read, deleted or written
     if state in ("run", "unstarted", "empty"):
         lock.remove_temporaries([CONFIG_DIR, WEIGHTS_DIR])  # left by killed writers
     if resume and state in ("absent", "empty", "unstarted") and model is not None:
@@ -246,13 +334,26 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
     protocol, protocol_text = config_and_text(
         DEFAULT_PROTOCOL if protocol is None else protocol, "protocol")
     epochs = check_epochs(protocol.epochs if epochs is None else epochs)
-    ds = resolve_dataset("mnist-10k" if dataset is None else dataset, data_dir, n_train, n_test)
+    dataset = "mnist-10k" if dataset is None else dataset
+    ds, data_dir = load_run_dataset(out, stored.info if stored else {}, dataset, data_dir,
+                                    n_train, n_test)
     check_dataset_labels(ds, model)
 
+    rule_file = stored.info.get("rule_file") if stored else None
     if resume:
+        model = _rule_as_run(model, stored)
         stored.check_matches(model, protocol, ds, seed, engine_name)
     else:
-        clear_for_new_run(out, state, force)
+        kept = clear_for_new_run(out, state, force)  # and writes the new run's marker
+        if kept and progress and state in ("run", "unstarted"):
+            print(f"{out}: kept what the earlier run did not write: {', '.join(kept[:5])}"
+                  f"{' ...' if len(kept) > 5 else ''}", flush=True)
+    files = RunFiles.for_resume(out, stored.info, lock) if resume else RunFiles(out, lock)
+    if not resume and user_rule_file(model) is not None:
+        # the run keeps (and trains with) its own copy of the rule file, named in its
+        # config/model.toml relative to it
+        model, model_on_file, rule_file = keep_copy(out, model, files.write_bytes)
+        model_text = model_to_toml(model_on_file)
 
     init_rng, order_rng = seed_streams(seed)
     if resume and (out / CHECKPOINT).is_file():
@@ -260,6 +361,9 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
         if ck["epoch"] > epochs:
             raise RunError(f"{out}: the run already has {ck['epoch']} epochs, more than the "
                            f"{epochs} asked for")
+        for line in files.verify_for_resume(stored.info, ck):  # repairs, or refuses
+            if progress:
+                print(line, flush=True)
         params, done = ck["params"], list(ck["epochs"])
         history = History.from_arrays(ck["history"])
         order_rng.bit_generator.state = ck["rng_state"]
@@ -272,18 +376,18 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
         eng = make_engine(engine, model, protocol, params, seed)
         # config, then the initial weights, then the summary: a folder with a summary
         # holds complete copies of both (each file is written atomically)
-        (out / CONFIG_DIR).mkdir(parents=True, exist_ok=True)
-        (out / WEIGHTS_DIR).mkdir(exist_ok=True)
+        files.check_lock("the run's first files")
         if not resume:  # a resumed run keeps its exact copies
-            write_text_atomic(out / CONFIG_DIR / "model.toml", model_text)
-            write_text_atomic(out / CONFIG_DIR / "protocol.toml", protocol_text)
-        params.save(out / WEIGHTS_DIR / "epoch_000.npz")
+            files.write_text(f"{CONFIG_DIR}/model.toml", model_text)
+            files.write_text(f"{CONFIG_DIR}/protocol.toml", protocol_text)
+        files.save_weights(params, 0)
 
     created = stored.info.get("created", "") if stored else time.strftime("%Y-%m-%dT%H:%M:%S%z")
     summarize = functools.partial(
-        write_summary, out, model=model, protocol=protocol, ds=ds, seed=seed,
+        write_summary, out, files=files, model=model, protocol=protocol, ds=ds, seed=seed,
         engine_name=engine_name, epochs_planned=epochs, created=created,
-        fingerprint=dataset_fingerprint(ds))
+        fingerprint=dataset_fingerprint(ds), data_dir=data_dir_to_record(dataset, data_dir),
+        rule_file=rule_file)
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:
             print(f"{out}: already finished ({epochs} epochs)", flush=True)
@@ -308,10 +412,13 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
         y_pred = np.asarray(result["pred"], dtype=np.int64)
         n_test_errors = int(np.count_nonzero(y_pred != ds.y_test))
 
-        params.save(out / WEIGHTS_DIR / f"epoch_{epoch:03d}.npz")
+        # a writer whose lock file was deleted stops here (another may have come in)
+        files.check_lock(f"epoch {epoch}" + (f"; its checkpoint of epoch {epoch - 1} is kept"
+                                             if epoch > 1 else ""))
+        files.save_weights(params, epoch)
         history.append(epoch, hist)
-        save_npz_atomic(out / HISTORY, history.arrays())
-        save_npz_atomic(out / PREDICTIONS, {
+        files.save_npz(HISTORY, history.arrays())
+        files.save_npz(PREDICTIONS, {
             "y_true": ds.y_test, "y_pred": y_pred,
             "mean_V": np.asarray(result["mean_V"], dtype=np.float64),
             "epoch": np.array(epoch, dtype=np.int64)})
@@ -323,8 +430,8 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
             seconds=time.perf_counter() - t_epoch))
         summarize(epochs=done, status="running")
         # the checkpoint comes last: everything it refers to is on disk before it
-        write_checkpoint(out / CHECKPOINT, params=params, engine_state=eng.get_state(),
-                          rng=order_rng, epoch=epoch, history=history, epochs=done)
+        files.write_checkpoint(params=params, engine_state=eng.get_state(), rng=order_rng,
+                               epoch=epoch, history=history, epochs=done)
         if progress:
             r = done[-1]
             print(f"epoch {epoch}/{epochs}: train error {100 * r.train_error:6.2f}%  "
@@ -335,6 +442,6 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
 
     if n_spike_samples:
         recorder = make_engine(engine, model, protocol, params, evaluation_seed(seed, epochs))
-        record_spike_sample(out / SPIKES, recorder, ds, model, protocol, seed, engine_name,
+        record_spike_sample(files.path(SPIKES), recorder, ds, model, protocol, seed, engine_name,
                              int(n_spike_samples))
     return summarize(epochs=done, status="finished")

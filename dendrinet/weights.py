@@ -18,6 +18,7 @@ import numpy as np
 from dendrinet._atomic import atomic_open
 from dendrinet.config import ModelConfig
 from dendrinet.errors import DendrinetError
+from dendrinet.limits import check_memory, network_text, parameter_bytes
 
 
 @dataclass
@@ -162,6 +163,8 @@ def initial_parameters(model: ModelConfig, n_inputs: int,
         raise DendrinetError(f"n_inputs must be a positive integer, got {n_inputs!r}")
     rng = np.random.default_rng(rng)
     sizes = model.layer_sizes(n_inputs)
+    check_memory(parameter_bytes(sizes, drawing=True), f"drawing the parameters of model "
+                 f"{model.name!r} ({network_text(sizes)})")  # before any layer is drawn
     W = [_uniform_layer(rng, model, sizes[l], sizes[l + 1]) for l in range(len(sizes) - 1)]
     b = [model.init.b_avg + model.init.b_sd * rng.standard_normal(n) for n in sizes[1:]]
     Y = [np.ascontiguousarray(_uniform_layer(rng, model, model.n_outputs, n))

@@ -571,3 +571,129 @@ def test_own_idx_folder_errors_name_the_files(tmp_path):
     with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: file size does not match "
                                            r"its header \(truncated\)"):
         load_dataset(str(folder))
+
+
+# ------------------------------------------------------- sizes checked first
+
+
+@pytest.fixture
+def traced():
+    """tracemalloc running (numpy reports its arrays to it); yields a function giving
+    the peak of traced memory so far, in bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    yield lambda: tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+
+def _small_machine(monkeypatch, n_bytes):
+    from dendrinet import limits
+
+    monkeypatch.setattr(limits, "machine_memory_bytes", lambda: n_bytes)
+
+
+def test_npz_header_claiming_a_huge_array_is_refused_before_allocation(tmp_path, traced):
+    np.savez(tmp_path / "ok.npz", **own_arrays(np.random.default_rng(6)))
+    data = (tmp_path / "ok.npz").read_bytes()
+    old = b"'shape': (30, 64), }"
+    start = data.index(old)
+    end = data.index(b"\n", start)  # the header is padded with spaces up to here
+    forged = b"'shape': (1000000000, 784), }".ljust(end - start)
+    (tmp_path / "forged.npz").write_bytes(data[:start] + forged + data[end:])
+    with pytest.raises(DatasetError, match=r"forged\.npz: corrupt \.npz file: array X_train: "
+                                           r"its header declares shape \(1000000000, 784\) of "
+                                           r"float64 \(6,272.0 GB\), the file holds 15,360 "
+                                           r"bytes of data"):
+        load_dataset(str(tmp_path / "forged.npz"))
+    assert traced() < 10**7
+
+
+def _large_npz(path, compressed: bool):
+    """20,000 uint8 images of 784 pixels (15.7 MB as pixels, 125 MB as float64)."""
+    rng = np.random.default_rng(7)
+    arrays = {"X_train": rng.integers(0, 2, (20_000, 784), dtype=np.uint8) * 255,
+              "y_train": np.arange(20_000) % 10,
+              "X_test": rng.integers(0, 256, (10, 784), dtype=np.uint8),
+              "y_test": np.arange(10) % 10}
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    return arrays
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_subset_is_read_and_converted_alone(tmp_path, traced, compressed):
+    arrays = _large_npz(tmp_path / "large.npz", compressed)
+    start = traced()
+    ds = load_dataset(str(tmp_path / "large.npz"), n_train=500)
+    np.testing.assert_array_equal(ds.X_train, arrays["X_train"][:500] / 255)
+    assert ds.X_train.dtype == np.float64 and ds.y_train.shape == (500,)
+    assert ds.n_classes == 10
+    # neither the 15.7 MB of pixels nor their 125 MB as float64 were allocated whole
+    assert traced() - start < 20_000 * 784 / 2
+
+
+def test_npz_beyond_memory_is_refused_before_reading(tmp_path, monkeypatch, traced):
+    _large_npz(tmp_path / "large.npz", compressed=True)
+    _small_machine(monkeypatch, 10**8)
+    with pytest.raises(DatasetError, match=r"large\.npz: reading 20,000 training and 10 test "
+                                           r"examples of 784 pixels needs about 0.16 GB; this "
+                                           r"machine has 0.1 GB"):
+        load_dataset(str(tmp_path / "large.npz"))
+    assert load_dataset(str(tmp_path / "large.npz"), n_train=1000).n_train == 1000
+
+
+def _gzip_stream(header: bytes, n_zeros: int) -> bytes:
+    """A gzip file of ``header`` then ``n_zeros`` zero bytes, compressed in pieces."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(header)]
+    block = bytes(1 << 20)
+    for start in range(0, n_zeros, len(block)):
+        parts.append(packer.compress(block[:min(len(block), n_zeros - start)]))
+    return b"".join(parts) + packer.flush()
+
+
+def test_idx_gz_expanding_beyond_its_header_is_not_decompressed_whole(tmp_path, traced):
+    header = bytes([0, 0, 8, 1]) + np.array([1000], ">u4").tobytes()
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    path.write_bytes(_gzip_stream(header, 200 << 20))  # 200 MB of zeros in 0.2 MB
+    with pytest.raises(DatasetError, match=r"bomb-idx1-ubyte\.gz: file size does not match its "
+                                           r"header \(has trailing bytes\): dimensions "
+                                           r"\(1000,\) need 1008 bytes"):
+        read_idx(path)
+    assert traced() < 10**7
+    path.write_bytes(_gzip_stream(header, 999))  # a complete stream, one byte short
+    with pytest.raises(DatasetError, match=r"\(truncated\): dimensions \(1000,\) need 1008 "
+                                           r"bytes, the idx data has 1007"):
+        read_idx(path)
+
+
+def test_idx_header_declaring_more_than_memory_is_refused(tmp_path, monkeypatch, traced):
+    _small_machine(monkeypatch, 10**9)
+    header = bytes([0, 0, 8, 3]) + np.array([10**6, 1000, 1000], ">u4").tobytes()
+    path = tmp_path / "huge-idx3-ubyte.gz"
+    path.write_bytes(_gzip_stream(header, 10))
+    with pytest.raises(DatasetError, match=r"huge-idx3-ubyte\.gz: the uint8 data of dimensions "
+                                           r"\(1000000, 1000, 1000\) its header declares needs "
+                                           r"about 1,000.0 GB; this machine has 1.0 GB"):
+        read_idx(path)
+    folder = tmp_path / "mine"
+    write_idx_folder(folder, np.random.default_rng(8))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(path.read_bytes())
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz: the uint8 data"):
+        load_dataset(str(folder))
+    assert traced() < 10**7
+
+
+def test_an_official_file_larger_than_the_official_one_is_not_read(tmp_path, traced):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    with open(folder / IMAGES_GZ.removesuffix(".gz"), "wb") as fh:
+        fh.truncate(2 * 7_840_016)  # sparse: twice the official raw file, nothing on disk
+    (folder / LABELS_GZ.removesuffix(".gz")).write_bytes(b"\0" * 100)
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: 15,680,032 bytes, more "
+                                           r"than the official t10k-images-idx3-ubyte\.gz "
+                                           r"holds decompressed \(7,840,016 bytes\)"):
+        load_dataset("mnist-10k", data_dir=folder)
+    assert traced() < 10**6

@@ -132,3 +132,55 @@ def test_model_files_name_rules_relative_to_themselves(tmp_path):
         load_model(path)
     for name in ("noise-feedback", "direct-feedback-alignment"):
         assert load_model(name).learning.rule == name
+
+
+OUT_OF_BOUNDS_RULES = '''\
+from numba import njit
+
+@njit
+def writes_past_the_end(layer, e):
+    for j in range(e.size):
+        e[j] = 0.0
+    e[e.size + 5] = 1.0
+
+@njit
+def writes_unit_seven(layer, e):
+    for j in range(e.size):
+        e[j] = 0.0
+    e[7] = 0.01
+
+@njit
+def reads_inputs_per_unit(layer, e):
+    for j in range(e.size):
+        e[j] = layer.s_pre[j]
+'''
+
+
+def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_path):
+    """A rule indexing past an array is one error, in this process (the check runs the
+    rule compiled with boundscheck=True: the bad write never happens), never a crash;
+    training keeps the rule as compiled (no bounds checks)."""
+    path = tmp_path / "outside.py"
+    path.write_text(OUT_OF_BOUNDS_RULES)
+    rule = load_user_rule(str(path), "writes_past_the_end")
+    with pytest.raises(DendrinetError, match=r"learning rule outside.py:writes_past_the_end "
+                                             r"writes or reads outside an array \(hidden layer "
+                                             r"0, 3 units: e has shape \(3,\)\): IndexError: "
+                                             r"index is out of bounds") as info:
+        check_rule_compiles(rule, "outside.py:writes_past_the_end")
+    assert "\n" not in str(info.value)
+    assert not rule.targetoptions.get("boundscheck")  # the user's compiled rule is kept
+    # the model's real shapes: unit 7 exists in the first layer, not in the second
+    seven = load_user_rule(str(path), "writes_unit_seven")
+    check_rule_compiles(seven, "outside.py:writes_unit_seven", hidden=(8,), n_outputs=10)
+    with pytest.raises(DendrinetError, match=r"\(hidden layer 1, 4 units"):
+        check_rule_compiles(seven, "outside.py:writes_unit_seven", hidden=(8, 4), n_outputs=10)
+    reads = load_user_rule(str(path), "reads_inputs_per_unit")
+    check_rule_compiles(reads, "outside.py:reads_inputs_per_unit", hidden=(30,), n_inputs=64)
+    with pytest.raises(DendrinetError, match="outside an array"):
+        check_rule_compiles(reads, "outside.py:reads_inputs_per_unit", hidden=(30, 100),
+                            n_inputs=64)
+    # the process goes on: a correct rule still checks
+    good = tmp_path / "good.py"
+    good.write_text(RULE_FILE)
+    check_rule_compiles(load_user_rule(str(good), "plateau_sign"), "good.py:plateau_sign")

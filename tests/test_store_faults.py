@@ -487,3 +487,212 @@ def test_path_under_a_regular_file_or_in_a_locked_folder_gives_one_store_error(t
             assert store.n_spikes("pop") == 1
     finally:
         locked.chmod(0o755)
+
+
+# ------------------------------------------------- hand-edited and malformed stores
+def _small_store(path):
+    with SpikeStore(path, "w", dt=0.1) as store:
+        store.add_population("p", 5)
+        store.append_spikes("p", [1.0, 2.0, 3.0], [0, 1, 4])
+        store.append_presentations([0, 1], [1, 2], ["forward", "target"], [0.0, 5.0],
+                                   [5.0, 10.0])
+    return path
+
+
+def _replace(group, name, data, **kwargs):
+    del group[name]
+    group.create_dataset(name, data=data, **kwargs)
+
+
+#: A hand edit (h5py on the file) -> what the one StoreError says.
+MALFORMED = {
+    "format_version_text": (lambda f: f.attrs.__setitem__("format_version", "abc"),
+                            "format_version is 'abc', not an integer"),
+    "format_version_float": (lambda f: f.attrs.__setitem__("format_version", 1.5),
+                             "format_version is 1.5, not an integer"),
+    "format_version_array": (lambda f: f.attrs.__setitem__("format_version", [1, 1]),
+                             "format_version is array"),
+    "format_array": (lambda f: f.attrs.__setitem__("format", [1, 2]),
+                     "not a dendrinet spike store"),
+    "no_node_ids": (lambda f: f["spikes/p"].__delitem__("node_ids"),
+                    "the dataset /spikes/p/node_ids is missing"),
+    "no_timestamps": (lambda f: f["spikes/p"].__delitem__("timestamps"),
+                      "the dataset /spikes/p/timestamps is missing"),
+    "no_spikes_group": (lambda f: f.__delitem__("spikes"), "the group /spikes is missing"),
+    "no_presentations": (lambda f: f.__delitem__("presentations"),
+                         "the group /presentations is missing"),
+    "no_presentation_column": (lambda f: f["presentations"].__delitem__("t_stop"),
+                               "/presentations/t_stop is missing"),
+    "no_metadata": (lambda f: f.__delitem__("metadata"), "the group /metadata is missing"),
+    "t_stop_text": (lambda f: f.attrs.__setitem__("t_stop", "x"), "t_stop is 'x'"),
+    "t_stop_nan": (lambda f: f.attrs.__setitem__("t_stop", np.nan), "t_stop is nan"),
+    "no_t_stop": (lambda f: f.attrs.__delitem__("t_stop"), "t_stop is None"),
+    "dt_text": (lambda f: f.attrs.__setitem__("dt", "x"), "dt is 'x', not a positive"),
+    "dt_negative": (lambda f: f.attrs.__setitem__("dt", -0.1), "dt is -0.1, not a positive"),
+    "n_nodes_negative": (lambda f: f["spikes/p"].attrs.__setitem__("n_nodes", -3),
+                         r"'p' declares n_nodes = -3; expected an integer in \[1, 100000000\]"),
+    "n_nodes_text": (lambda f: f["spikes/p"].attrs.__setitem__("n_nodes", "x"),
+                     "declares n_nodes = 'x'"),
+    "n_nodes_missing": (lambda f: f["spikes/p"].attrs.__delitem__("n_nodes"),
+                        "declares n_nodes = None"),
+    "n_nodes_huge": (lambda f: f["spikes/p"].attrs.__setitem__("n_nodes", 10 ** 12),
+                     "declares n_nodes = 1000000000000"),
+    "population_is_a_dataset": (lambda f: _replace(f["spikes"], "p", [1]),
+                                "/spikes/p is not a population group"),
+    "node_ids_float": (lambda f: _replace(f["spikes/p"], "node_ids", [0.5, 1.0, 2.0]),
+                       "node_ids holds float64 of shape \\(3,\\); a spike store keeps a 1-D "
+                       "column of integers"),
+    "node_ids_2d": (lambda f: _replace(f["spikes/p"], "node_ids", np.zeros((3, 2), int)),
+                    r"node_ids holds int64 of shape \(3, 2\)"),
+    "timestamps_bytes": (lambda f: _replace(f["spikes/p"], "timestamps",
+                                                    np.array([b"a", b"b", b"c"])),
+                         "timestamps holds \\|S1"),
+    "node_id_out_of_range": (lambda f: f["spikes/p/node_ids"].__setitem__(2, 9),
+                             r"the spikes of 'p': the value 9 is outside \[0, 5\)"),
+    "node_id_negative": (lambda f: f["spikes/p/node_ids"].__setitem__(0, -1),
+                         r"the value -1 is outside \[0, 5\)"),
+    "timestamp_nan": (lambda f: f["spikes/p/timestamps"].__setitem__(1, np.nan),
+                      "a time of nan ms"),
+    "timestamp_negative": (lambda f: f["spikes/p/timestamps"].__setitem__(0, -4.0),
+                           "a time of -4.0 ms"),
+    "timestamps_unsorted": (lambda f: f["spikes/p/timestamps"].__setitem__(0, 2.5),
+                            "the times are not sorted"),
+    "phase_out_of_range": (lambda f: _replace(f["presentations"], "phase",
+                                              np.array([9, 0], np.int8)),
+                           r"presentation phase: the value 9 is outside \[0, 3\)"),
+    "presentation_t_start_inf": (lambda f: f["presentations/t_start"].__setitem__(0, np.inf),
+                                 "presentation t_start: a time of inf ms"),
+}
+
+
+def _read_everything(path):
+    with SpikeStore(path) as store:
+        for name in store.populations:
+            store.n_nodes(name)
+            store.spikes(name)
+            store.spikes(name, 0.5, 2.5)
+            list(store.iter_chunks(name, 2))
+            store.to_neo(name)
+        store.presentations
+        store.presentation_window(0)
+        store.t_stop, store.dt, store.metadata
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_every_malformed_store_is_one_store_error_naming_the_file(tmp_path, case):
+    import h5py
+
+    edit, message = MALFORMED[case]
+    path = _small_store(tmp_path / f"{case}.h5")
+    _read_everything(path)  # the store before the edit reads
+    with h5py.File(path, "r+") as file:
+        edit(file)
+    with pytest.raises(StoreError, match=message) as info:
+        _read_everything(path)
+    assert f"{case}.h5" in str(info.value) and "\n" not in str(info.value)
+    if "values" not in case:  # opening for appending checks the same (and recover too)
+        try:
+            SpikeStore(path, "a").close()
+        except StoreError as err:
+            assert f"{case}.h5" in str(err)
+
+
+def test_a_contiguous_timestamps_column_is_read_with_windows(tmp_path):
+    import h5py
+
+    path = _small_store(tmp_path / "contiguous.h5")
+    with h5py.File(path, "r+") as file:
+        _replace(file["spikes/p"], "timestamps", np.array([1.0, 2.0, 3.0]))
+    with SpikeStore(path) as store:
+        times, ids = store.spikes("p", 1.5, 3.5)
+    np.testing.assert_array_equal(times, [2.0, 3.0])
+    np.testing.assert_array_equal(ids, [1, 4])
+
+
+def test_declared_node_counts_are_bounded(tmp_path):
+    from dendrinet.store import MAX_NODES
+
+    with SpikeStore(tmp_path / "s.h5", "w") as store:
+        for n in (10 ** 12, MAX_NODES + 1):
+            with pytest.raises(StoreError, match=f"n_nodes of 'big' is {n}, over the limit of "
+                                                 f"{MAX_NODES} neurons per population"):
+                store.add_population("big", n)
+        assert store.populations == []
+        store.add_population("big", MAX_NODES)
+        assert store.n_nodes("big") == MAX_NODES
+
+
+def _sparse_store_of_many_declared_neurons(path, n_nodes=2_000_000, n_presentations=2):
+    """A small file (three spikes, ``n_presentations`` test presentations of 20 ms) whose
+    population declares ``n_nodes`` neurons."""
+    starts = 20.0 * np.arange(n_presentations)
+    with SpikeStore(path, "w", dt=0.1) as store:
+        store.add_population("p", n_nodes)
+        store.append_spikes("p", [1.0, 2.0, 30.0], [0, n_nodes - 1, 5])
+        store.append_presentations(np.arange(n_presentations), np.arange(n_presentations) % 10,
+                                   "test", starts, starts + 20.0)
+    assert path.stat().st_size < 100_000
+    return path
+
+
+def _peak_bytes(function):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_to_neo_of_a_huge_declared_population_needs_a_selection(tmp_path):
+    from dendrinet.analysis import to_neo
+    from dendrinet.store import MAX_NEO_TRAINS
+
+    path = _sparse_store_of_many_declared_neurons(tmp_path / "sparse.h5")
+    with SpikeStore(path) as store:
+        with pytest.raises(StoreError, match=r"sparse\.h5': to_neo makes one neo.SpikeTrain "
+                                             r"per neuron .* population 'p' has 2000000 "
+                                             r"neurons, over the limit of 100000: pass "
+                                             r"node_ids="):
+            _peak_bytes(lambda: store.to_neo("p"))
+        with pytest.raises(StoreError, match=f"{MAX_NEO_TRAINS + 1} neurons were selected"):
+            store.to_neo("p", node_ids=np.arange(MAX_NEO_TRAINS + 1))
+        spiking = np.unique(store.spikes("p")[1])
+        trains, peak = _peak_bytes(lambda: store.to_neo("p", node_ids=spiking))
+    assert [int(t.annotations["node_id"]) for t in trains] == [0, 5, 1_999_999]
+    assert [len(t) for t in trains] == [1, 1, 1]
+    assert peak < 20e6, peak
+    with pytest.raises(StoreError, match="over the limit"):
+        to_neo(path, "p")
+
+
+def test_report_of_a_huge_declared_population_allocates_by_the_data(tmp_path):
+    from dendrinet.analysis.report import MAX_HEATMAP_NEURONS, store_report
+
+    path = _sparse_store_of_many_declared_neurons(tmp_path / "sparse.h5", n_presentations=50)
+    report, peak = _peak_bytes(lambda: store_report(path, tmp_path / "report"))
+    # per-neuron rates (2e6 floats: 16 MB) are fine; a presentations x neurons matrix
+    # (the rate heatmap: 50 x 2e6 floats, 800 MB) or one object per neuron is not
+    assert peak < 120e6, peak
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "| p | 2000000 | 3 |" in text
+    assert MAX_HEATMAP_NEURONS < 2_000_000
+
+
+def test_dense_analysis_results_are_checked_against_the_machine(tmp_path, monkeypatch):
+    from dendrinet import limits
+    from dendrinet.analysis import statistics
+    from dendrinet.errors import DendrinetError
+
+    path = _sparse_store_of_many_declared_neurons(tmp_path / "sparse.h5")
+    monkeypatch.setattr(limits, "machine_memory_bytes", lambda: 2 * 10 ** 9)
+    with SpikeStore(path) as store:
+        with pytest.raises(DendrinetError, match=r"spike_counts of 2000000 neurons x 400 bins "
+                                                 r"needs about 6.4 GB; this machine has 2.0 GB"):
+            _peak_bytes(lambda: statistics.spike_counts(store, "p", bin_ms=0.1))
+        with pytest.raises(DendrinetError, match="isi of 2000000 neurons .* needs about 2.0 GB"):
+            statistics.isi(store, "p")
+        rates = statistics.rates_by_presentation(store, "p")  # 2 x 2e6: 64 MB, allowed
+        assert rates.shape == (2, 2_000_000)

@@ -199,6 +199,61 @@ def test_a_foreign_folder_is_refused(tmp_path, capsys):
     assert not (tmp_path / "new").exists()
 
 
+# ------------------------------------------------------------------ sizes
+
+
+def test_a_grid_of_a_million_runs_is_refused_before_it_is_built(tmp_path, capsys,
+                                                                 monkeypatch):
+    from dendrinet.sweep import spec
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a file was loaded or the grid expanded")
+
+    monkeypatch.setattr(spec._Grid, "expand", no_work)
+    monkeypatch.setattr(spec, "_load", no_work)
+    values = ", ".join(str(v) for v in range(1000))
+    path = _sweep_file(tmp_path, GRID.replace("seeds = [0]", f"seeds = [{values}]")
+                       + f'[sweep.parameters]\n"init.V_sd" = [{values}]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dendrinet sweep: error: sweep.toml: the grid has 1,000,000 runs, more "
+                   "than 10,000; pass --allow-large (load_sweep(..., allow_large=True)) "
+                   "to run them all"]
+    assert not out.exists()  # no sweep.json, no folder
+
+
+def test_allow_large_accepts_a_sweep_above_the_limit(tmp_path, capsys, monkeypatch):
+    from dendrinet import limits
+
+    monkeypatch.setattr(limits, "MAX_SWEEP_RUNS", 2)
+    path = _sweep_file(tmp_path, GRID.replace("seeds = [0]", "seeds = [0, 1, 2]"))
+    with pytest.raises(ConfigError, match="the grid has 3 runs, more than 2"):
+        load_sweep(path)
+    assert len(load_sweep(path, allow_large=True).runs) == 3
+    assert main(["sweep", str(path), "--out", str(tmp_path / "new"), "--dry-run",
+                 "--allow-large"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "3 runs"
+
+
+def test_long_run_names_are_shortened_the_same_way_every_time(tmp_path, capsys):
+    long_name = "x" * 200
+    (tmp_path / "long.toml").write_text(TINY_MODEL.replace('"tiny"', f'"{long_name}"'),
+                                        encoding="utf-8")
+    path = _sweep_file(tmp_path, GRID.replace('"guerguiev2017-1hidden"',
+                                              '"long.toml", "guerguiev2017-1hidden"')
+                       .replace("seeds = [0]", "seeds = [0, 1]"))
+    ids = [r.run_id for r in load_sweep(path).runs]
+    assert ids[2:] == ["guerguiev2017-1hidden__digits__seed0",
+                       "guerguiev2017-1hidden__digits__seed1"]  # short names unchanged
+    assert all(len(i) <= 120 for i in ids)
+    assert ids[0].startswith("x" * 80) and ids[0].endswith("__seed0")
+    assert ids[1].endswith("__seed1") and ids[0][:-1] != ids[1][:-1]  # distinct hashes
+    assert [r.run_id for r in load_sweep(path).runs] == ids  # stable: resume finds them
+    assert main(["sweep", str(path), "--out", str(tmp_path / "new"), "--dry-run"]) == 0
+    assert f"{ids[0]}  new (0 of 2 epochs)" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------ results
 
 

@@ -476,12 +476,16 @@ def test_brian2_engine_resumes_bit_for_bit(tmp_path, model):
 
 
 def test_a_folder_killed_before_its_summary_starts_anew(tmp_path, model, digits, straight):
-    """Killed right after config/ was written (no summary, no checkpoint): a plain
-    train starts it again without --force, and so does resume with a model; resume
-    without one says there is nothing to resume. Temporary files are removed."""
+    """Killed right after its marker and config/ were written (no summary, no
+    checkpoint): a plain train starts it again without --force, and so does resume with a
+    model; resume without one says there is nothing to resume. Temporary files are
+    removed."""
+    from dendrinet.run_folder import new_marker, run_file
+
     def killed_beginnings(out):
-        (out / "config").mkdir(parents=True)
-        shutil.copy(straight[0] / "config" / "model.toml", out / "config" / "model.toml")
+        out.mkdir(parents=True)
+        new_marker(out)  # a run writes its marker first
+        shutil.copy(straight[0] / "config" / "model.toml", run_file(out, "config/model.toml"))
         (out / "config" / "protocol.toml.k2j3a9x1.tmp").write_text("half")
         (out / "weights").mkdir()
         (out / ".lock").write_text('{"pid": 999999999, "host": "gone"}')  # stale

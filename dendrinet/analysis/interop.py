@@ -163,6 +163,11 @@ def _units_table(store, names, t_start, t_stop, start_ms: float, stop_ms: float)
     from hdmf.common import ElementIdentifiers, VectorData, VectorIndex
     from pynwb.misc import Units
 
+    from dendrinet.analysis.spiketrains import check_result_size
+
+    # one row per declared neuron, spiking or not (about 64 bytes each in the columns)
+    total = sum(store.n_nodes(name) for name in names)
+    check_result_size(64.0 * total, f"to_nwb's units table of {total} neurons")
     times_s, counts, population, node_id = [], [], [], []
     for name in names:
         n_nodes = store.n_nodes(name)

@@ -32,6 +32,9 @@ __all__ = ["Report", "write_report", "run_report", "store_report", "raster_figur
 #: Presentations shown in the raster and, at most, rows of the rate heatmap.
 N_RASTER_PRESENTATIONS = 6
 MAX_HEATMAP_ROWS = 200
+#: Columns (neurons) of the rate heatmap: a larger population shows its first ones, so
+#: the figure never allocates by a store's declared size (rows x neurons floats).
+MAX_HEATMAP_NEURONS = 2000
 #: Receptive fields drawn (the first hidden units).
 N_RECEPTIVE_FIELDS = 49
 #: Target number of PSTH bins over the analysed window (the width is rounded, see
@@ -474,9 +477,18 @@ def rate_heatmap_figure(store, populations, rows):
     n = len(populations)
     fig, ax = _figure(1, n, size=(min(4.5 * n, 18), 5.0))
     for axis, name in zip(ax[0], populations):
-        rates = statistics.rates_by_presentation(store, name, presentations=rows)
+        n_nodes = store.n_nodes(name)
+        if n_nodes > MAX_HEATMAP_NEURONS:  # the first neurons only, from their spikes
+            lo, hi = float(rows["t_start"].min()), float(rows["t_stop"].max())
+            times, ids = store.spikes(name, lo, hi, node_ids=np.arange(MAX_HEATMAP_NEURONS))
+            rates = statistics.rates_by_presentation(
+                (times, ids), presentations=rows, n_nodes=MAX_HEATMAP_NEURONS)
+            title = f"{name} (neurons 0-{MAX_HEATMAP_NEURONS - 1} of {n_nodes})"
+        else:
+            rates = statistics.rates_by_presentation(store, name, presentations=rows)
+            title = name
         plots.plot_rate_heatmap(rates, rows["label"], ax=axis, phases=rows.get("phase"))
-        axis.set_title(name)
+        axis.set_title(title)
     return fig
 
 

@@ -87,6 +87,21 @@ def _check_window(t_start: float, t_stop: float) -> None:
         raise DendrinetError(f"t_stop ({t_stop} ms) must be greater than t_start ({t_start} ms)")
 
 
+def check_result_size(n_bytes: float, what: str) -> None:
+    """Refuse a result larger than this machine can hold
+    (:func:`dendrinet.limits.check_memory`: "needs about X GB; this machine has Y GB")
+    instead of a MemoryError after minutes. Results sized by a store's declared
+    neurons (``n_nodes``) go through here."""
+    from dendrinet.errors import ResourceError
+    from dendrinet.limits import check_memory
+
+    try:
+        check_memory(n_bytes, what)
+    except ResourceError as exc:
+        raise ResourceError(f"{exc}: select fewer neurons, a shorter window or wider "
+                            "bins") from None
+
+
 def _check_n_nodes(n_nodes) -> int:
     if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)):
         raise DendrinetError(f"n_nodes must be a positive integer, got {n_nodes!r}")

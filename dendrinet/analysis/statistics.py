@@ -23,7 +23,8 @@ import numpy as np
 import quantities as pq
 
 from dendrinet.errors import DendrinetError
-from dendrinet.analysis.spiketrains import DEFAULT_CHUNK_SIZE, SpikeSource, to_ms, to_source
+from dendrinet.analysis.spiketrains import (DEFAULT_CHUNK_SIZE, SpikeSource, check_result_size,
+                                            to_ms, to_source)
 
 __all__ = [
     "mean_firing_rate", "population_rate", "spike_counts", "rates_by_presentation",
@@ -216,6 +217,8 @@ def spike_counts(spikes, population=None, *, bin_ms, t_start=None, t_stop=None, 
     source = to_source(spikes, population, t_start=t_start, t_stop=t_stop, n_nodes=n_nodes,
                        chunk_size=chunk_size)
     n_bins, _, blocks = _binned_blocks(source, bin_ms)
+    check_result_size(8.0 * source.n_nodes * n_bins,
+                      f"spike_counts of {source.n_nodes} neurons x {n_bins} bins")
     counts = np.zeros(source.n_nodes * n_bins)
     for index, node_ids in blocks:
         counts += np.bincount(node_ids * n_bins + index, minlength=counts.size)
@@ -292,6 +295,9 @@ def rates_by_presentation(spikes, population=None, *, presentations=None, phase=
         raise DendrinetError("presentation windows overlap; select one phase")
     source = to_source(spikes, population, t_start=sorted_starts[0], t_stop=sorted_stops.max(),
                        n_nodes=n_nodes, chunk_size=chunk_size)
+    check_result_size(16.0 * starts.size * source.n_nodes,
+                      f"rates_by_presentation of {starts.size} presentations x "
+                      f"{source.n_nodes} neurons")
     counts = np.zeros(starts.size * source.n_nodes)
     for times, node_ids in source.chunks():
         window = np.searchsorted(sorted_starts, times, side="right") - 1
@@ -352,6 +358,9 @@ def isi(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
     """
     source = to_source(spikes, population, t_start=t_start, t_stop=t_stop, n_nodes=n_nodes,
                        chunk_size=chunk_size)
+    # one Quantity per neuron (about 1 KB each), silent neurons included
+    check_result_size(1000.0 * source.n_nodes, f"isi of {source.n_nodes} neurons (one array "
+                      "each; isi_histogram or cv stream instead)")
     blocks = [(np.empty(0, np.int64), np.empty(0))] + list(_isi_blocks(source))
     nodes = np.concatenate([b[0] for b in blocks])
     intervals = np.concatenate([b[1] for b in blocks])

@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
+import numpy as np
+
+from dendrinet import limits
 from dendrinet.errors import DendrinetError
 
 __all__ = ["ENGINES", "make_engine", "engine_name"]
@@ -58,12 +61,31 @@ def make_engine(engine: str | Callable, model, protocol, params, seed: int = 0, 
         raise DendrinetError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine not in _REGISTRY:
         raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    _check_resources(engine, model, protocol, params)
     module_name, class_name, defaults, _ = _REGISTRY[engine]
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except ModuleNotFoundError as exc:
         raise DendrinetError(f"the {engine} engine is not available ({exc})") from None
     return cls(model, protocol, params, seed=seed, **{**defaults, **options})
+
+
+def _check_resources(engine: str, model, protocol, params) -> None:
+    """Refuse, before the engine allocates anything, a protocol with too many steps per
+    presentation or an engine whose estimated memory (:func:`dendrinet.limits.engine_bytes`)
+    exceeds the machine's (:class:`~dendrinet.errors.ResourceError`). Arguments of the
+    wrong type are left to the engine's own checks, which name them."""
+    from dendrinet.config import ModelConfig, ProtocolConfig
+
+    W = getattr(params, "W", None)
+    if not (isinstance(model, ModelConfig) and isinstance(protocol, ProtocolConfig)
+            and isinstance(W, (list, tuple)) and W and np.ndim(W[0]) == 2):
+        return
+    limits.check_presentation_steps(protocol, f"protocol {protocol.name!r}")
+    sizes = model.layer_sizes(np.shape(W[0])[0])
+    limits.check_memory(limits.engine_bytes(sizes, protocol),
+                        f"the {engine} engine of model {model.name!r} "
+                        f"({limits.network_text(sizes)}) with protocol {protocol.name!r}")
 
 
 def engine_name(engine) -> str:

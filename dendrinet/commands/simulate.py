@@ -167,6 +167,7 @@ def run(args) -> int:
     from dendrinet.datasets import load_dataset
     from dendrinet.backends import make_engine
     from dendrinet.schedule import PHASE_NAMES, test_schedule, training_schedule
+    from dendrinet.training import load_run_dataset
     from dendrinet.weights import initial_parameters
 
     if args.out:  # before the simulation: a bad --out fails at once
@@ -176,7 +177,11 @@ def run(args) -> int:
     model, protocol, trained = network_from_arguments(args)
     stop = args.index + args.n_examples
     split = "train" if args.phase == "train" else "test"
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    if trained is not None:  # the run's own named data set: where the run found it
+        data, _ = load_run_dataset(trained.run.path, trained.run.info, args.dataset,
+                                   args.data_dir)
+    else:
+        data = load_dataset(args.dataset, data_dir=args.data_dir)
     X, y = (data.X_train, data.y_train) if split == "train" else (data.X_test, data.y_test)
     if stop > len(X):
         raise DendrinetError(f"examples {args.index}..{stop - 1} requested but the {split} "

@@ -8,6 +8,7 @@ from dendrinet.commands._common import (
     non_negative_int,
     positive_int,
 )
+from dendrinet.limits import MAX_SWEEP_RUNS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -38,6 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the sweep file, list its runs and their state, "
                              "and stop")
+    parser.add_argument("--allow-large", action="store_true",
+                        help=f"accept a sweep of more than {MAX_SWEEP_RUNS:,} runs (refused by "
+                             f"default: a mistyped grid would fill the disk)")
     add_quiet_argument(parser, help="no progress bars (one line per finished run)")
     parser.set_defaults(func=run)
     return parser
@@ -53,7 +57,7 @@ def run(args) -> int:
 
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise DendrinetError("--workers applies to the local cluster, not to --scheduler")
-    sweep = load_sweep(args.sweep_file)
+    sweep = load_sweep(args.sweep_file, allow_large=args.allow_large)
     if args.dry_run:
         runs_dir = Path(args.out) / RUNS_DIR
         for spec in sweep.runs:

@@ -59,7 +59,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--force", action="store_true",
-                        help="delete an existing run in --out and start again")
+                        help="delete the files an earlier run in --out wrote (nothing else) "
+                             "and start again")
     parser.add_argument("--n-train", type=positive_int, metavar="N",
                         help="use only the first N training examples (default: all)")
     parser.add_argument("--n-test", type=positive_int, metavar="N",

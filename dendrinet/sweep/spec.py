@@ -23,7 +23,14 @@ Parameter paths name fields of the model and protocol dataclasses
 protocol. Values are written as in model and protocol files, units included
 (``"80 ms"``, ``"0.05 /ms"``), and parsed by the same code. Every combination is one
 run, named ``<model>__[<protocol>__]<dataset>__[<key>=<value>__...]seed<N>`` (the
-protocol only when it is not the default, ``paper-timing``).
+protocol only when it is not the default, ``paper-timing``). A name longer than
+:data:`~dendrinet.limits.MAX_RUN_NAME_CHARS` characters is cut, with a hash of the whole
+name and its ``seed<N>`` part (:func:`~dendrinet.limits.shorten_run_name`): the same
+name every time, so a resumed sweep finds its runs.
+
+Size. A sweep of more than :data:`~dendrinet.limits.MAX_SWEEP_RUNS` runs is refused
+unless ``allow_large`` (``dendrinet sweep --allow-large``); the number is counted from
+the lengths of the lists before any run is built.
 
 Relative paths in a sweep file (models, protocols, ``data_dir``) are relative to the
 sweep file's folder, like ``extends`` in model files.
@@ -37,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dendrinet import limits
 from dendrinet.config import (
     DEFAULT_PROTOCOL,
     ModelConfig,
@@ -149,18 +157,26 @@ class _Problems(list):
                               "\n".join(f"  - {p}" for p in self))
 
 
-def load_sweep(path) -> Sweep:
+def load_sweep(path, allow_large: bool = False) -> Sweep:
     """Read and validate a sweep file and expand it into runs.
 
     Nothing is trained and no data set is read: model and protocol files are loaded
     and every swept value is parsed and applied, so every problem is found here.
+
+    Parameters
+    ----------
+    path : path-like
+        The sweep file.
+    allow_large : bool
+        Accept more than :data:`~dendrinet.limits.MAX_SWEEP_RUNS` runs.
 
     Raises
     ------
     ConfigError
         One message naming every problem (unknown keys, missing or empty lists,
         unknown models/protocols/datasets/engines, bad parameter paths or values,
-        two different runs with the same name).
+        two different runs with the same name), or the number of runs when there are
+        too many (counted before any run is built).
     """
     source = Path(path)
     try:
@@ -187,6 +203,11 @@ def load_sweep(path) -> Sweep:
         problems.append("no [sweep] table (or [[sweep]] tables)" if grids is None else
                         "'sweep' must be a table [sweep] or tables [[sweep]]")
         grids = []
+    n_runs = sum(_grid_size(g) for g, _ in grids)  # an upper bound: grids may share runs
+    if n_runs > limits.MAX_SWEEP_RUNS and not allow_large:
+        raise ConfigError(f"{where}: the grid has {n_runs:,} runs, more than "
+                          f"{limits.MAX_SWEEP_RUNS:,}; pass --allow-large "
+                          f"(load_sweep(..., allow_large=True)) to run them all")
     parsed = [_Grid.parse(g, loc, source.parent, problems) for g, loc in grids]
     problems.raise_if_any(where)
 
@@ -205,6 +226,22 @@ def load_sweep(path) -> Sweep:
                                     f"engine/data_dir); give them distinct names")
     problems.raise_if_any(where)
     return Sweep(source, text, tuple(runs.values()), tuple(paths))
+
+
+def _grid_size(table: dict) -> int:
+    """Number of runs of a ``[sweep]`` table, from the lengths of its lists alone
+    (before any file is loaded; a value that is not a list counts 1, and
+    :meth:`_Grid.parse` names it)."""
+    def length(value) -> int:
+        return len(value) if isinstance(value, list) else 1
+
+    n = length(table.get("protocols", [DEFAULT_PROTOCOL]))
+    for key in ("models", "datasets", "seeds"):
+        n *= length(table.get(key, []))
+    parameters = table.get("parameters", {})
+    for values in (parameters.values() if isinstance(parameters, dict) else ()):
+        n *= length(values)
+    return n
 
 
 @dataclass
@@ -285,7 +322,7 @@ class _Grid:
                 parts = [m.name] + ([p.name] if p.name != DEFAULT_PROTOCOL else []) + [dataset]
                 parts = [run_name_part(x) for x in parts]
                 parts += [run_name_part(labels[path], v) for path, v in combo.items()]
-                run_id = "__".join(parts + [f"seed{seed}"])
+                run_id = limits.shorten_run_name("__".join(parts + [f"seed{seed}"]))
                 yield RunSpec(run_id, m, p, dataset, seed, self.epochs, self.n_train,
                               self.n_test, self.engine, self.data_dir,
                               tuple((path, freeze(v)) for path, v in combo.items()))
@@ -298,11 +335,17 @@ def _list(value, where: str, problems: _Problems) -> list:
     if not value:
         problems.append(f"{where}: the list is empty")
         return []
-    seen = []
+    seen, tables = set(), []  # a set: a list of 10^6 values is checked in linear time
     for v in value:
-        if freeze(v) in seen:
+        key = freeze(v)
+        try:
+            twice = key in seen
+            seen.add(key)
+        except TypeError:  # holds a table (refused later by value_problem)
+            twice = key in tables
+            tables.append(key)
+        if twice:
             problems.append(f"{where}: {v!r} is listed twice")
-        seen.append(freeze(v))
     return value
 
 

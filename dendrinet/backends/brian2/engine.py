@@ -42,6 +42,7 @@ from dendrinet.encoding import validate_images
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
                                      check_training_args)
+from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
 from dendrinet.engine.results import (SimulationResult, n_stats, population_kind, population_names, predictions,
                                       sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
@@ -190,6 +191,11 @@ class Brian2Engine:
             self._net.set_parameters(self.params)
             self._run(self._net, schedule, X, _derived_seed(self.seed, 1, epoch), learner.step)
             learner.finish()
+            # a NaN or infinity stops training (records name the example)
+            check_training_chunk(records, order, 0, n, epoch + 1, L - 1, [
+                *per_layer("weights W", learner.W, layout.wo, L),
+                *per_layer("biases b", learner.b, layout.uo, L),
+                *per_layer("feedback weights Y", learner.Y, layout.yo, L, range(L - 1))])
             layout.unpack_into(self.params, learner.W, learner.b, learner.Y)
         self.epochs_done += 1
         return training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
@@ -234,6 +240,7 @@ class Brian2Engine:
             self._run(net, schedule, X, _derived_seed(self.seed, 2, 0), step)
             if progress is not None:
                 progress(n, None if labels is None else counter["correct"])
+        check_test_potentials(mean_V, 0, n)
         return predictions(mean_V, labels)
 
     def present(self, X, schedule, seed: int | None = None,

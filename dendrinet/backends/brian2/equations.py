@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import re
 
-from dendrinet.config import ModelConfig
+from dendrinet.config import ModelConfig, equation_parameter_value
+from dendrinet.units import brian2_units
 
 #: Brian2 integration method for every group (see the module docstring).
 METHOD = "exponential_euler"
@@ -158,32 +159,18 @@ def namespace(model: ModelConfig) -> dict:
 
 def extra_parameters(model: ModelConfig) -> dict:
     """``[equations.parameters]`` of ``model`` as Brian2 quantities (``"100 ms"`` ->
-    ``100*ms``). A value Brian2 cannot read raises :class:`~dendrinet.errors.ConfigError`
-    naming the model file."""
-    import brian2
-    from brian2.units import fundamentalunits
-
-    from dendrinet.errors import ConfigError
-
-    units = {name: value for name, value in vars(brian2).items()
-             if isinstance(value, fundamentalunits.Unit)}
+    ``100*ms``), read by the unit grammar of :mod:`dendrinet.units` (never ``eval``): the
+    number times the unit computed from Brian2's unit objects. A value that is not a
+    number with Brian2 units raises :class:`~dendrinet.errors.ConfigError` naming the
+    model file (a model read from a file was checked when it was read; this covers
+    models built in code)."""
+    where = f"{model.source or model.name} [equations.parameters]"
     out = {}
     for name, text in model.equations.parameters:
-        number, _, unit = text.strip().partition(" ")
-        unit = unit.strip()
-        try:
-            value = float(number)
-            if unit:
-                if not re.fullmatch(r"[A-Za-z0-9_ */^().-]+", unit):
-                    raise ValueError
-                expr = unit.replace("^", "**")
-                if expr.startswith("/"):
-                    expr = "1" + expr
-                value = value * eval(expr, {"__builtins__": {}}, units)  # noqa: S307 (units only)
-        except Exception:
-            raise ConfigError(f"{model.source or model.name} [equations.parameters].{name}: cannot "
-                              f"read {text!r} as a number with Brian2 units (e.g. \"100 ms\", "
-                              f"\"0.05 /ms\", \"2 mV\")") from None
+        quantity = equation_parameter_value(text, f"{where}.{name}")
+        value = quantity.number
+        if quantity.unit is not None:
+            value = value * quantity.unit.evaluate(brian2_units())
         out[name] = value
     return out
 

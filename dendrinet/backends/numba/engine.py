@@ -68,6 +68,7 @@ from dendrinet.engine.checks import (check_callback, check_engine_args, check_in
                                      check_training_args)
 from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
                                       sample_buffers, training_history)
+from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
 from dendrinet.errors import DendrinetError
 from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
 from dendrinet.weights import Parameters
@@ -267,6 +268,9 @@ class FastEngine:
                                   sample_rows[k:], sample_every, done, self._apical_train,
                                   record, rec, row)
             k += ks
+            # once per chunk, outside the compiled loop: a NaN or infinity stops training
+            check_training_chunk(records, order, done, stop, self.epochs_done + 1,
+                                 n_hidden_layers, self._chunk_arrays(net, ex, acc))
             done = stop
             if progress is not None:
                 progress(done, int(records[:done, 0].sum()))
@@ -275,6 +279,32 @@ class FastEngine:
         hist = training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
                                 samples_t, sample_rows)
         return hist, schedule, rec
+
+    def _chunk_arrays(self, net, ex, acc):
+        """What a training chunk leaves (its last example's potentials and rates, the
+        state, the parameters), named for :func:`check_training_chunk`; lazy: an
+        array is looked at only when everything before it was finite."""
+        lay = self.layout
+        L, uo = lay.n_layers, lay.uo
+        yield from per_layer("mean apical potential V_a (target phase, last example)",
+                             acc.Va, uo, L, range(L - 1))
+        yield from per_layer("mean somatic potential V (forward phase, last example)",
+                             ex.V_f, uo, L)
+        yield from per_layer("mean rate phi (target phase, last example)", acc.phi, uo, L)
+        yield from per_layer("filtered spike trains s (forward phase, last example)",
+                             ex.s_units, uo, L)
+        st = self._state
+        for name in STATE_FLOATS:
+            value = getattr(st, name)
+            if value.size == lay.n_inputs and name.startswith("xin"):
+                yield f"input trace {name}", value
+            else:
+                yield from per_layer(f"state variable {name}", value, uo, L)
+        if st.X.size:
+            yield "the model's extra state variables", st.X
+        yield from per_layer("weights W", net.W, lay.wo, L)
+        yield from per_layer("biases b", net.b, uo, L)
+        yield from per_layer("feedback weights Y", net.Y, lay.yo, L, range(L - 1))
 
     # ---------------------------------------------------------------- test
     def evaluate(self, X, y=None, progress=None) -> dict:
@@ -312,6 +342,7 @@ class FastEngine:
             blocks = min(stop - done, 4 * threads)
             self._k.drivers.evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
                               settle, mean_V[done:stop], blocks, self._apical_test)
+            check_test_potentials(mean_V, done, stop)
             if labels is not None:
                 n_correct += int(np.count_nonzero(
                     mean_V[done:stop].argmax(axis=1) == labels[done:stop]))

@@ -50,6 +50,8 @@ _SHIPPED_RULES = {"segregated-dendrite": "segregated_dendrite",
                   "noise-feedback": "noise_feedback",
                   "direct-feedback-alignment": "direct_feedback_alignment"}
 _loaded: dict[str, KernelSet] = {}
+#: The content of each user rule file as last imported (copied into generated packages).
+_rule_sources: dict[str, bytes] = {}
 
 
 def standard_kernels() -> KernelSet:
@@ -83,7 +85,7 @@ def hooks_source(model: ModelConfig, generate: bool = False) -> str:
         tail = (f"from dendrinet.backends.numba.rules import {_SHIPPED_RULES[rule]} as "
                 f"hidden_layer_error  # noqa: F401,E402\n")
     else:  # a copy of the user's file sits in the package: same content, same package
-        name = rule.rsplit(":", 1)[1]
+        name = codegen.source_identifier(rule.rsplit(":", 1)[1])
         tail = ("from dendrinet.backends.numba.specialise import as_rule  # noqa: E402\n"
                 f"from .user_rule import {name} as user_rule  # noqa: E402\n"
                 "hidden_layer_error = as_rule(user_rule)\n")
@@ -125,7 +127,7 @@ def kernels_for(model: ModelConfig, generate: bool = False) -> KernelSet:
     if model.learning.rule not in _SHIPPED_RULES:
         path, name = model.learning.rule.rsplit(":", 1)
         load_user_rule(path, name)  # one clear message for a file that does not import
-        user_rule = _rule_file(model.learning.rule).read_bytes()
+        user_rule = _rule_sources[path]  # the bytes announced and imported, not a re-read
         digest.update(user_rule)
     key = digest.hexdigest()[:20]
     if key in _loaded:
@@ -136,16 +138,10 @@ def kernels_for(model: ModelConfig, generate: bool = False) -> KernelSet:
         _write_package(folder, package, hooks, model, user_rule)
     kernels = _import_package(folder, package)
     if model.learning.rule not in _SHIPPED_RULES:
-        check_rule_compiles(kernels.hooks.hidden_layer_error, model.learning.rule)
+        check_rule_compiles(kernels.hooks.hidden_layer_error, model.learning.rule,
+                            model.hidden, model.n_outputs)
     _loaded[key] = kernels
     return kernels
-
-
-def _rule_file(rule: str) -> Path:
-    path = Path(rule.rsplit(":", 1)[0])
-    if not path.is_file():
-        raise DendrinetError(f"learning rule {rule!r}: the file {path} does not exist")
-    return path
 
 
 def _write_package(folder: Path, package: str, hooks: str, model: ModelConfig,
@@ -158,8 +154,9 @@ def _write_package(folder: Path, package: str, hooks: str, model: ModelConfig,
                              f"({exc.strerror}); set DENDRINET_CACHE to a writable folder"
                              ) from None
     try:
-        (tmp / "__init__.py").write_text(f'"""dendrinet engine compiled for model '
-                                         f'{model.name!r} (generated; safe to delete)."""\n')
+        # fixed text: nothing from the model file (its name included) lands in source
+        (tmp / "__init__.py").write_text('"""A dendrinet engine compiled for a model '
+                                         '(generated; safe to delete)."""\n')
         (tmp / "hooks.py").write_text(hooks)
         if user_rule is not None:
             (tmp / "user_rule.py").write_bytes(user_rule)
@@ -198,23 +195,34 @@ def as_rule(rule):
 
 def load_user_rule(path: str, name: str):
     """The Numba function ``name`` of the user's file ``path`` (plain Python functions are
-    compiled with ``numba.njit``)."""
+    compiled with ``numba.njit``).
+
+    The file is Python code, executed here: the first time a process executes a
+    content, one line on stderr names the file and its SHA-256
+    (:func:`dendrinet.rule_files.announce`). The bytes hashed are the bytes executed,
+    and those the generated engine gets a copy of."""
     from numba.core.registry import CPUDispatcher
 
-    key = hashlib.sha256(f"{path}:{name}".encode()).hexdigest()[:12]
+    from dendrinet.rule_files import announce, file_sha256, read_rule
+
+    source = read_rule(path)
+    digest = file_sha256(source)
+    key = hashlib.sha256(f"{path}:{digest}".encode()).hexdigest()[:12]
     module_name = f"dendrinet_user_rule_{key}"
     try:
         if module_name in sys.modules:
             module = sys.modules[module_name]
         else:
+            announce(path, digest)
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            exec(compile(source, str(path), "exec"), module.__dict__)  # what import would do
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise DendrinetError(f"learning rule file {path} cannot be imported: "
                              f"{type(exc).__name__}: {exc}") from None
+    _rule_sources[path] = source
     rule = getattr(module, name, None)
     if rule is None:
         raise DendrinetError(f"learning rule file {path} has no function {name!r}")
@@ -223,26 +231,60 @@ def load_user_rule(path: str, name: str):
     return as_rule(rule)
 
 
-def check_rule_compiles(rule, where: str) -> None:
-    """Compile ``rule`` on a small layer and check that it writes finite errors, so that
-    a mistake is reported here, in one line, and not deep inside the engine's
-    compilation."""
+def check_rule_compiles(rule, where: str, hidden=(3,), n_outputs: int = 2,
+                        n_inputs: int = 784) -> None:
+    """Run ``rule`` once per hidden layer, on arrays of the layers' shapes, compiled with
+    Numba's bounds checking, and check that it writes finite errors: a mistake is
+    reported here, in one line, not deep inside the engine's compilation, and a rule
+    that indexes past the end of an array is an error, not a segmentation fault.
+
+    Training then runs the rule as the user compiled it (no bounds checks, full speed).
+    Functions the rule calls are checked as they were compiled.
+
+    Parameters
+    ----------
+    rule : Numba dispatcher or function
+        ``rule(layer, e)`` (see :mod:`dendrinet.backends.numba.rules`).
+    where : str
+        ``"file.py:function"``, for the messages.
+    hidden, n_outputs, n_inputs : int
+        Layer sizes (the model's; the inputs of the data set are not known yet: 784).
+    """
     import numpy as np
 
     from dendrinet.backends.numba.rules import HiddenLayer
 
-    n, n_out = 3, 2
-    layer = HiddenLayer(0, np.zeros(n), np.full(n, 0.4), np.full(n, 0.6), np.full(4, 0.05),
-                        np.full(n, 0.05), np.array([0.01, -0.01]), np.ones((n_out, n)), 0.2,
-                        0.8, np.uint64(12345))
-    e = np.full(n, np.nan)
-    try:
-        rule(layer, e)
-    except Exception as exc:
-        first = " ".join(str(exc).strip().splitlines()[:3])
-        raise DendrinetError(f"learning rule {where} does not compile or run as rule(layer, e) "
-                             f"(see dendrinet.backends.numba.rules): {type(exc).__name__}: "
-                             f"{first[:400]}") from None
-    if not np.all(np.isfinite(e)):
-        raise DendrinetError(f"learning rule {where} left non-finite values in e (it must write "
-                             f"every unit's error)")
+    checked = _bounds_checked(rule)
+    sizes = (int(n_inputs), *(int(n) for n in hidden), int(n_outputs))
+    for l, n in enumerate(sizes[1:-1]):
+        layer = HiddenLayer(l, np.zeros(n), np.full(n, 0.4), np.full(n, 0.6),
+                            np.full(sizes[l], 0.05), np.full(n, 0.05),
+                            np.linspace(0.01, -0.01, n_outputs), np.ones((n_outputs, n)), 0.2,
+                            0.8, np.uint64(12345 + l))
+        e = np.full(n, np.nan)
+        try:
+            checked(layer, e)
+        except IndexError as exc:
+            raise DendrinetError(f"learning rule {where} writes or reads outside an array "
+                                 f"(hidden layer {l}, {n} units: e has shape {e.shape}): "
+                                 f"IndexError: {exc}") from None
+        except Exception as exc:  # Numba's typing errors, the rule's own exceptions
+            first = " ".join(str(exc).strip().splitlines()[:3])
+            raise DendrinetError(f"learning rule {where} does not compile or run as "
+                                 f"rule(layer, e) (see dendrinet.backends.numba.rules): "
+                                 f"{type(exc).__name__}: {first[:400]}") from None
+        if not np.all(np.isfinite(e)):
+            raise DendrinetError(f"learning rule {where} left non-finite values in e (it must "
+                                 f"write every unit's error)")
+
+
+def _bounds_checked(rule):
+    """``rule`` compiled again with ``boundscheck=True`` (an index out of range raises
+    IndexError instead of reading or writing memory it does not own)."""
+    from numba import njit
+
+    function = getattr(rule, "py_func", rule)
+    options = dict(getattr(rule, "targetoptions", {}))
+    for key in ("cache", "boundscheck", "nopython"):
+        options.pop(key, None)
+    return njit(boundscheck=True, **options)(function)
