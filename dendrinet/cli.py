@@ -17,7 +17,7 @@ from dendrinet import __version__
 from dendrinet.errors import DendrinetError
 
 SUBCOMMANDS = ("demo", "simulate", "train", "evaluate", "report", "models", "protocols",
-               "sweep")
+               "sweep", "cache")
 
 
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")

@@ -130,6 +130,11 @@ def warm_up(new_engine, X, y, *, verbose: bool = True) -> float:
     try:
         engine.train_epoch(X[:1], y[:1], order=np.zeros(1, np.int64), sample_every=1)
         engine.evaluate(X[:1])
+        # engines with compiled kernels for their other methods compile those now, so
+        # that a model compiles once (train, then simulate, loads from the cache)
+        precompile = getattr(engine, "precompile", None)
+        if precompile is not None:
+            precompile(X[:1])
     except TrainingError as exc:  # it is no epoch: say what it was
         where = getattr(exc, "where", None)
         trial = "the trial run on training example 0 (before epoch 1)"

@@ -32,6 +32,7 @@ from dendrinet.errors import ConfigError, DendrinetError, ResourceError
 
 __all__ = ["MAX_STEPS_PER_PRESENTATION", "MAX_UNITS_PER_LAYER", "MAX_HIDDEN_LAYERS",
            "MAX_SWEEP_RUNS", "MAX_RUN_NAME_CHARS", "MEMORY_FRACTION", "check_memory",
+           "recording_bytes",
            "check_network_size", "check_presentation_steps", "engine_bytes", "gigabytes",
            "jitter_tail_steps", "machine_memory_bytes", "network_text", "parameter_bytes",
            "shorten_run_name"]
@@ -229,6 +230,14 @@ def engine_bytes(sizes, protocol, threads: int | None = None) -> int:
     threads = _threads() if threads is None else threads
     total = 2 * params + first + presentation(train_steps) + threads * presentation(test_steps)
     return int(min(total, sys.maxsize))
+
+
+def recording_bytes(sizes, protocol, n_presentations: int) -> int:
+    """Bytes of the spike raster an engine fills to record ``n_presentations`` test
+    presentations of a network of layer sizes ``(n_inputs, *hidden, n_outputs)``: one
+    byte per neuron and step (``record_spikes``, the spike sample of ``train``)."""
+    steps = _steps(protocol.test_duration, protocol.dt)
+    return int(min(int(n_presentations) * steps * sum(int(s) for s in sizes), sys.maxsize))
 
 
 def network_text(sizes) -> str:

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from dendrinet._atomic import WriteError, os_error_text
+from dendrinet import limits
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
 from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, model_to_toml
@@ -224,9 +225,11 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     # folder can be written, before any data is loaded or code compiled
     lock = FolderLock(out, what="run folder").acquire()
     try:
-        summary = _train_locked(lock, model, protocol, dataset, epochs, seed, engine, resume,
-                                progress, n_spike_samples, force, data_dir, n_train,
-                                n_test, sample_every)
+        summary = _train_locked(lock, RunRequest(
+            model=model, protocol=protocol, dataset=dataset, epochs=epochs, seed=seed,
+            engine=engine, resume=resume, progress=progress, n_spike_samples=n_spike_samples,
+            force=force, data_dir=data_dir, n_train=n_train, n_test=n_test,
+            sample_every=sample_every))
     except BaseException as exc:
         lock.release(remove_if_created=True)  # a folder made here and left empty goes
         if isinstance(exc, (OSError, WriteError, StoreError)):
@@ -293,10 +296,36 @@ def _write_failure(out: Path, exc: Exception) -> RunError:
     return error
 
 
-def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engine, resume,
-                  progress, n_spike_samples, force, data_dir, n_train, n_test,
-                  sample_every) -> RunSummary:
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """The arguments of one :func:`train` call, as given (None: the run's own with
+    ``resume``, else the default); see :func:`train` for each."""
+
+    model: ModelConfig | str | os.PathLike | None
+    protocol: ProtocolConfig | str | os.PathLike | None
+    dataset: object
+    epochs: int | None
+    seed: int | None
+    engine: str | Callable | None
+    resume: bool
+    progress: bool | str
+    n_spike_samples: int
+    force: bool
+    data_dir: str | os.PathLike | None
+    n_train: int | None
+    n_test: int | None
+    sample_every: int
+
+
+def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     """:func:`train` with the folder's lock held."""
+    # the request's values, some of which a resumed run's own replace below
+    model, protocol, dataset, epochs = (request.model, request.protocol, request.dataset,
+                                        request.epochs)
+    seed, engine, resume, progress = request.seed, request.engine, request.resume, \
+        request.progress
+    n_spike_samples, force, data_dir = request.n_spike_samples, request.force, request.data_dir
+    n_train, n_test, sample_every = request.n_train, request.n_test, request.sample_every
     out = lock.path
     state = folder_state(out)
     if state in ("run", "unstarted"):
@@ -338,6 +367,11 @@ def _train_locked(lock: FolderLock, model, protocol, dataset, epochs, seed, engi
     ds, data_dir = load_run_dataset(out, stored.info if stored else {}, dataset, data_dir,
                                     n_train, n_test)
     check_dataset_labels(ds, model)
+    if n_spike_samples:  # the sample is recorded after training: check its size now
+        limits.check_memory(limits.recording_bytes(
+            model.layer_sizes(ds.n_inputs), protocol, min(int(n_spike_samples), ds.n_test)),
+            f"recording the spikes of {min(int(n_spike_samples), ds.n_test)} test "
+            "presentations after training (n_spike_samples)")
 
     rule_file = stored.info.get("rule_file") if stored else None
     if resume:

@@ -1,8 +1,9 @@
 """Open every page of the built documentation in headless Chromium and check it.
 
-Usage (after ``sphinx-build -b html docs docs/_build/html``)::
+Usage (after ``sphinx-build -q -W --keep-going -b html docs docs/_build/html``)::
 
     python docs/check_site.py [docs/_build/html] [--chromium chromium] [--timeout 30]
+                              [--screenshots DIR]
 
 The site is served by Python's ``http.server`` on 127.0.0.1 (a free port) and driven
 through the Chrome DevTools protocol (``pip install websocket-client``). Chromium is
@@ -15,6 +16,8 @@ fresh profile and no background networking. For every HTML page the script check
 * every image on the page renders: it finishes loading with a natural width > 0 (lazy
   images are switched to eager loading first);
 
+that, in a 1280x800 window, the top navigation holds one line, no left sidebar is
+shown empty and no code block (printed output aside) is cut off behind a scrollbar;
 and that each gallery example page holds the figures it should (every
 ``sphx-glr-*-img`` image rendered) and offers its ``.py`` and ``.ipynb`` downloads.
 Requests to other hosts (none are expected) are reported but blocked.
@@ -24,6 +27,7 @@ Prints one line per problem and a summary; exits 1 if anything failed.
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import http.server
 import json
@@ -60,6 +64,37 @@ IMAGES_JS = """
     downloads: Array.from(document.querySelectorAll('a.download, a.reference.download'))
                     .map(a => a.getAttribute('href')),
   };
+})()
+"""
+
+
+#: the window every page is laid out in (a laptop screen; the theme's wide layout)
+WINDOW = (1280, 800)
+
+# Evaluated in each page once it has loaded: the layout at WINDOW. The top links in how
+# many rows, whether a visible left sidebar lists anything, and the code blocks (not the
+# printed output of gallery examples) wider than their column, cut off behind a scrollbar.
+LAYOUT_JS = """
+(() => {
+  const shown = el => el !== null && el.getClientRects().length > 0
+                      && getComputedStyle(el).visibility !== 'hidden';
+  const links = Array.from(document.querySelectorAll(
+      '.bd-header .navbar-header-items .bd-navbar-elements > li')).filter(shown);
+  // a new row starts where a link's top lies below the row's top by more than half a line
+  let rows = 0, rowTop = -Infinity;
+  for (const top of links.map(li => li.getBoundingClientRect().top).sort((a, b) => a - b)) {
+    if (top > rowTop + 12) { rows += 1; rowTop = top; }
+  }
+  const sidebar = document.querySelector('.bd-sidebar-primary');
+  const sidebarShown = shown(sidebar) && sidebar.getBoundingClientRect().width > 0;
+  const cut = Array.from(document.querySelectorAll('.bd-article div.highlight pre'))
+      .filter(pre => !pre.closest('.sphx-glr-script-out')
+                     && pre.scrollWidth > pre.clientWidth + 2)
+      .map(pre => pre.textContent.split('\\n')
+                     .reduce((a, b) => (b.length > a.length ? b : a), '').trim());
+  return {navRows: rows, sidebarShown: sidebarShown,
+          sidebarLinks: sidebarShown ? sidebar.querySelectorAll('.bd-links a').length : 0,
+          cut: cut};
 })()
 """
 
@@ -109,6 +144,13 @@ class Browser:
         self.events: list[dict] = []
         for domain in ("Page", "Runtime", "Network"):
             self.call(f"{domain}.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=WINDOW[0], height=WINDOW[1],
+                  deviceScaleFactor=1, mobile=False)
+
+    def screenshot(self, path: Path) -> None:
+        """Save what the window shows now (WINDOW, PNG)."""
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
 
     def call(self, method: str, **params):
         """Send a command and wait for its reply; events met meanwhile are kept."""
@@ -196,7 +238,26 @@ def check_page(browser: Browser, base: str, page: str, problems: list[str]) -> d
         if not img["complete"] or img["width"] <= 0:
             problems.append(f"{page}: image does not render: {img['src']} "
                             f"(complete={img['complete']}, natural width {img['width']})")
+    check_layout(browser, page, problems)
     return info
+
+
+def check_layout(browser: Browser, page: str, problems: list[str]) -> None:
+    """Append the layout problems of the loaded page at WINDOW: top links wrapping, an
+    empty left sidebar, code cut off."""
+    report = browser.call("Runtime.evaluate", expression=LAYOUT_JS, returnByValue=True)
+    if "exceptionDetails" in report:
+        problems.append(f"{page}: layout check failed: {report['exceptionDetails']}")
+        return
+    layout = report["result"]["value"]
+    size = f"{WINDOW[0]}x{WINDOW[1]}"
+    if layout["navRows"] > 1:
+        problems.append(f"{page}: the top navigation wraps to {layout['navRows']} lines "
+                        f"at {size}")
+    if layout["sidebarShown"] and layout["sidebarLinks"] == 0:
+        problems.append(f"{page}: the left sidebar is shown but empty at {size}")
+    for line in layout["cut"]:
+        problems.append(f"{page}: code cut off at {size}, its longest line: {line[:60]!r}")
 
 
 def main(argv=None) -> int:
@@ -208,6 +269,9 @@ def main(argv=None) -> int:
                         help="Chromium executable (default chromium, or $CHROMIUM)")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds allowed per page (default 30)")
+    parser.add_argument("--screenshots", metavar="DIR", default=None,
+                        help="also save the window's view of the index, the API page and "
+                             "every gallery page as PNG files in DIR")
     args = parser.parse_args(argv)
 
     site = Path(args.site).resolve()
@@ -230,8 +294,14 @@ def main(argv=None) -> int:
     started = time.monotonic()
     try:
         print(f"check_site: {browser.version}, {len(pages)} pages from {site} at {base}")
+        shots = Path(args.screenshots) if args.screenshots else None
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
         for page in pages:
             info = check_page(browser, base, page, problems)
+            if shots is not None and (page in ("index.html", "api.html")
+                                      or page.startswith("auto_examples/")):
+                browser.screenshot(shots / (page[:-len(".html")].replace("/", "_") + ".png"))
             images = info.get("images", [])
             n_images += len(images)
             if page.startswith("auto_examples/") and page != "auto_examples/index.html":

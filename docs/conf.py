@@ -1,8 +1,10 @@
 """Sphinx configuration of the dendrinet documentation.
 
-Build (from the repository root, with ``pip install -e ".[docs]"``)::
+Build (from the repository root; the command of ``.ci/run``, README.md and the quick
+start)::
 
-    sphinx-build -W --keep-going -b html docs docs/_build/html
+    .venv/bin/pip install -q -e ".[docs]"
+    .venv/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 
 The key tables of the model and protocol files, the command-line reference and the
 API pages are generated from the code at build time (``docs/_ext/dendrinet_docs.py``,
@@ -70,12 +72,19 @@ html_css_files = ["dendrinet.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 8,
+    # one line of top links at 1280 px: they start beside the title, with the short labels
+    # of index.rst's toctrees; the rest under "More"; search as an icon (or Ctrl+K)
+    "navbar_align": "left",
+    "header_links_before_dropdown": 6,
+    "navbar_persistent": ["search-button"],
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
-# no left sidebar on the pages without subpages
-html_sidebars = {page: [] for page in ("index", "quickstart", "train_mnist", "analysis",
-                                       "config_files", "formats", "cli", "design")}
+# The left sidebar lists a section's subpages: only "api" has any (its modules). Elsewhere
+# it would be an empty "Section Navigation" column; on the gallery's pages the code needs
+# the width (the gallery's index lists the examples).
+html_sidebars = {**{page.stem: [] for pattern in ("*.rst", "*.md")
+                    for page in HERE.glob(pattern) if page.stem != "api"},
+                 "auto_examples/*": []}
 html_show_sourcelink = True
 html_last_updated_fmt = None
 
@@ -83,8 +92,9 @@ html_last_updated_fmt = None
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    # run only these scripts; paper_figures.py needs finished training runs and is left out
-    "filename_pattern": r"/(plot_\w+|single_neuron|network_digits)\.py$",
+    # run every script but paper_figures.py, which needs finished training runs; the
+    # tutorials get short settings from gallery_helpers.reset_argv
+    "filename_pattern": r"/(plot_\w+|single_neuron|network_digits|write_your_own_\w+)\.py$",
     "ignore_pattern": r"(paper_figures|__init__)\.py$",
     "within_subsection_order": "gallery_helpers.ExampleOrder",
     "reset_argv": "gallery_helpers.reset_argv",

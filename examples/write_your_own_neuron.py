@@ -16,7 +16,9 @@ update from these very equations, gives the potentials Brian2 gives (same spikes
 1e-6), trains the network on scikit-learn's 8x8 digits and draws the new variables
 over one presentation. It also shows what a mistake in an equation looks like.
 
-Usage::
+Usage:
+
+.. code-block:: bash
 
     python examples/write_your_own_neuron.py [--epochs 3] [--n-train N] [--out DIR]
 
@@ -29,8 +31,9 @@ learning rule".
 # %%
 # Options
 # -------
-# ``--epochs`` and ``--n-train`` make the run small (the tests use three epochs on 1,200
-# digits); ``--out`` is the folder for the model file, the run folder and the figure.
+# ``--epochs`` and ``--n-train`` make the run small (the tests and this page of the
+# documentation use three epochs on 1,200 digits); ``--out`` is the folder for the model
+# file, the run folder and the figure.
 import argparse
 import tempfile
 import time
@@ -231,6 +234,6 @@ fig.suptitle(f"Model {model.name!r}: one digit, forward and target phase (fast e
 fig.tight_layout()
 figure = out / "neuron_traces.png"
 fig.savefig(figure, dpi=110)
-plt.close(fig)
+# the figure stays open: the documentation's gallery shows the open figures
 print(f"figure written to {figure}")
 print(f"total time {time.perf_counter() - t_begin:.1f} s; outputs in {out}")

@@ -8,6 +8,7 @@
 3. Mistakes in equations get one message naming the model file, the equation and the
    fix, before anything is compiled.
 """
+import json
 import subprocess
 import sys
 
@@ -123,6 +124,9 @@ def test_generated_module_is_cached_under_a_hash_of_the_equations(tmp_path, monk
     assert sorted(p.name for p in tmp_path.joinpath("generated").iterdir()) == sorted(
         [first.folder.name, other.folder.name])
     assert "tanh(aL - aS)" in (first.folder / "hooks.py").read_text()
+    # the model's name is recorded as data beside the code (dendrinet cache lists it)
+    info = json.loads((first.folder / "dendrinet-package.json").read_text())
+    assert info["model"] == one.name
 
 
 def test_parameters_are_bound_in_SI_units():

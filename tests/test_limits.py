@@ -148,3 +148,20 @@ def test_run_names_are_shortened_with_a_stable_hash():
     assert len(cut) == 120 and cut.endswith("__seed12") and cut.startswith("m" * 90)
     assert cut == limits.shorten_run_name(name)
     assert cut != limits.shorten_run_name(name.replace("eta=0.1", "eta=0.2"))
+
+
+def test_the_spike_sample_is_checked_before_training(tmp_path, monkeypatch):
+    """train records its spike sample after the last epoch: a sample beyond memory is
+    refused before the first epoch, not after hours of training."""
+    from dendrinet.training import train
+
+    monkeypatch.setattr(limits, "machine_memory_bytes", lambda: 0.2 * GB)
+    monkeypatch.setattr(limits, "engine_bytes", lambda *args, **kwargs: 0)
+    long_test = _protocol(tmp_path, "test", 'duration = "200000 ms"')
+    # 20 presentations x 200,000 steps x (64 + 20 + 10) neurons, one byte each: 376 MB
+    assert limits.recording_bytes((64, 20, 10), load_protocol(long_test), 20) == 376_000_000
+    with pytest.raises(ResourceError, match=r"recording the spikes of 20 test presentations "
+                                            r"after training .* needs about 0.38 GB"):
+        train(_model(tmp_path, [20]), long_test, "digits", tmp_path / "run", epochs=1,
+              n_train=30, n_test=30, progress=False, n_spike_samples=20)
+    assert not (tmp_path / "run" / "weights" / "epoch_001.npz").exists()

@@ -1,6 +1,7 @@
 """The two tutorials of docs/neurons_and_rules.rst run as scripts, small, and say true
 things: the fast engine generated from an edited neuron replays Brian2 within 1e-6, the
-networks learn (test error well below chance), the figures are drawn.
+networks learn (test error well below chance), the figures are drawn and left open for
+the documentation's gallery, which executes both tutorials with these tests' settings.
 
 Each script compiles its model's engine on first use (a minute or two per script, then
 cached in the dendrinet cache folder; a rule file is copied into its engine, so the same
@@ -12,13 +13,19 @@ so these runs train three epochs on 1,200 digits, a few seconds besides compilat
 15 % (edited neuron), 17 % (segregated-dendrite rule) and 60 % (the tutorial's
 plateau-only rule, which learns markedly worse, as the tutorial says).
 """
+import ast
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-ARGS = ["--epochs", "3", "--n-train", "1200"]
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+from gallery_helpers import TUTORIAL_ARGS, TUTORIALS, reset_argv  # noqa: E402
+
+#: the documentation's gallery runs the tutorials with the same settings
+ARGS = list(TUTORIAL_ARGS)
 #: test error bound after 3 epochs on 1,200 digits (measured 15-17 %)
 MAX_TEST_ERROR = 40.0
 #: the same for the plateau-only rule (measured 60 %; online training error 76 %)
@@ -26,11 +33,47 @@ MAX_TEST_ERROR_PLATEAU_ONLY = 80.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+#: runs a script as ``python script.py ARGS`` would, then prints how many matplotlib
+#: figures it left open: the gallery's image scraper shows exactly those
+RUNNER = """import runpy, sys
+import matplotlib.pyplot as plt
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+print(f"open figures: {len(plt.get_fignums())}")
+"""
+
+
 def _run(script: str, out: Path) -> str:
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *ARGS, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(EXAMPLES / script), *ARGS,
+                           "--out", str(out)],
                           check=False, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    # the gallery page of the tutorial shows its figure
+    assert re.search(r"^open figures: [1-9]", proc.stdout, re.MULTILINE), proc.stdout[-500:]
     return proc.stdout
+
+
+def _gallery_conf() -> dict:
+    """sphinx_gallery_conf of docs/conf.py, read without importing the file."""
+    tree = ast.parse((ROOT / "docs" / "conf.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == \
+                "sphinx_gallery_conf":
+            return ast.literal_eval(node.value)
+    raise AssertionError("docs/conf.py has no sphinx_gallery_conf")
+
+
+def test_gallery_executes_every_example_but_paper_figures():
+    conf = _gallery_conf()
+    scripts = sorted(p for p in EXAMPLES.glob("*.py") if p.name != "__init__.py")
+    executed = {p.name for p in scripts if re.search(conf["filename_pattern"], str(p))
+                and not re.search(conf["ignore_pattern"], str(p))}
+    assert executed == {p.name for p in scripts} - {"paper_figures.py"}
+    assert set(TUTORIALS) <= executed
+    for name in TUTORIALS:  # with the tests' short settings, writing outside the tree
+        argv = reset_argv(conf, {"src_file": str(EXAMPLES / name)})
+        assert argv[:len(ARGS)] == ARGS and argv[-2] == "--out", argv
+        assert not Path(argv[-1]).resolve().is_relative_to(ROOT), argv
 
 
 def _check_figure(path: Path) -> None:

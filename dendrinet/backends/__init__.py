@@ -17,7 +17,7 @@ import numpy as np
 from dendrinet import limits
 from dendrinet.errors import DendrinetError
 
-__all__ = ["ENGINES", "make_engine", "engine_name"]
+__all__ = ["ENGINES", "make_engine", "engine_name", "engine_class", "engine_options"]
 
 #: Registered engines: name -> (module, class, keyword arguments, what it is).
 _REGISTRY = {
@@ -62,12 +62,30 @@ def make_engine(engine: str | Callable, model, protocol, params, seed: int = 0, 
     if engine not in _REGISTRY:
         raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     _check_resources(engine, model, protocol, params)
-    module_name, class_name, defaults, _ = _REGISTRY[engine]
+    cls = engine_class(engine)
+    return cls(model, protocol, params, seed=seed, **{**_REGISTRY[engine][2], **options})
+
+
+def engine_class(engine: str) -> type:
+    """The class of a registered engine (imported on first use)."""
+    if engine not in _REGISTRY:
+        raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    module_name, class_name, _, _ = _REGISTRY[engine]
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        return getattr(importlib.import_module(module_name), class_name)
     except ModuleNotFoundError as exc:
         raise DendrinetError(f"the {engine} engine is not available ({exc})") from None
-    return cls(model, protocol, params, seed=seed, **{**defaults, **options})
+
+
+def engine_options(engine: str, **options) -> dict:
+    """Those of ``options`` that the registered engine's constructor takes (a command
+    offers the options of every engine, e.g. Brian2's ``target`` and ``device``; each
+    engine gets its own, without its caller naming engines)."""
+    import inspect
+
+    taken = inspect.signature(engine_class(engine)).parameters
+    return {key: value for key, value in options.items()
+            if key in taken and key not in _REGISTRY[engine][2]}
 
 
 def _check_resources(engine: str, model, protocol, params) -> None:

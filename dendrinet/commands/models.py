@@ -7,6 +7,13 @@ from __future__ import annotations
 import argparse
 
 
+#: why the models named after the paper do not reproduce its table by themselves
+_PAPER_MODELS_NOTE = (" The models guerguiev2017-* are the paper's networks; like every model "
+                      "they train with the default protocol, paper-timing (the paper's 50 ms "
+                      "phases): the paper's table needs --protocol guerguiev2017 (see "
+                      "'dendrinet train --help').")
+
+
 def add_kind_parser(subparsers, kind: str, run) -> argparse.ArgumentParser:
     """The parser of ``dendrinet models`` (``kind="model"``) or ``dendrinet protocols``."""
     option = "--model" if kind == "model" else "--protocol"
@@ -14,7 +21,8 @@ def add_kind_parser(subparsers, kind: str, run) -> argparse.ArgumentParser:
         f"{kind}s", help=f"list the shipped {kind} files and what they are",
         description=f"List the {kind} files that come with dendrinet: the names accepted by "
                     f"{option} (and by 'extends' in a {kind} file), each with its "
-                    f"one-line description. With NAME, print that file, to read or copy.",
+                    f"one-line description. With NAME, print that file, to read or copy."
+                    + (_PAPER_MODELS_NOTE if kind == "model" else ""),
         epilog=f"example: dendrinet {kind}s guerguiev2017{'-1hidden' if kind == 'model' else ''}"
                f" > my-{kind}.toml")
     parser.add_argument("name", metavar="NAME", nargs="?",

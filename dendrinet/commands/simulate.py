@@ -3,7 +3,8 @@
 Draws initial weights (``weights.initial_parameters``), presents examples with the
 protocol's training schedule (forward then target phase, the label's teaching signal) or
 its test schedule on an engine of the registry (``Engine.present``: the Brian2 network
-by default, or the fast engine), prints rates per layer and plateau potentials per
+by default, or the fast engine; the command knows engines only through
+:class:`dendrinet.engine.Engine`), prints rates per layer and plateau potentials per
 presentation, and can write every spike to an HDF5 spike store.
 """
 from __future__ import annotations
@@ -12,11 +13,13 @@ import argparse
 
 from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_model_arguments,
                                         add_seed_argument, non_negative_int, positive_int)
+from dendrinet.backends import ENGINES
 from dendrinet.config import DEFAULT_PROTOCOL
 from dendrinet.errors import DendrinetError
 
 DEFAULT_MODEL = "guerguiev2017-1hidden"
 DEFAULT_DATASET = "digits"
+DEFAULT_ENGINE = "brian2"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -60,14 +63,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "never replaced)")
     add_seed_argument(parser, default=0,
                       help="seed of weights, phase jitter and spikes (default 0)")
-    parser.add_argument("--engine", choices=("brian2", "fast", "fast-double"), default="brian2",
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                         help="brian2: the Brian2 network (any equations; default); fast, "
                              "fast-double: the Numba engine, compiled from the same equations)")
     parser.add_argument("--target", choices=("numpy", "cython"), default="numpy",
                         help="Brian2 code generation target (default numpy; cython compiles "
-                             "once, then runs faster)")
+                             "once, then runs faster; other engines ignore it)")
     parser.add_argument("--device", choices=("runtime", "cpp_standalone"), default="runtime",
-                        help="Brian2 device (default runtime; cpp_standalone compiles C++)")
+                        help="Brian2 device (default runtime; cpp_standalone compiles C++; "
+                             "other engines ignore it)")
     parser.set_defaults(func=run)
     return parser
 
@@ -105,6 +109,29 @@ class TrainedWeights:
         if diff:
             print(f"note: model {model.name!r} differs from the run's in "
                   f"{', '.join(diff[:3])}{' ...' if len(diff) > 3 else ''}", flush=True)
+
+
+class TimeReport:
+    """``progress(ms_done, ms_total)`` of :meth:`dendrinet.engine.Engine.present`: the
+    simulated time on stdout, with the command's other progress lines (a line at the
+    start, then when it advances); stderr keeps only an error's one line."""
+
+    def __init__(self, stream=None):
+        import sys
+
+        self.stream = sys.stdout if stream is None else stream
+        self.started = None
+
+    def __call__(self, ms_done: float, ms_total: float) -> None:
+        import time
+
+        if self.started is None:
+            self.started = time.perf_counter()
+            print(f"simulating {ms_total:g} ms", file=self.stream, flush=True)
+        if ms_done > 0:
+            print(f"{ms_done:g} ms ({100 * ms_done / max(ms_total, 1e-300):.0f}%) simulated "
+                  f"in {time.perf_counter() - self.started:.1f} s", file=self.stream,
+                  flush=True)
 
 
 def check_output(out: str, force: bool) -> None:
@@ -164,8 +191,8 @@ def network_from_arguments(args):
 def run(args) -> int:
     import numpy as np
 
+    from dendrinet.backends import engine_options, make_engine
     from dendrinet.datasets import load_dataset
-    from dendrinet.backends import make_engine
     from dendrinet.schedule import PHASE_NAMES, test_schedule, training_schedule
     from dendrinet.training import load_run_dataset
     from dendrinet.weights import initial_parameters
@@ -203,23 +230,17 @@ def run(args) -> int:
         schedule = test_schedule(protocol, ids, y[ids])
 
     sizes = "-".join(str(n) for n in model.layer_sizes(data.n_inputs))
-    if args.engine == "brian2":
-        engine_text = f"Brian2 {args.target if args.device == 'runtime' else args.device}"
-        options = {"target": args.target, "device": args.device}
-    else:
-        engine_text, options = f"{args.engine} engine (Numba)", {}
+    # each engine takes those of the command's engine options it knows
+    engine = make_engine(args.engine, model, protocol, params, args.seed,
+                         **engine_options(args.engine, target=args.target, device=args.device))
     print(f"dendrinet simulate: {model.name} ({sizes}), protocol {protocol.name}, "
           f"{args.dataset} {split} examples {args.index}..{stop - 1}, {len(schedule)} "
-          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, {engine_text}, "
+          f"presentation(s), {schedule.total_steps * schedule.dt:g} ms, {engine.describe()}, "
           f"{trained.text if trained else 'initial weights'}", flush=True)
-    engine = make_engine(args.engine, model, protocol, params, args.seed, **options)
     note = engine.compile_note("present")
     if note:
         print(note, flush=True)
-    if args.engine == "brian2":
-        result = engine.present(X, schedule, seed=args.seed, report="stderr")
-    else:
-        result = engine.present(X, schedule)
+    result = engine.present(X, schedule, seed=args.seed, progress=TimeReport())
 
     names = list(result.sizes)
     rates = {name: result.rates(name).mean(axis=1) for name in names}
@@ -243,9 +264,6 @@ def run(args) -> int:
         result.write_store(args.out, overwrite=args.force, metadata={
             "model": model.to_dict(), "protocol": protocol.to_dict(), "dataset": args.dataset,
             "split": split, "example_ids": ids.tolist(), "seed": args.seed,
-            "engine": args.engine, **({"brian2_target": args.target,
-                                       "brian2_device": args.device}
-                                      if args.engine == "brian2" else {}),
-            "command": "simulate"})
+            "engine": args.engine, **engine.settings(), "command": "simulate"})
         print(f"spikes written to {args.out}")
     return 0

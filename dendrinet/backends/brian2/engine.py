@@ -39,6 +39,7 @@ from dendrinet.backends.numba.layout import FlatLayout, FlatParams
 from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
+from dendrinet.engine import check_compile_stage, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
                                      check_training_args)
@@ -112,11 +113,30 @@ class Brian2Engine:
     def n_inputs(self) -> int:
         return self.layout.n_inputs
 
+    def describe(self) -> str:
+        """:meth:`dendrinet.engine.Engine.describe`: Brian2 and its code generation
+        target (runtime device) or its device."""
+        return f"Brian2 {self.target if self.device == 'runtime' else self.device}"
+
+    def settings(self) -> dict:
+        """:meth:`dendrinet.engine.Engine.settings`: the code generation target and the
+        device."""
+        return {"brian2_target": self.target, "brian2_device": self.device}
+
     def compile_note(self, what: str = "train") -> str | None:
         """A line for the user when Brian2 will compile code: always with the cython
-        target (the network's code, once per network shape), and with the numpy target
-        when Brian2's cache of compiled helper extensions is still empty (first use on
-        this machine)."""
+        target (the network's code, once per network shape) and for :meth:`present` on
+        the cpp_standalone device, and with the numpy target when Brian2's cache of
+        compiled helper extensions is still empty (first use on this machine).
+
+        Parameters
+        ----------
+        what : {"train", "present"}
+            Training and test, or :meth:`present` (which runs on ``device``).
+        """
+        if check_compile_stage(what) == "present" and self.device == "cpp_standalone":
+            return ("Brian2 generates and compiles the network as a C++ program "
+                    "(cpp_standalone; a minute or more, every time)")
         if self.target == "cython":
             return ("Brian2 generates and compiles the network's code (cython; about a "
                     "minute the first time, cached afterwards under the home folder)")
@@ -243,8 +263,8 @@ class Brian2Engine:
         check_test_potentials(mean_V, 0, n)
         return predictions(mean_V, labels)
 
-    def present(self, X, schedule, seed: int | None = None,
-                report: str | None = None) -> SimulationResult:
+    def present(self, X, schedule, *, seed: int | None = None,
+                progress=None) -> SimulationResult:
         """Present a schedule to a fresh Brian2 network with the current parameters (no
         learning): spikes, phase averages and the traces of every unit.
 
@@ -254,17 +274,32 @@ class Brian2Engine:
             Pixel intensities in [0, 1]; ``schedule.example_id`` indexes its rows.
         schedule : Schedule
         seed : int, optional
-            Brian2 seed (default: derived from the engine's seed).
-        report : str, optional
-            Brian2's progress report of the simulated time (``"text"``, ``"stderr"``).
+            Brian2 seed (default: derived from the engine's seed); seeds of 2**32 and
+            above, which Brian2 does not take, are hashed to 32 bits.
+        progress : callable, optional
+            ``progress(ms_done, ms_total)``: Brian2's progress report of the simulated
+            time (every 10 s of computing on the runtime device; at the start and end
+            on the cpp_standalone device, where the simulation is one C++ program).
         """
         X = validate_images(X, self.n_inputs, "X")
+        seed = check_present_options(seed, progress)
         check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
         net = DendriticNetwork(self.model, self.params, self.n_inputs, self.protocol.dt,
                                record_traces=TRACE_VARIABLES, target=self.target,
                                device=self.device)
-        return net.run(schedule, X, seed=_derived_seed(self.seed, 4, 0) if seed is None
-                       else seed, report=report)
+        if seed is None or seed >= 2**32:
+            seed = _derived_seed(self.seed if seed is None else seed, 4, 0)
+        total = float(schedule.total_steps * schedule.dt)
+        report = None
+        if progress is not None and self.device == "runtime":
+            def report(elapsed, completed, start, duration):  # Brian2's report callback
+                progress(float(completed) * total, total)
+        elif progress is not None:
+            progress(0.0, total)
+        result = net.run(schedule, X, seed=seed, report=report)
+        if progress is not None and report is None:
+            progress(total, total)
+        return result
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.

@@ -45,7 +45,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
         Plateau vectors of the examples at epoch positions ``pos0 + q`` divisible by
         ``sample_every``; their positions go to ``sample_rows``.
     apical : bool
-        Explicit apical traces (see ``_simulate.run_presentation``); otherwise the
+        Explicit apical traces (see ``dynamics.run_presentation``); otherwise the
         projected apical potential (``g_A = 0`` and fixed ``Y`` only).
     record : bool
         Record every spike into ``rec`` from row ``rec0`` on (tests).

@@ -13,10 +13,11 @@ weights that change only between examples. It is fast because
   (the only case in which it can spike): the same spikes for a fifth of the work;
 * the per-neuron, per-step update vectorises (SIMD): one random stream per neuron
   (xoroshiro128+), a branch-free ``exp``/sigmoid accurate to 1e-15, no branches in
-  the loops (``_kernels``, ``_simulate``);
+  the loops (:mod:`~dendrinet.backends.numba.numerics`,
+  :mod:`~dendrinet.backends.numba.random_streams`, :mod:`~dendrinet.backends.numba.dynamics`);
 * with fixed feedback weights and no apical conductance (``g_A = 0``, the paper's
   default) the apical potential is obtained from the output layer's own traces
-  instead of 2 x n_hidden apical traces (``_simulate.run_presentation``, Notes);
+  instead of 2 x n_hidden apical traces (``dynamics.run_presentation``, Notes);
 * traces below 1e-30 are set to zero every 32 steps (no denormals; the weight rows of
   long-silent inputs are skipped by learning), 14 orders of magnitude below the
   precision of any potential;
@@ -32,11 +33,14 @@ shows exactly the spikes of :meth:`FastEngine.evaluate`.
 
 :func:`replay` runs the same step with given spike trains for every population (for
 comparisons with Brian2); the engine's own spikes replayed through it reproduce its
-training to rounding (tests/test_fast_engine.py).
+training to rounding (tests/test_numba_engine.py).
 
 Compilation. The kernels are compiled on first use (about a minute) and cached on disk
-(``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the cache is dropped
-automatically when any engine source changes (``jit_cache.refresh_stale_cache``).
+(``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the first engine a process
+creates drops that cache if any engine source changed since it was written
+(:func:`~dendrinet.backends.numba.specialise.refresh_engine_cache`). A training run
+compiles the kernels of :meth:`FastEngine.present` and :meth:`FastEngine.record_spikes`
+too (:meth:`FastEngine.precompile`), so that a model compiles once.
 
 Any model. The per-step neuron update and the hidden layers' learning rule are reached
 through :mod:`~dendrinet.backends.numba.hooks`. A model with its own equations or rule
@@ -51,18 +55,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dendrinet.backends.numba import (drivers, dynamics, hooks, input_spikes, layout, numerics,
-                                      plasticity, random_streams, rules)
-from dendrinet.backends.numba import replay as replay_module
 from dendrinet.backends.numba.dynamics import STATE_FLOATS
 from dendrinet.backends.numba.input_spikes import new_events
-from dendrinet.backends.numba.jit_cache import is_cached, refresh_stale_cache
+from dendrinet.backends.numba.jit_cache import is_cached
 from dendrinet.backends.numba.layout import FlatLayout
 from dendrinet.backends.numba.random_streams import derive_key, seed_streams
 from dendrinet.backends.numba.replay import fill_phase_averages
 from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
+from dendrinet.engine import check_compile_stage, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
                                      check_training_args)
@@ -70,6 +72,7 @@ from dendrinet.engine.results import (SimulationResult, n_stats, population_name
                                       sample_buffers, training_history)
 from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
 from dendrinet.errors import DendrinetError
+from dendrinet.limits import check_memory, recording_bytes
 from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
 from dendrinet.weights import Parameters
 
@@ -84,9 +87,6 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     and (``learn=True``) learned parameters."""
     return kernels_for(model).replay.replay(model, params, schedule, spikes, learn=learn,
                                            input_precision=input_precision)
-
-refresh_stale_cache([numerics, random_streams, input_spikes, dynamics, drivers, replay_module,
-                     plasticity, layout, hooks, rules])
 
 #: Training examples per Numba call (progress is reported between chunks).
 TRAIN_CHUNK = 256
@@ -165,7 +165,7 @@ class FastEngine:
                      self._state.rin1)
         self._test_key = np.uint64(derive_key(self._key, np.uint64(2)))
         self.epochs_done = 0
-        # Projected apical potential (see _simulate.run_presentation) where it is exact:
+        # Projected apical potential (see dynamics.run_presentation) where it is exact:
         # no apical conductance and feedback weights that never change.
         # Models with their own equations keep explicit apical traces (their V_a may act
         # on the soma); a model that only changes the rule keeps the projection.
@@ -179,13 +179,23 @@ class FastEngine:
     def n_inputs(self) -> int:
         return self.layout.n_inputs
 
+    def describe(self) -> str:
+        """:meth:`dendrinet.engine.Engine.describe`."""
+        return f"{'fast' if self.input_precision == 'single' else 'fast-double'} engine (Numba)"
+
+    def settings(self) -> dict:
+        """:meth:`dendrinet.engine.Engine.settings`: none beyond the name (``fast`` or
+        ``fast-double`` says the input precision)."""
+        return {}
+
     def compile_note(self, what: str = "train") -> str | None:
         """A line for the user when the first calls of ``what`` ("train": training and
         test; "present": :meth:`present`) will compile the kernels (no on-disk cache
         yet), else None."""
         d = self._k.drivers
-        kernels = (d.present_schedule,) if what == "present" else (d.train_chunk,
-                                                                     d.evaluate_examples)
+        # training compiles everything (precompile): a model compiles once
+        kernels = (d.present_schedule,) if check_compile_stage(what) == "present" else \
+            (d.train_chunk, d.evaluate_examples, d.record_examples, d.present_schedule)
         if is_cached(*kernels):
             return None
         if self._k.generated:
@@ -194,6 +204,17 @@ class FastEngine:
                     f"cached in {self._k.folder})")
         return ("compiling the fast engine's kernels (once, about a minute on a small "
                 "machine; cached afterwards)")
+
+    def precompile(self, X) -> None:
+        """Compile (or load from the cache) the kernels that training and testing do not
+        run, those of :meth:`present` and :meth:`record_spikes`, by presenting the first
+        row of ``X`` once to each: ``dendrinet train`` then ``dendrinet simulate`` of a
+        model compile once (:func:`dendrinet.epochs.warm_up` calls it on a throwaway
+        engine; neither call changes an engine's state)."""
+        from dendrinet.schedule import test_schedule
+
+        self.present(X[:1], test_schedule(self.protocol, [0]))
+        self.record_spikes(X[:1], [0])
 
     def _net(self):
         _check_params(self.model, self.params)  # the caller may have replaced arrays
@@ -351,13 +372,14 @@ class FastEngine:
                 progress(done, None if labels is None else n_correct)
         return predictions(mean_V, labels)
 
-    def present(self, X, schedule: Schedule) -> SimulationResult:
+    def present(self, X, schedule: Schedule, *, seed: int | None = None,
+                progress=None) -> SimulationResult:
         """Present a schedule to the network with the current parameters (no learning):
         every spike, the traces of every unit and the phase averages.
 
         The state starts at zero and is reset where the schedule says; the random
-        streams are this engine's own stream for presentations (derived from ``seed``),
-        so training and evaluation are not disturbed.
+        streams are a stream of their own (derived from ``seed``), so training and
+        evaluation are not disturbed.
 
         Parameters
         ----------
@@ -366,12 +388,20 @@ class FastEngine:
         schedule : Schedule
             Presentations (forward, target with the label's teaching input, test);
             ``schedule.dt`` must be the protocol's.
+        seed : int, optional
+            Seed of the presentation's streams (default the engine's ``seed``: an
+            engine built with seed ``s`` presents as ``seed=s`` does).
+        progress : callable, optional
+            ``progress(ms_done, ms_total)``, called before and after the simulation
+            (one compiled call).
 
         Returns
         -------
         SimulationResult
         """
         X = validate_images(X, self.n_inputs, "X")
+        seed = check_present_options(seed, progress)
+        key = self._key if seed is None else np.uint64(seed)
         if not isinstance(schedule, Schedule):
             raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
         if schedule.dt != self.protocol.dt:
@@ -383,10 +413,12 @@ class FastEngine:
         net, _ = self._net()
         k = self._k
         st = k.dynamics.make_state(n_in, n_units)
-        key = np.uint64(derive_key(self._key, np.uint64(3)))
+        key = np.uint64(derive_key(key, np.uint64(3)))
         seed_streams(key, st.s0, st.s1)
         seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
         T, n_pres = int(schedule.total_steps), len(schedule)
+        if progress is not None:
+            progress(0.0, T * schedule.dt)
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
         tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
         tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
@@ -398,6 +430,8 @@ class FastEngine:
             schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
             np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), rec, tr[0], tr[1],
             tr[2], tr[3], means)
+        if progress is not None:
+            progress(T * schedule.dt, T * schedule.dt)
         names = population_names(self.model)
         result = SimulationResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
                                   schedule=schedule, t_offset=0.0,
@@ -437,6 +471,8 @@ class FastEngine:
         net, _ = self._net()
         steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
         layout = self.layout
+        check_memory(recording_bytes(layout.sizes, self.protocol, ids.size),
+                     f"recording the spikes of {ids.size} test presentations")
         rec = np.zeros((ids.size * steps, layout.n_inputs + layout.n_units), np.uint8)
         mean_V = np.zeros((ids.size, self.model.n_outputs))
         self._k.drivers.record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,

@@ -17,8 +17,15 @@ file or dendrinet gives another folder. Folders are written atomically (a tempor
 folder renamed), so concurrent processes never see half a package.
 
 The cache folder is ``$DENDRINET_CACHE/generated`` or ``~/.cache/dendrinet/generated``;
-delete it at any time. A user's rule file is copied into the package (so the same rule
-in another folder compiles once); it should import only installed modules.
+delete it at any time. It is kept under ``$DENDRINET_CACHE_MAX`` (default 1 GB), least
+recently used packages out (:mod:`~dendrinet.backends.numba.generated_cache`;
+``dendrinet cache`` lists and clears it). A user's rule file is copied into the package
+(so the same rule in another folder compiles once); it should import only installed
+modules.
+
+Numba's cache of the package's own modules (in ``__pycache__`` beside them, or under
+``NUMBA_CACHE_DIR``) is refreshed the first time a process asks for any engine, before
+anything compiles (:func:`~dendrinet.backends.numba.jit_cache.refresh_once`).
 """
 from __future__ import annotations
 
@@ -33,6 +40,8 @@ import tempfile
 from collections import namedtuple
 from pathlib import Path
 
+from dendrinet.backends.numba import generated_cache
+from dendrinet.backends.numba.jit_cache import refresh_once
 from dendrinet.config import ModelConfig, is_standard
 from dendrinet.errors import DendrinetError
 
@@ -63,9 +72,14 @@ def standard_kernels() -> KernelSet:
 def cache_root() -> Path:
     """Folder of the generated packages: ``generated/`` in dendrinet's cache folder
     (``$DENDRINET_CACHE``, else ``~/.cache/dendrinet``, as for downloaded data)."""
-    from dendrinet.datasets import default_cache_dir
+    return generated_cache.cache_root()
 
-    return default_cache_dir() / "generated"
+
+def refresh_engine_cache() -> None:
+    """Numba's cache of the package's engine modules dropped if any of their sources
+    changed since it was written (once per process, before the first compilation;
+    :func:`~dendrinet.backends.numba.jit_cache.refresh_stale_cache`)."""
+    refresh_once([importlib.import_module(f"{_PACKAGE}.{name}") for name in TEMPLATES + SHARED])
 
 
 def hooks_source(model: ModelConfig, generate: bool = False) -> str:
@@ -113,6 +127,8 @@ def kernels_for(model: ModelConfig, generate: bool = False) -> KernelSet:
     DendrinetError
         The learning rule cannot be loaded or compiled.
     """
+    # the package's own cache first: the generated code calls its shared modules
+    refresh_engine_cache()
     if is_standard(model) and not generate:
         return standard_kernels()
     import numba
@@ -136,6 +152,9 @@ def kernels_for(model: ModelConfig, generate: bool = False) -> KernelSet:
     folder = cache_root() / package
     if not (folder / "__init__.py").exists():
         _write_package(folder, package, hooks, model, user_rule)
+        # the new package may push the folder over its bound: least recently used out
+        generated_cache.trim(keep=[k.folder for k in _loaded.values()] + [folder],
+                             root=folder.parent)
     kernels = _import_package(folder, package)
     if model.learning.rule not in _SHIPPED_RULES:
         check_rule_compiles(kernels.hooks.hidden_layer_error, model.learning.rule,
@@ -154,9 +173,10 @@ def _write_package(folder: Path, package: str, hooks: str, model: ModelConfig,
                              f"({exc.strerror}); set DENDRINET_CACHE to a writable folder"
                              ) from None
     try:
-        # fixed text: nothing from the model file (its name included) lands in source
-        (tmp / "__init__.py").write_text('"""A dendrinet engine compiled for a model '
-                                         '(generated; safe to delete)."""\n')
+        # fixed text: nothing from the model file (its name included) lands in source;
+        # the model's name is data, in a JSON file beside it (dendrinet cache lists it)
+        (tmp / "__init__.py").write_text(generated_cache.INIT_TEXT)
+        generated_cache.write_info(tmp, model.name)
         (tmp / "hooks.py").write_text(hooks)
         if user_rule is not None:
             (tmp / "user_rule.py").write_bytes(user_rule)
@@ -181,6 +201,7 @@ def _import_package(folder: Path, package: str) -> KernelSet:
         sys.modules[package] = module
         spec.loader.exec_module(module)
     mods = {name: importlib.import_module(f"{package}.{name}") for name in TEMPLATES + ("hooks",)}
+    generated_cache.mark_used(folder)  # the cache's bound removes least recently used first
     return KernelSet(mods["dynamics"], mods["plasticity"], mods["drivers"], mods["replay"],
                      mods["hooks"], True, folder)
 
