@@ -13,6 +13,7 @@ file, with the last checkpoint intact. The folder's layout and :class:`~dendrine
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -31,13 +32,13 @@ from dendrinet.engine.results import population_names
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               timed, train_epochs, warm_up)
 from dendrinet.errors import DatasetError, DendrinetError, RunError, StoreError, TrainingError
-from dendrinet.folder_lock import FolderLock
+from dendrinet.folder_lock import LOCK_NAME, FolderLock
 from dendrinet.rule_files import file_sha256, keep_copy, read_rule, user_rule_file
-from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, SPIKES, SUMMARY,
-                                  WEIGHTS_DIR, EpochResult, RunFiles, RunSummary, StoredRun,
-                                  check_no_links, clear_for_new_run, config_and_text,
-                                  dataset_fingerprint, folder_state, read_checkpoint,
-                                  write_summary)
+from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, RUN_MARKER,
+                                  SPIKES, SUMMARY, WEIGHTS_DIR, EpochResult, RunFiles,
+                                  RunSummary, StoredRun, check_no_links, clear_for_new_run,
+                                  config_and_text, dataset_fingerprint, folder_state,
+                                  read_checkpoint, read_marker, write_summary)
 from dendrinet.schedule import PHASE_NAMES
 from dendrinet.weights import initial_parameters
 
@@ -231,6 +232,8 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
             force=force, data_dir=data_dir, n_train=n_train, n_test=n_test,
             sample_every=sample_every))
     except BaseException as exc:
+        if lock.created:
+            _forget_empty_run(out)
         lock.release(remove_if_created=True)  # a folder made here and left empty goes
         if isinstance(exc, (OSError, WriteError, StoreError)):
             raise _write_failure(out, exc) from None
@@ -239,6 +242,20 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         raise
     lock.release()
     return summary
+
+
+def _forget_empty_run(out: Path) -> None:
+    """Remove the marker of a run that failed before it wrote any file (a model beyond
+    memory, a data set not found), in a folder this call created: the folder then goes
+    too, as if the command had never run."""
+    try:
+        marker = read_marker(out)
+        names = {p.name for p in out.iterdir()}
+    except (RunError, OSError):
+        return
+    if marker is not None and not marker.get("files") and names <= {RUN_MARKER, LOCK_NAME}:
+        with contextlib.suppress(OSError):
+            (out / RUN_MARKER).unlink()
 
 
 def _training_failure(out: Path, exc: TrainingError) -> TrainingError:

@@ -165,3 +165,19 @@ def test_the_spike_sample_is_checked_before_training(tmp_path, monkeypatch):
         train(_model(tmp_path, [20]), long_test, "digits", tmp_path / "run", epochs=1,
               n_train=30, n_test=30, progress=False, n_spike_samples=20)
     assert not (tmp_path / "run" / "weights" / "epoch_001.npz").exists()
+
+
+def test_a_run_refused_for_its_size_leaves_no_folder_behind(tmp_path, small_machine):
+    """train creates the folder and its marker before it draws the parameters; a model
+    beyond memory fails there, and the folder it created goes (nothing was written)."""
+    from dendrinet.training import train
+
+    with pytest.raises(ResourceError, match="needs about"):
+        train(_model(tmp_path, [100_000, 100_000]), "quick", "digits", tmp_path / "run",
+              epochs=1, progress=False, n_spike_samples=0)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made stays, empty
+    with pytest.raises(ResourceError, match="needs about"):
+        train(_model(tmp_path, [100_000, 100_000]), "quick", "digits", tmp_path / "kept",
+              epochs=1, progress=False, n_spike_samples=0)
+    assert (tmp_path / "kept").is_dir()
