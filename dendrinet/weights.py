@@ -102,7 +102,7 @@ class Parameters:
         if not path.is_file():
             raise DendrinetError(f"{path}: parameter file not found")
         try:
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 return cls.from_arrays(dict(data), str(path))
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, DendrinetError):
