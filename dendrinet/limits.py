@@ -32,7 +32,7 @@ from dendrinet.errors import ConfigError, DendrinetError, ResourceError
 
 __all__ = ["MAX_STEPS_PER_PRESENTATION", "MAX_UNITS_PER_LAYER", "MAX_HIDDEN_LAYERS",
            "MAX_SWEEP_RUNS", "MAX_RUN_NAME_CHARS", "MEMORY_FRACTION", "check_memory",
-           "recording_bytes",
+           "recording_bytes", "trace_bytes",
            "check_network_size", "check_presentation_steps", "engine_bytes", "gigabytes",
            "jitter_tail_steps", "machine_memory_bytes", "network_text", "parameter_bytes",
            "shorten_run_name"]
@@ -238,6 +238,14 @@ def recording_bytes(sizes, protocol, n_presentations: int) -> int:
     byte per neuron and step (``record_spikes``, the spike sample of ``train``)."""
     steps = _steps(protocol.test_duration, protocol.dt)
     return int(min(int(n_presentations) * steps * sum(int(s) for s in sizes), sys.maxsize))
+
+
+def trace_bytes(n_inputs: int, n_units: int, n_extra: int, total_steps: int) -> int:
+    """Bytes of what ``present`` records over ``total_steps`` steps: a spike raster (one
+    byte per neuron and step) and float64 traces of every unit (``V``, ``V_b``, ``V_a``
+    and the model's ``n_extra`` own state variables) at every step."""
+    per_step = int(n_inputs) + int(n_units) + 8 * int(n_units) * (3 + int(n_extra))
+    return int(min(int(total_steps) * per_step, sys.maxsize))
 
 
 def network_text(sizes) -> str:

@@ -181,3 +181,22 @@ def test_a_run_refused_for_its_size_leaves_no_folder_behind(tmp_path, small_mach
         train(_model(tmp_path, [100_000, 100_000]), "quick", "digits", tmp_path / "kept",
               epochs=1, progress=False, n_spike_samples=0)
     assert (tmp_path / "kept").is_dir()
+
+
+@pytest.mark.parametrize("engine", ["fast", "brian2"])
+def test_presenting_beyond_memory_is_refused_before_the_traces_are_allocated(
+        tmp_path, small_machine, engine):
+    """present records every spike and trace of a schedule: 1,000 test presentations of
+    100,000 steps for 64-20-10 would need 1e8 steps x (94 bytes of spikes + 8 x 30 x 3
+    bytes of V, V_b, V_a) = 81 GB; refused with the numbers, not a MemoryError."""
+    from dendrinet.schedule import test_schedule
+
+    assert limits.trace_bytes(64, 30, 0, 10**8) == 10**8 * (94 + 720)
+    model = load_model(_model(tmp_path, [20]))
+    long_test = load_protocol(_protocol(tmp_path, "test", 'duration = "100000 ms"'))
+    X = np.full((1000, 64), 0.5)
+    eng = make_engine(engine, model, long_test, initial_parameters(model, 64, 0), 0)
+    with pytest.raises(ResourceError, match=r"recording every spike and trace of 1000 "
+                                            r"presentations \(100,000,000 steps\) needs "
+                                            r"about 81.4 GB; this machine has 1.0 GB"):
+        eng.present(X, test_schedule(long_test, np.arange(1000)))

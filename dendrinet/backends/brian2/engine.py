@@ -47,6 +47,7 @@ from dendrinet.engine.finite import check_test_potentials, check_training_chunk,
 from dendrinet.engine.results import (SimulationResult, n_stats, population_kind, population_names, predictions,
                                       sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
+from dendrinet.limits import check_memory, trace_bytes
 from dendrinet.schedule import (FORWARD, PRESENTATION_DTYPE, TARGET, TEST, test_schedule,
                                 training_schedule)
 from dendrinet.weights import Parameters
@@ -294,6 +295,12 @@ class Brian2Engine:
         X = validate_images(X, self.n_inputs, "X")
         seed = check_present_options(seed, progress)
         check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
+        n_units = sum(self.model.layer_sizes(self.n_inputs)[1:])
+        check_memory(trace_bytes(self.n_inputs, n_units,
+                                 len(extra_state_variables(self.model, "hidden")),
+                                 int(schedule.total_steps)),
+                     f"recording every spike and trace of {len(schedule)} presentations "
+                     f"({int(schedule.total_steps):,} steps)")
         net = DendriticNetwork(self.model, self.params, self.n_inputs, self.protocol.dt,
                                record_traces=TRACE_VARIABLES, target=self.target,
                                device=self.device)

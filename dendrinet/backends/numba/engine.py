@@ -72,7 +72,7 @@ from dendrinet.engine.results import (SimulationResult, n_stats, population_name
                                       sample_buffers, training_history)
 from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, recording_bytes
+from dendrinet.limits import check_memory, recording_bytes, trace_bytes
 from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
 from dendrinet.weights import Parameters
 
@@ -417,6 +417,8 @@ class FastEngine:
         seed_streams(key, st.s0, st.s1)
         seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
         T, n_pres = int(schedule.total_steps), len(schedule)
+        check_memory(trace_bytes(n_in, n_units, net.n_x, T),
+                     f"recording every spike and trace of {n_pres} presentations ({T:,} steps)")
         if progress is not None:
             progress(0.0, T * schedule.dt)
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
