@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dendrinet import limits, resources
+from dendrinet.equation_units import check_equation_dimensions
 from dendrinet.errors import ConfigError
 from dendrinet.expressions import ExpressionError, check_equation_lines, check_expression
 from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
@@ -438,7 +439,8 @@ class EquationTerms:
     The text is data: :meth:`from_table` checks it when the file is read, before Brian2,
     SymPy or the code generator see it -- expressions over names, numbers, operators and
     Brian2's functions only (:mod:`dendrinet.expressions`), units and parameter values
-    by one grammar (:mod:`dendrinet.units`), never ``eval``.
+    by one grammar (:mod:`dendrinet.units`), never ``eval``; :func:`load_model` then
+    checks the dimensions of every entry (:mod:`dendrinet.equation_units`).
 
     Attributes
     ----------
@@ -518,8 +520,8 @@ _EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin"
 def _equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
     """``[equations.parameters]`` as sorted ``(name, value text)`` pairs, checked for
     names and values: a number, or a number and a unit of Brian2's (``"100 ms"``) read by
-    the grammar of :mod:`dendrinet.units` (Brian2 checks the dimensions when it builds
-    the equations)."""
+    the grammar of :mod:`dendrinet.units` (:func:`load_model` then checks their dimensions
+    where the equations use them, :mod:`dendrinet.equation_units`)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table of name = value (e.g. tau_w = \"100 ms\")")
     reserved = set(NeuronParams._UNITS) | _EQUATION_NAMES
@@ -560,6 +562,16 @@ def equation_parameter_value(text: str, where: str):
             raise ConfigError(f"{where}: {unknown[0]!r} in {text!r} is not a Brian2 unit "
                               f"(e.g. ms, second, mV, Hz, metre)")
     return quantity
+
+
+def equation_parameter_quantity(text: str, where: str):
+    """``text`` (``"100 ms"``) as a Brian2 quantity (``100*ms``; a plain number stays a
+    float): the number times the unit computed from Brian2's unit objects."""
+    quantity = equation_parameter_value(text, where)
+    value = quantity.number
+    if quantity.unit is not None:
+        value = value * quantity.unit.evaluate(brian2_units())
+    return value
 
 
 @dataclass(frozen=True)
@@ -669,6 +681,8 @@ def load_model(path_or_name: str | Path) -> ModelConfig:
         learning=LearningParams.from_table(_table(doc, "learning", where), f"{where} [learning]"),
         equations=EquationTerms.from_table(_table(doc, "equations", where), f"{where} [equations]"),
     )
+    if not model.equations.is_default:  # standard models do not pay Brian2's import
+        _check_equation_dimensions(model, where)
     rule = _resolve_rule(model.learning.rule, source, where)
     model = replace(model, learning=replace(model.learning, rule=rule), source=where)
     if len(model.learning.eta) != model.n_layers:
@@ -677,6 +691,16 @@ def load_model(path_or_name: str | Path) -> ModelConfig:
             f"network has {model.n_layers} weight layer(s) ({len(model.hidden)} hidden + output)"
         )
     return model
+
+
+def _check_equation_dimensions(model: ModelConfig, where: str) -> None:
+    """The dimensions of ``model``'s ``[equations]`` (text already checked as data),
+    each mismatch a ConfigError naming the entry or line (:mod:`dendrinet.equation_units`)."""
+    table = f"{where} [equations.parameters]"
+    parameters = {name: (text, equation_parameter_quantity(text, f"{table}.{name}"))
+                  for name, text in model.equations.parameters}
+    check_equation_dimensions(model.equations, model.neuron.brian2_namespace(), parameters,
+                              where)
 
 
 # ------------------------------------------------------------------------ protocol

@@ -120,8 +120,9 @@ print(all_equations(model))
 # What a mistake looks like
 # -------------------------
 # Every mistake in the equations is one :class:`~dendrinet.errors.DendrinetError`
-# (a ``ModelEquationError``) naming the model file, the equation and the fix, raised
-# before anything is compiled or trained (``dendrinet train`` prints it as one line).
+# naming the model file, the equation and the fix, raised before anything is compiled
+# or trained (``dendrinet train`` prints it as one line); a unit mistake is a
+# ``ConfigError`` already when the file is read, naming the entry in your units.
 # Here the somatic term forgets its ``/ms``: a potential is not a rate.
 from dendrinet.backends.numba.specialise import hooks_source
 from dendrinet.errors import DendrinetError

@@ -88,7 +88,8 @@ def test_write_your_own_neuron(tmp_path):
     # (a), (b): the model file, its equations with the new terms, a refused bad model
     assert (tmp_path / "adapting-apical-tanh.toml").is_file()
     assert "V_a = 2*tanh(V_a_lin/2)" in stdout and "du/dt = (a_u*V - u)/tau_u : 1" in stdout
-    assert "ModelEquationError: forgot-per-ms.toml" in stdout and "1/ms" in stdout
+    assert "ConfigError: forgot-per-ms.toml" in stdout and "[equations].hidden_soma" in stdout
+    assert "1/ms" in stdout
     # (c): the generated fast engine replays Brian2's spikes to rounding
     differences = dict(re.findall(r"^max difference (\w+) = (\S+)$", stdout, re.MULTILINE))
     assert set(differences) == {"V", "V_a", "u"}, stdout

@@ -44,8 +44,7 @@ from __future__ import annotations
 
 import re
 
-from dendrinet.config import ModelConfig, equation_parameter_value
-from dendrinet.units import brian2_units
+from dendrinet.config import ModelConfig, equation_parameter_quantity
 
 #: Brian2 integration method for every group (see the module docstring).
 METHOD = "exponential_euler"
@@ -167,11 +166,7 @@ def extra_parameters(model: ModelConfig) -> dict:
     where = f"{model.source or model.name} [equations.parameters]"
     out = {}
     for name, text in model.equations.parameters:
-        quantity = equation_parameter_value(text, f"{where}.{name}")
-        value = quantity.number
-        if quantity.unit is not None:
-            value = value * quantity.unit.evaluate(brian2_units())
-        out[name] = value
+        out[name] = equation_parameter_quantity(text, f"{where}.{name}")
     return out
 
 
