@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import json
-import keyword
 import math
 import numbers
 import re
@@ -41,7 +40,12 @@ from typing import Any
 from dendrinet import limits, resources
 from dendrinet.equation_units import check_equation_dimensions
 from dendrinet.errors import ConfigError
-from dendrinet.expressions import ExpressionError, check_equation_lines, check_expression
+from dendrinet.expressions import (
+    ExpressionError,
+    check_equation_lines,
+    check_expression,
+    check_identifier,
+)
 from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
 
 
@@ -423,7 +427,6 @@ def _resolve_rule(rule: str, source: Traversable, where: str) -> str:
 HIDDEN_COUPLING = "g_B*(V_b - V) + g_A*(V_a - V)"
 #: Standard coupling of the output soma to its dendrite (1/ms).
 OUTPUT_COUPLING = "g_D*(V_b - V)"
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -527,9 +530,11 @@ def _equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
     reserved = set(NeuronParams._UNITS) | _EQUATION_NAMES
     pairs = []
     for name, raw in table.items():
-        if not _IDENTIFIER.match(name) or "__" in name or keyword.iskeyword(name):
+        try:
+            check_identifier(name)
+        except ExpressionError:
             raise ConfigError(f"{where}.{name}: not a valid parameter name (letters, digits, "
-                              f"single _; starting with a letter)")
+                              f"single _; starting with a letter)") from None
         if name in reserved:
             raise ConfigError(f"{where}.{name}: {name!r} is already defined by the model; "
                               f"choose another name")

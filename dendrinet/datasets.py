@@ -207,6 +207,22 @@ def reads_data_files(name: str) -> bool:
     return spec is not None and spec["source"] != "sklearn"
 
 
+def _env_data_dir() -> str | None:
+    """``$DENDRINET_DATA_DIR``, None when unset or blank."""
+    return os.environ.get(DATA_DIR_ENV, "").strip() or None
+
+
+def first_data_dir(dataset, data_dir) -> str | None:
+    """The absolute folder a named data set of idx files is looked for first
+    (``data_dir``, else ``$DENDRINET_DATA_DIR``; :func:`load_dataset`), as a run's
+    ``summary.json`` records it; None for other data (digits, a user's file, a Dataset)
+    or the default search alone."""
+    if not isinstance(dataset, str) or not reads_data_files(dataset):
+        return None
+    base = data_dir if data_dir is not None else _env_data_dir()
+    return str(Path(base).expanduser().resolve()) if base is not None else None
+
+
 def default_cache_dir() -> Path:
     """Folder where downloaded data sets are kept (outside git).
 
@@ -796,7 +812,7 @@ def _candidate_dirs(spec: dict, data_dir) -> list[Path]:
     subdir = spec["subdir"]
     dirs: list[Path] = []
     for base, origin in ((data_dir, "data_dir"),
-                         (os.environ.get(DATA_DIR_ENV, "").strip() or None, f"${DATA_DIR_ENV}")):
+                         (_env_data_dir(), f"${DATA_DIR_ENV}")):
         if base is None:
             continue
         base = Path(base).expanduser()

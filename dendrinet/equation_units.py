@@ -21,7 +21,7 @@ known is left to the equation builder, which names it.
 from __future__ import annotations
 
 from dendrinet.errors import ConfigError
-from dendrinet.expressions import EquationLine, check_equation_lines
+from dendrinet.expressions import check_equation_lines
 from dendrinet.units import brian2_units, parse_unit
 
 __all__ = ["STANDARD", "check_equation_dimensions"]
@@ -91,13 +91,13 @@ def check_equation_dimensions(terms, neuron_namespace: dict, parameters: dict,
         for name, unit in standard.items():
             variables[name] = _Dimensioned(dimension(unit))
         key = f"{kind}_extra"
-        lines = _lines(getattr(terms, key))
+        lines = check_equation_lines(getattr(terms, key))
         local_origin = dict(origin)
-        for raw, line in lines:
+        for line in lines:
             variables[line.name] = _Dimensioned(dimension(line.unit))
             if line.unit not in ("1", "boolean", "integer"):
-                local_origin[line.name] = f"[equations].{key} line {raw!r}"
-        for raw, line in lines:
+                local_origin[line.name] = f"[equations].{key} line {line.text!r}"
+        for line in lines:
             if line.kind == "parameter":
                 continue
             declared = dimension(line.unit)
@@ -105,7 +105,7 @@ def check_equation_dimensions(terms, neuron_namespace: dict, parameters: dict,
                 if line.kind == "differential" else declared
             target = f"d{line.name}/dt" if line.kind == "differential" else line.name
             _check(line.expression, expected, variables, local_origin,
-                   f"{where} [equations].{key} line {raw!r}",
+                   f"{where} [equations].{key} line {line.text!r}",
                    f"{line.name} is declared in {_unit(declared)} (': {line.unit}'), so "
                    f"{target} must be in {_unit(expected)}")
         if kind == "hidden":
@@ -126,13 +126,6 @@ class _Dimensioned:
 
     def __init__(self, dim):
         self.dim = dim
-
-
-def _lines(text: str) -> list[tuple[str, EquationLine]]:
-    """(the line as written, its parsed form) for every equation line of ``text``."""
-    written = [raw.split("#", 1)[0].strip() for raw in text.splitlines()]
-    written = [line for line in written if line]
-    return list(zip(written, check_equation_lines(text)))
 
 
 def _unit(dim) -> str:

@@ -265,13 +265,15 @@ def _apply(op, a, b=None):
 @dataclass(frozen=True)
 class EquationLine:
     """One checked equation line: ``kind`` is ``"differential"``, ``"subexpression"``
-    or ``"parameter"``; ``expression`` is empty for a parameter."""
+    or ``"parameter"``; ``expression`` is empty for a parameter; ``text`` is the line as
+    written, without its comment (for messages)."""
 
     kind: str
     name: str
     expression: str
     unit: str
     flags: tuple[str, ...]
+    text: str
 
 
 _LINE = re.compile(
@@ -319,7 +321,8 @@ def check_equation_lines(text: str) -> tuple[EquationLine, ...]:
             raise ExpressionError(f"the flag {unknown[0]!r} is not allowed in {_shown(raw)} "
                                   f"(allowed: {', '.join(sorted(FLAGS))})")
         out.append(EquationLine({"diff": "differential", "sub": "subexpression",
-                                 "par": "parameter"}[kind], name, expression, unit, flags))
+                                 "par": "parameter"}[kind], name, expression, unit, flags,
+                                line.strip()))
     return tuple(out)
 
 

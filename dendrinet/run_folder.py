@@ -361,11 +361,8 @@ def run_file(out: str | os.PathLike, relpath: str) -> Path:
 
 
 def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def save_run_npz(path: Path, arrays: dict, run_id: str | None, root: Path,
@@ -383,10 +380,7 @@ def save_run_npz(path: Path, arrays: dict, run_id: str | None, root: Path,
             return ""
         fh.flush()
         fh.seek(0)
-        h = hashlib.sha256()
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def npz_run_id(path: Path) -> str | None:

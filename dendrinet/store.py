@@ -1172,12 +1172,8 @@ class SpikeStore:
 
     def n_nodes(self, population: str) -> int:
         """Number of neurons (node ids ``0 .. n_nodes-1``) of a population."""
-        if population not in self._n_nodes:
-            n_nodes = _as_int(_attr(self._population(population), "n_nodes"))
-            if n_nodes is None or not 1 <= n_nodes <= MAX_NODES:  # checked at open already
-                raise StoreError(f"{str(self.path)!r}: population {population!r} has no valid "
-                                 "n_nodes")
-            self._n_nodes[population] = n_nodes
+        if population not in self._n_nodes:  # valid: checked at open or by add_population
+            self._n_nodes[population] = int(self._population(population).attrs["n_nodes"])
         return self._n_nodes[population]
 
     @_locked

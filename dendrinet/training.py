@@ -28,6 +28,7 @@ from dendrinet import limits
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
 from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, model_to_toml
+from dendrinet.datasets import first_data_dir
 from dendrinet.engine.results import population_names
 from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               timed, train_epochs, warm_up)
@@ -83,19 +84,6 @@ def load_run_dataset(run: Path, info: dict, dataset, data_dir, n_train=None, n_t
     except DatasetError as exc:
         raise DatasetError(f"{run}: the run was trained on {dataset!r} from {recorded}"
                            f"{', which is gone' if gone else ''}; {exc}") from None
-
-
-def data_dir_to_record(dataset, data_dir) -> str | None:
-    """The absolute folder a named data set of idx files was looked for first
-    (``data_dir``, else ``$DENDRINET_DATA_DIR``), for ``summary.json``; None for other
-    data (digits, a user's file, a Dataset) or the default search alone."""
-    from dendrinet import datasets
-
-    if not isinstance(dataset, str) or not datasets.reads_data_files(dataset):
-        return None
-    base = data_dir if data_dir is not None else \
-        (os.environ.get(datasets.DATA_DIR_ENV, "").strip() or None)
-    return str(Path(base).expanduser().resolve()) if base is not None else None
 
 
 def check_dataset_labels(ds, model: ModelConfig) -> None:
@@ -437,7 +425,7 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     summarize = functools.partial(
         write_summary, out, files=files, model=model, protocol=protocol, ds=ds, seed=seed,
         engine_name=engine_name, epochs_planned=epochs, created=created,
-        fingerprint=dataset_fingerprint(ds), data_dir=data_dir_to_record(dataset, data_dir),
+        fingerprint=dataset_fingerprint(ds), data_dir=first_data_dir(dataset, data_dir),
         rule_file=rule_file)
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:

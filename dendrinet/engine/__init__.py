@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from dendrinet.errors import DendrinetError
+from dendrinet.limits import check_memory, trace_bytes
 
 if TYPE_CHECKING:
     from dendrinet.engine.results import SimulationResult
     from dendrinet.schedule import Schedule
 
-__all__ = ["Engine", "COMPILE_STAGES", "check_compile_stage", "check_present_options"]
+__all__ = ["Engine", "COMPILE_STAGES", "check_compile_stage", "check_present_options",
+           "check_present_memory"]
 
 #: What :meth:`Engine.compile_note` can be asked about: training (with its test
 #: presentations) or :meth:`Engine.present`.
@@ -141,3 +143,15 @@ def check_present_options(seed, progress) -> int | None:
     if progress is not None and not callable(progress):
         raise DendrinetError("progress must be None or a callable progress(ms_done, ms_total)")
     return None if seed is None else int(seed)
+
+
+def check_present_memory(n_inputs: int, n_units: int, n_extra: int, schedule: Schedule
+                         ) -> None:
+    """Refuse, before it starts, a :meth:`Engine.present` whose recording (every spike,
+    and the traces of ``n_units`` units with ``n_extra`` own state variables at every
+    step: :func:`dendrinet.limits.trace_bytes`) would not fit in memory (a
+    :class:`~dendrinet.errors.ResourceError`)."""
+    steps = int(schedule.total_steps)
+    check_memory(trace_bytes(n_inputs, n_units, n_extra, steps),
+                 f"recording every spike and trace of {len(schedule)} presentations "
+                 f"({steps:,} steps)")

@@ -15,7 +15,8 @@ import numpy as np
 from dendrinet.engine.results import stat_names
 from dendrinet.errors import TrainingError
 
-__all__ = ["check_training_chunk", "check_test_potentials", "layer_name", "per_layer"]
+__all__ = ["check_training_chunk", "check_test_potentials", "layer_name", "per_layer",
+           "parameter_arrays"]
 
 _HINT = ("the equations or the learning rule produce NaN or infinity (e.g. log or sqrt of "
          "a negative value, a division by zero, updates that overflow: learning rates too "
@@ -45,6 +46,17 @@ def per_layer(what: str, flat: np.ndarray, offsets, n_layers: int,
     layers = range(len(offsets) - 1) if layers is None else layers
     return [(f"{what} of {layer_name(l, n_layers)}", flat[offsets[l]:offsets[l + 1]])
             for l in layers]
+
+
+def parameter_arrays(layout, W: np.ndarray, b: np.ndarray, Y: np.ndarray
+                     ) -> list[tuple[str, np.ndarray]]:
+    """The flat parameters ``W``, ``b``, ``Y`` of a
+    :class:`~dendrinet.backends.numba.layout.FlatLayout`, per layer, named for
+    :func:`check_training_chunk` (every engine checks them after training)."""
+    L = layout.n_layers
+    return [*per_layer("weights W", W, layout.wo, L),
+            *per_layer("biases b", b, layout.uo, L),
+            *per_layer("feedback weights Y", Y, layout.yo, L, range(L - 1))]
 
 
 def _example(order: np.ndarray, position: int) -> str:

@@ -39,15 +39,15 @@ from dendrinet.backends.numba.layout import FlatLayout, FlatParams
 from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import EquationTerms, ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
-from dendrinet.engine import check_compile_stage, check_present_options
+from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
                                      check_training_args)
-from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
+from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
+                                     parameter_arrays)
 from dendrinet.engine.results import (SimulationResult, n_stats, population_kind, population_names, predictions,
                                       sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, trace_bytes
 from dendrinet.schedule import (FORWARD, PRESENTATION_DTYPE, TARGET, TEST, test_schedule,
                                 training_schedule)
 from dendrinet.weights import Parameters
@@ -223,10 +223,8 @@ class Brian2Engine:
             self._run(self._net, schedule, X, _derived_seed(self.seed, 1, epoch), learner.step)
             learner.finish()
             # a NaN or infinity stops training (records name the example)
-            check_training_chunk(records, order, 0, n, epoch + 1, L - 1, [
-                *per_layer("weights W", learner.W, layout.wo, L),
-                *per_layer("biases b", learner.b, layout.uo, L),
-                *per_layer("feedback weights Y", learner.Y, layout.yo, L, range(L - 1))])
+            check_training_chunk(records, order, 0, n, epoch + 1, L - 1,
+                                 parameter_arrays(layout, learner.W, learner.b, learner.Y))
             layout.unpack_into(self.params, learner.W, learner.b, learner.Y)
         self.epochs_done += 1
         return training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
@@ -295,12 +293,8 @@ class Brian2Engine:
         X = validate_images(X, self.n_inputs, "X")
         seed = check_present_options(seed, progress)
         check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
-        n_units = sum(self.model.layer_sizes(self.n_inputs)[1:])
-        check_memory(trace_bytes(self.n_inputs, n_units,
-                                 len(extra_state_variables(self.model, "hidden")),
-                                 int(schedule.total_steps)),
-                     f"recording every spike and trace of {len(schedule)} presentations "
-                     f"({int(schedule.total_steps):,} steps)")
+        check_present_memory(self.n_inputs, self.layout.n_units,
+                             len(extra_state_variables(self.model, "hidden")), schedule)
         net = DendriticNetwork(self.model, self.params, self.n_inputs, self.protocol.dt,
                                record_traces=TRACE_VARIABLES, target=self.target,
                                device=self.device)

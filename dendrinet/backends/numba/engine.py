@@ -64,15 +64,16 @@ from dendrinet.backends.numba.replay import fill_phase_averages
 from dendrinet.backends.numba.specialise import kernels_for
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
-from dendrinet.engine import check_compile_stage, check_present_options
+from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
                                      check_training_args)
 from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
                                       sample_buffers, training_history)
-from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
+from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
+                                     parameter_arrays, per_layer)
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, recording_bytes, trace_bytes
+from dendrinet.limits import check_memory, recording_bytes
 from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
 from dendrinet.weights import Parameters
 
@@ -323,9 +324,7 @@ class FastEngine:
                 yield from per_layer(f"state variable {name}", value, uo, L)
         if st.X.size:
             yield "the model's extra state variables", st.X
-        yield from per_layer("weights W", net.W, lay.wo, L)
-        yield from per_layer("biases b", net.b, uo, L)
-        yield from per_layer("feedback weights Y", net.Y, lay.yo, L, range(L - 1))
+        yield from parameter_arrays(lay, net.W, net.b, net.Y)
 
     # ---------------------------------------------------------------- test
     def evaluate(self, X, y=None, progress=None) -> dict:
@@ -417,8 +416,7 @@ class FastEngine:
         seed_streams(key, st.s0, st.s1)
         seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
         T, n_pres = int(schedule.total_steps), len(schedule)
-        check_memory(trace_bytes(n_in, n_units, net.n_x, T),
-                     f"recording every spike and trace of {n_pres} presentations ({T:,} steps)")
+        check_present_memory(n_in, n_units, net.n_x, schedule)
         if progress is not None:
             progress(0.0, T * schedule.dt)
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
