@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     from dendrinet.backends.numba import drivers as LP
     from dendrinet.backends.numba import dynamics as S
     from dendrinet.backends.numba.input_spikes import new_events
-    from dendrinet.backends.numba.plasticity import (learn_flat, make_rule, new_example,
+    from dendrinet.learning.plasticity import (learn_flat, make_rule, new_example,
                                                      new_updates)
 
     numba.set_num_threads(1)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     s_nz = np.where(st.xinL != 0, 0.01, 0.0)
     W0 = net.W[:lay.sizes[0] * lay.sizes[1]].reshape(lay.sizes[0], lay.sizes[1])
     e = np.full(lay.sizes[1], 1e-3)
-    from dendrinet.backends.numba.plasticity import apply_update
+    from dendrinet.learning.plasticity import apply_update
     t_upd = best_time(lambda: apply_update(W0, net.b[:lay.sizes[1]], s_nz, e, 1e-300), 200)
     print(f"  (W_0 update alone, {np.count_nonzero(s_nz)} live rows: {1e3 * t_upd:.3f} ms)")
 

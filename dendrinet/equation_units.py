@@ -4,7 +4,7 @@ mismatch blamed on the entry or line the user wrote, in the user's units.
 Brian2 checks units only when it builds the full equations, and then names the
 assembled ``dV/dt`` in SI base units ("has unit m^2 kg s^-4 A^-1"). Here each user
 entry is checked on its own, against the known dimensions of the standard equations
-(:data:`STANDARD`, the same as :mod:`dendrinet.backends.brian2.equations`; a test keeps
+(:data:`STANDARD`, the same as :mod:`dendrinet.model.equations`; a test keeps
 them equal) and of the user's own declarations, with Brian2's
 :func:`~brian2.parsing.expressions.parse_expression_dimensions`:
 

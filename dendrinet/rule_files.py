@@ -6,7 +6,7 @@ Importing that file executes it, so
 
 * the first time a process is about to execute a rule file's content, one line on
   stderr names the file and its SHA-256 (:func:`announce`; the fast engine's loader,
-  :func:`dendrinet.backends.numba.specialise.load_user_rule`, calls it);
+  :func:`dendrinet.learning.rule_part.load_user_rule`, calls it);
 * ``dendrinet train`` copies the file into the run's ``config/`` folder
   (:func:`keep_copy`), records the copy's SHA-256 in ``summary.json`` (``rule_file``)
   and writes ``config/model.toml`` naming the copy, relative to itself: the run stays

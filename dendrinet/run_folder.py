@@ -50,14 +50,14 @@ from typing import Any
 
 import numpy as np
 
-from dendrinet._atomic import (atomic_open, check_no_symlinks, write_json_atomic,
-                               write_text_atomic)
 from dendrinet.config import (ModelConfig, ProtocolConfig, config_file, load_model,
                               load_protocol, model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError, DendrinetError, RunError
-from dendrinet.folder_lock import LOCK_NAME
 from dendrinet.provenance import library_versions, machine_info
 from dendrinet.rule_files import check_run_rule
+from dendrinet.storage.files import (atomic_open, check_no_symlinks, write_json_atomic,
+                                     write_text_atomic)
+from dendrinet.storage.locks import LOCK_NAME
 from dendrinet.weights import Parameters
 
 __all__ = [
@@ -534,7 +534,7 @@ class RunFiles:
         return run_file(self.out, relpath)
 
     def check_lock(self, next_step: str) -> None:
-        """Stop (:class:`~dendrinet.folder_lock.LockLostError`) if the writer's lock
+        """Stop (:class:`~dendrinet.storage.locks.LockLostError`) if the writer's lock
         file was removed or replaced: another writer may be in the folder."""
         if self.lock is not None:
             self.lock.check_held(next_step)

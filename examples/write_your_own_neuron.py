@@ -22,8 +22,8 @@ Usage:
 
     python examples/write_your_own_neuron.py [--epochs 3] [--n-train N] [--out DIR]
 
-The first run compiles the model's engine (a minute or two, printed as "compiling the
-model, once ..."); later runs load it from the cache (``~/.cache/dendrinet/generated``
+The first run compiles the model's neuron part (seconds, printed as "compiling the
+neuron of ..."); later runs load it from the cache (``~/.cache/dendrinet/generated``
 or ``$DENDRINET_CACHE/generated``). Docs: "Write your own dendritic neuron and
 learning rule".
 """
@@ -104,15 +104,15 @@ print(f"wrote {model_path}: model {model.name!r}, layers {model.layer_sizes(64)}
 # %%
 # (b) The equations both engines run
 # ----------------------------------
-# :func:`~dendrinet.backends.brian2.equations.all_equations` prints the full equations
+# :func:`~dendrinet.model.equations.all_equations` prints the full equations
 # of every population: your terms are in the hidden neuron's ``dV/dt``, ``V_a`` and the
 # last line. They are the one definition of the model: the Brian2 engine runs them as
 # they are, and the fast engine generates its per-step update from them (Brian2 parses
 # them, checks their units and integrates them with exponential Euler; dendrinet turns
-# that update into Numba code, compiles it once and caches it).
-# ``hooks_source(model)`` (:mod:`dendrinet.backends.numba.specialise`) prints the
+# that update into a small Numba module, compiles it once, in seconds, and caches it).
+# ``neuron_source(model)`` (:mod:`dendrinet.backends.numba.model_part`) prints the
 # generated Numba code.
-from dendrinet.backends.brian2.equations import all_equations
+from dendrinet.model.equations import all_equations
 
 print(all_equations(model))
 
@@ -124,14 +124,14 @@ print(all_equations(model))
 # or trained (``dendrinet train`` prints it as one line); a unit mistake is a
 # ``ConfigError`` already when the file is read, naming the entry in your units.
 # Here the somatic term forgets its ``/ms``: a potential is not a rate.
-from dendrinet.backends.numba.specialise import hooks_source
+from dendrinet.backends.numba.model_part import neuron_source
 from dendrinet.errors import DendrinetError
 
 bad_path = out / "forgot-per-ms.toml"
 bad_path.write_text(MODEL_TOML.replace('"0.02*V_a*(2 - V)/ms - u/ms"',
                                        '"0.02*V_a*(2 - V) - u/ms"'))
 try:
-    hooks_source(load_model(bad_path))  # what training does first
+    neuron_source(load_model(bad_path))  # what training does first
 except DendrinetError as error:
     print(f"the bad model is refused:\n  {type(error).__name__}: {error}")
 else:
@@ -142,10 +142,9 @@ else:
 # ------------------------------------------------------------
 # The two engines draw different random numbers, so their spikes differ. To compare
 # their equations, run one digit's forward and target phases in Brian2, then replay
-# Brian2's spike trains through the fast engine's step, in the model's own compiled
-# engine (:func:`dendrinet.backends.numba.engine.replay`): every potential and the new
-# variable ``u`` must agree to rounding. (The first replay compiles the generated
-# engine's replay kernels: about a minute, once.)
+# Brian2's spike trains through the fast engine's step, with the model's own neuron
+# part (:func:`dendrinet.backends.numba.engine.replay`): every potential and the new
+# variable ``u`` must agree to rounding.
 from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.backends.numba.engine import replay
 from dendrinet.config import load_protocol
@@ -182,9 +181,9 @@ assert all(d < TOLERANCE for d in differences.values()), differences
 # (d) Train it
 # ------------
 # :func:`~dendrinet.training.train` with the default engine, ``"fast"``: the first call
-# prints "compiling the model, once ..." and compiles the training and test kernels of
-# this model (a minute or two); any later run of the same equations loads them from the
-# cache. The command line does the same:
+# prints "compiling the neuron of ..." and compiles this model's neuron part (seconds;
+# the engine's kernels are compiled once for every model); any later run of the same
+# equations, whatever their parameter values, loads it from the cache. The command line does the same:
 # ``dendrinet train --model adapting-apical-tanh.toml --dataset digits --epochs 3``.
 # An edited neuron costs somewhat more per step than the standard one (its update
 # evaluates ``tanh`` and ``exp`` per unit and step); BENCHMARKS.md has measured numbers.

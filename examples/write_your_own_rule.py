@@ -20,9 +20,9 @@ Usage:
 
     python examples/write_your_own_rule.py [--epochs 3] [--n-train N] [--out DIR]
 
-The model with the new rule compiles its own engine on first use (a minute or two,
-printed as "compiling the model, once ..."), cached in ``~/.cache/dendrinet/generated``
-(or ``$DENDRINET_CACHE/generated``). Docs: "Write your own dendritic neuron and
+The new rule compiles on its own on first use (seconds; the engine's kernels call it
+as a first-class function and are compiled once for every rule); Numba caches it beside
+the rule file when that folder is writable. Docs: "Write your own dendritic neuron and
 learning rule".
 """
 
@@ -58,7 +58,7 @@ t_begin = time.perf_counter()
 # The rule
 # --------
 # A rule is ``rule(layer, e)``: it reads the fields of ``layer`` (a
-# :data:`~dendrinet.backends.numba.rules.HiddenLayer` namedtuple) and writes ``e``, one
+# :data:`~dendrinet.learning.rules.HiddenLayer` namedtuple) and writes ``e``, one
 # error per unit of the layer, in 1/ms. The fields are
 #
 # ============ ===============================================================
@@ -88,7 +88,7 @@ t_begin = time.perf_counter()
 # responded to *this* example, and stops saturated units (``|V_f|`` large, ``sig'``
 # near 0) from being pushed further. The training below shows whether that matters.
 RULES_PY = '''\
-"""My learning rules for dendrinet (see dendrinet.backends.numba.rules)."""
+"""My learning rules for dendrinet (see dendrinet.learning.rules)."""
 from numba import njit
 
 
@@ -113,7 +113,7 @@ print(f"wrote {rules_path}")
 # ``V_f = 0``, a second check.
 import importlib.util
 
-from dendrinet.backends.numba.rules import HiddenLayer, segregated_dendrite
+from dendrinet.learning.rules import HiddenLayer, segregated_dendrite
 
 spec = importlib.util.spec_from_file_location("my_rules", rules_path)
 my_rules = importlib.util.module_from_spec(spec)

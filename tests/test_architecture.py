@@ -133,3 +133,61 @@ def test_engines_are_created_only_through_the_registry(module):
     """No engine class is imported outside its backend and the registry."""
     for imported_module, imported, _ in _imports(MODULES[module]):
         assert imported not in ("FastEngine", "Brian2Engine"), (module, imported_module)
+
+
+def _imported_targets(module: str):
+    for imported_module, imported, line in _imports(MODULES[module]):
+        full = f"{imported_module}.{imported}" if imported else imported_module
+        yield (full if full in MODULES else imported_module), line
+
+
+def _offenders(sources: str, forbidden: tuple[str, ...]) -> list[str]:
+    out = []
+    for module in MODULES:
+        if module == sources or module.startswith(sources + "."):
+            for target, line in _imported_targets(module):
+                if any(target == f or target.startswith(f + ".") for f in forbidden):
+                    out.append(f"{module}:{line} imports {target}")
+    return out
+
+
+def test_the_backends_do_not_import_each_other():
+    """Brian2 and Numba backends share only what lies outside both (learning, the
+    model's equations, the engine interface)."""
+    assert _offenders("dendrinet.backends.brian2", ("dendrinet.backends.numba",)) == []
+    assert _offenders("dendrinet.backends.numba", ("dendrinet.backends.brian2",)) == []
+
+
+@pytest.mark.parametrize("package", ["dendrinet.learning", "dendrinet.jit", "dendrinet.model"])
+def test_learning_and_the_model_stand_apart_from_the_backends(package):
+    assert any(m.startswith(package + ".") for m in MODULES)
+    assert _offenders(package, ("dendrinet.backends",)) == []
+
+
+@pytest.mark.parametrize("module", ["dendrinet.backends.numba.dynamics",
+                                    "dendrinet.backends.numba.drivers",
+                                    "dendrinet.backends.numba.replay",
+                                    "dendrinet.learning.plasticity"])
+def test_the_kernels_reach_a_model_only_through_the_boundary(module):
+    """The kernels import no neuron part or rule: they receive them as first-class
+    functions (model_part, rule_part), so one compiled kernel serves every model."""
+    forbidden = ("dendrinet.backends.numba.standard_neuron", "dendrinet.backends.numba.codegen")
+    assert _offenders(module, forbidden) == []
+    rules = {"segregated_dendrite", "noise_feedback", "direct_feedback_alignment"}
+    assert [(m, name) for m, name, _ in _imports(MODULES[module])
+            if m == "dendrinet.learning.rules" and name in rules] == []
+
+
+def test_no_module_asks_for_its_own_name():
+    """No module behaves differently depending on the name it was imported under (the
+    old per-model copies of the engine did)."""
+    offenders = []
+    for name, path in MODULES.items():
+        if name == "dendrinet.cli":
+            continue  # its `if __name__ == "__main__"`
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and any(
+                    isinstance(n, ast.Name) and n.id == "__name__"
+                    for n in (node.left, *node.comparators)):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""Atomic writes: the target holds either the old or the complete new content."""
+"""Atomic writes: the target holds either the old or the complete new content; and the
+lock primitives of dendrinet.storage (the one implementation of both)."""
 import contextlib
 import errno
 import json
@@ -9,8 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from dendrinet._atomic import (WriteError, atomic_open, check_writable_folder, current_umask,
-                               remove_dead_temporaries, write_json_atomic, writer_temporary)
+from dendrinet.storage import files, locks
+from dendrinet.storage.files import (WriteError, atomic_open, check_writable_folder,
+                                     commit_temporary, create_temporary, current_umask,
+                                     remove_dead_temporaries, write_json_atomic,
+                                     writer_temporary)
 from dendrinet.weights import save_npz_atomic
 
 
@@ -120,3 +124,89 @@ def test_temporaries_of_dead_writers_are_removed_and_others_kept(tmp_path):
     assert sorted(removed) == sorted([theirs, store_copy])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in (mine, other_host, other_file, target))
+
+
+def test_the_old_import_paths_give_the_same_objects():
+    import dendrinet._atomic as old_atomic
+    import dendrinet.folder_lock as old_lock
+
+    for name in old_atomic.__all__:
+        assert getattr(old_atomic, name) is getattr(files, name), name
+    for name in old_lock.__all__:
+        assert getattr(old_lock, name) is getattr(locks, name), name
+
+
+def test_temporary_files_are_new_files_next_to_the_target_never_through_a_link(
+        tmp_path, monkeypatch):
+    target = tmp_path / "store.h5"
+    hidden, fd = create_temporary(target)
+    os.close(fd)
+    shown, fd = create_temporary(target, hidden=False, suffix=".tmp.npz")
+    os.close(fd)
+    assert hidden.parent == shown.parent == tmp_path
+    assert hidden.name.startswith(".store.h5.") and hidden.name.endswith(".tmp")
+    assert shown.name.startswith("store.h5.") and shown.name.endswith(".tmp.npz")
+    assert (hidden.stat().st_mode & 0o777) == 0o666 & ~current_umask()
+    # a link (or any file) under the name it draws is never opened: it draws again,
+    # and gives up with FileExistsError rather than write through the link
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: "abcd")
+    (tmp_path / ".store.h5.abcd.tmp").symlink_to(elsewhere)
+    with pytest.raises(FileExistsError):
+        create_temporary(target)
+    assert not elsewhere.exists()
+
+
+def test_commit_replaces_the_target_with_the_whole_temporary_file(tmp_path):
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"old")
+    tmp, fd = create_temporary(target, suffix=".part")
+    os.write(fd, b"new content")
+    commit_temporary(tmp, target, fd=fd)
+    os.close(fd)
+    assert target.read_bytes() == b"new content" and not tmp.exists()
+    tmp, fd = create_temporary(target)
+    os.close(fd)
+    commit_temporary(tmp, target)  # fsync'ed by opening it
+    assert target.read_bytes() == b"" and sorted(tmp_path.iterdir()) == [target]
+
+
+def _open(path):
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+
+
+def test_a_flock_excludes_every_other_open_file_until_closed(tmp_path):
+    first, second = _open(tmp_path / "f"), _open(tmp_path / "f")
+    try:
+        assert locks.try_lock(first, locks.FLOCK)
+        assert not locks.try_lock(second, locks.FLOCK)  # the same process, another file
+        assert locks.flock_held_elsewhere(second)
+        os.close(first)
+        first = None
+        assert not locks.flock_held_elsewhere(second)  # and it left no lock behind
+        assert locks.try_lock(second, locks.FLOCK)
+    finally:
+        for fd in (first, second):
+            if fd is not None:
+                os.close(fd)
+    with pytest.raises(ValueError, match="lock style"):
+        locks.try_lock(0, locks.OFD, wait=True)
+
+
+@pytest.mark.skipif(locks.OFD_AVAILABLE is False, reason="no open-file-description locks")
+def test_ofd_locks_exclude_each_other_but_never_meet_a_flock(tmp_path):
+    """The store's writer lock (OFD) and HDF5's own lock (flock) must not meet: a store's
+    writer is neither refused by, nor refuses, a program holding HDF5's lock."""
+    a, b, c = (_open(tmp_path / "s.h5") for _ in range(3))
+    try:
+        assert locks.try_lock(a, locks.OFD)
+        assert not locks.try_lock(b, locks.OFD)
+        assert locks.try_lock(c, locks.FLOCK)  # HDF5's lock, taken by another program
+        assert locks.flock_held_elsewhere(a) and not locks.try_lock(b, locks.OFD)
+        os.close(a)
+        a = None
+        assert locks.try_lock(b, locks.OFD)
+    finally:
+        for fd in (a, b, c):
+            if fd is not None:
+                os.close(fd)

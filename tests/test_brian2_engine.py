@@ -60,7 +60,7 @@ def test_models_only_brian2_can_run_train_on_the_brian2_engine(tmp_path):
     import pytest
 
     from dendrinet.backends.numba.codegen import ModelEquationError
-    from dendrinet.backends.numba.specialise import kernels_for
+    from dendrinet.backends.numba.model_part import model_part
     from dendrinet.datasets import load_dataset
     from dendrinet.run_folder import Run
     from dendrinet.training import train
@@ -69,7 +69,7 @@ def test_models_only_brian2_can_run_train_on_the_brian2_engine(tmp_path):
     for name, line in BRIAN2_ONLY.items():
         model = _brian2_only_model(tmp_path, name, line)
         with pytest.raises(ModelEquationError):
-            kernels_for(model)  # what the Brian2 engine's learner used to call
+            model_part(model)  # the fast engine's neuron part: not generatable
         out = tmp_path / name.replace(" ", "-")
         summary = train(model, "quick", small, out, epochs=1, engine="brian2", seed=1,
                         progress=False, n_spike_samples=0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from network_helpers import kernel, make_parameters, make_schedule, model_variant
 
-from dendrinet.backends.brian2 import equations
+from dendrinet.model import equations
 from dendrinet.config import load_model
 from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.schedule import FORWARD, TARGET

@@ -163,12 +163,12 @@ def test_cache_mistakes_are_one_line(cache, capsys, argv, message):
 
 
 def test_a_new_package_records_its_model_and_trims_the_folder(cache, monkeypatch):
-    from dendrinet.backends.numba.specialise import kernels_for
+    from dendrinet.backends.numba.model_part import model_part
 
     monkeypatch.setenv(gc.MAX_ENV, "1 kB")
     old = _package(cache, 1, 5000, 3 * DAY)
     model = model_variant(hidden=(3,), equations=dict(apical="tanh(3*V_a_lin)"))
-    kernels = kernels_for(model)
+    kernels = model_part(model)
     assert kernels.folder.parent == cache and not old.exists()
     info = json.loads((kernels.folder / gc.INFO_FILE).read_text())
     assert info["model"] == model.name
@@ -243,9 +243,9 @@ def test_importing_the_engine_deletes_no_cache_file(tmp_path):
     (folder / STAMP_FILE).write_text("0" * 64 + "\n")  # as if the sources had changed
     _run("import dendrinet.backends.numba.engine, dendrinet.commands.simulate", tmp_path, env)
     assert probe.exists()
-    _run("from dendrinet.backends.numba.specialise import kernels_for\n"
+    _run("from dendrinet.backends.numba.model_part import model_part\n"
          "from dendrinet.config import load_model\n"
-         "kernels_for(load_model('guerguiev2017-1hidden'))", tmp_path, env)
+         "model_part(load_model('guerguiev2017-1hidden'))", tmp_path, env)
     assert not probe.exists()  # the first engine asked for refreshed the stale cache
 
 
@@ -274,10 +274,22 @@ def test_train_then_simulate_compiles_once(tmp_path):
     dendrinet("train", "--model", str(model), "--dataset", "digits", "--n-train", "3",
               "--n-test", "2", "--epochs", "1", "--protocol", "quick", "--spike-samples", "0",
               "--quiet", "--out", str(tmp_path / "run"))
+    from dendrinet.backends.numba import drivers
+    from dendrinet.backends.numba.jit_cache import cache_folder
+
     generated = tmp_path / "cache" / "generated"
-    before = _cache_files(generated)
-    assert any(name.endswith(".nbi") and "present_schedule" in name for name in before)
+    kernels = cache_folder(drivers.present_schedule)  # the engine's own kernels
+
+    def cache_files():
+        return {**_cache_files(generated), **_cache_files(kernels)}
+
+    before = cache_files()
+    # the generated folder holds the model's neuron part; the kernels are the package's
+    assert any(name.endswith(".nbi") and "update_hidden" in name
+               for name in _cache_files(generated))
+    assert any(name.endswith(".nbi") and "present_schedule" in name
+               for name in _cache_files(kernels))
     text = dendrinet("simulate", "--model", str(model), "--engine", "fast", "--dataset",
                      "digits", "--n-examples", "1")
     assert "compiling" not in text
-    assert _cache_files(generated) == before  # nothing compiled, nothing rewritten
+    assert cache_files() == before  # nothing compiled, nothing rewritten

@@ -8,6 +8,7 @@
 3. Mistakes in equations get one message naming the model file, the equation and the
    fix, before anything is compiled.
 """
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from dendrinet import schedule as schedules
 from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.backends.numba.codegen import ModelEquationError
 from dendrinet.backends.numba.engine import replay
-from dendrinet.backends.numba.specialise import hooks_source, kernels_for
+from dendrinet.backends.numba import replay as replay_module
+from dendrinet.backends.numba.model_part import model_part, neuron_source
 from dendrinet.config import ConfigError, load_model, load_protocol
 from dendrinet.datasets import load_dataset
 from dendrinet.schedule import concatenate_schedules
@@ -101,10 +103,15 @@ def test_generator_reproduces_the_hand_written_standard_update(digits):
     spikes = {name: (rng.random((T, n)) < p).astype(np.uint8)
               for name, n, p in zip(["input", "hidden_0", "output"], (64, 20, 10),
                                     (0.05, 0.04, 0.05))}
-    generated = kernels_for(model, generate=True)
-    assert generated.generated and "_new_V" in (generated.folder / "hooks.py").read_text()
+    generated = model_part(model, generate=True)
+    assert generated.generated and "_new_V" in (generated.folder / "neuron.py").read_text()
     a = replay(model, params, schedule, spikes, learn=True)
-    b = generated.replay.replay(model, params, schedule, spikes, learn=True)
+    standard = replay_module.model_part
+    try:  # the same replay, through the generated neuron part
+        replay_module.model_part = lambda m: generated
+        b = replay(model, params, schedule, spikes, learn=True)
+    finally:
+        replay_module.model_part = standard
     for name in ("hidden_0", "output"):
         for var in a.traces[name]:
             np.testing.assert_allclose(b.traces[name][var], a.traces[name][var], rtol=0,
@@ -118,25 +125,70 @@ def test_generated_module_is_cached_under_a_hash_of_the_equations(tmp_path, monk
     monkeypatch.setenv("DENDRINET_CACHE", str(tmp_path))
     one = model_variant(hidden=(5,), equations=dict(apical="tanh(V_a_lin)"))
     two = model_variant(hidden=(5,), equations=dict(apical="tanh(2*V_a_lin)"))
-    first, again, other = kernels_for(one), kernels_for(one), kernels_for(two)
+    first, again, other = model_part(one), model_part(one), model_part(two)
     assert first is again and first.folder == again.folder
     assert other.folder != first.folder
     assert sorted(p.name for p in tmp_path.joinpath("generated").iterdir()) == sorted(
         [first.folder.name, other.folder.name])
-    assert "tanh(aL - aS)" in (first.folder / "hooks.py").read_text()
+    assert "tanh(aL - aS)" in (first.folder / "neuron.py").read_text()
+    # the module holds the neuron part only: the engine's kernels are not copied
+    assert sorted(p.name for p in first.folder.glob("*.py")) == ["__init__.py", "neuron.py"]
     # the model's name is recorded as data beside the code (dendrinet cache lists it)
     info = json.loads((first.folder / "dendrinet-package.json").read_text())
     assert info["model"] == one.name
 
 
-def test_parameters_are_bound_in_SI_units():
+def test_parameters_are_read_at_run_time_in_SI_units():
     model = model_variant(hidden=(5,), equations=dict(
         hidden_extra="dw/dt = (a_w*V - w)/tau_w : 1", hidden_soma="-w/ms",
         parameters=PARAMETERS))
-    text = hooks_source(model)
-    # values folded in SI units: 1/tau_w = 20 /s, g_L + g_B + g_A = 700 /s, a_w = 0.5
-    assert "exp(-20.0*dt)" in text and "exp(-700.0*dt)" in text and "0.5*V" in text
+    text = neuron_source(model)
     assert "EXTRA_STATE = {'hidden': ('w',), 'output': ()}" in text
+    names = ("E_E", "E_I", "a_w", "g_A", "g_B", "g_D", "g_L", "g_T", "tau_w")
+    assert f"PARAMETERS = {names!r}" in text
+    # no value in the source: another value gives the same text (the same machine code)
+    for value in ("0.5", "0.8", "1e-3"):
+        other = dataclasses.replace(model, equations=dataclasses.replace(
+            model.equations, parameters=(("a_w", value), ("tau_w", "50 ms"))))
+        assert neuron_source(other) == text
+    assert "0.5" not in text.split("PARAMETERS")[1] and "700" not in text
+    # the values, in SI units: 1/tau_w = 20 /s, g_L + g_B + g_A = 700 /s, a_w = 0.5
+    values = dict(zip(names, model_part(model).parameter_values(model)))
+    assert values["a_w"] == 0.5 and values["tau_w"] == 0.05
+    assert values["g_L"] + values["g_B"] + values["g_A"] == pytest.approx(700.0)
+    # parameter-only terms are computed once per call, before the loop over units
+    update = text.split("def update_hidden(")[1].split("def ")[0]
+    before_loop = update.split("for j__ in range")[0]
+    assert "exp(" in before_loop and "tau_w" in before_loop
+
+
+def test_a_value_change_compiles_nothing_and_changes_the_dynamics(digits):
+    """Two models that differ in one parameter value run the same compiled functions
+    (nothing is compiled for the second), and the value acts: another trajectory."""
+    base = model_variant(hidden=(20,), n_outputs=10, equations=dict(
+        hidden_extra="dw/dt = (a_w*V - w)/tau_w : 1", hidden_soma="-w/ms",
+        parameters=PARAMETERS))
+    strong = dataclasses.replace(base, equations=dataclasses.replace(
+        base.equations, parameters=(("a_w", "3.0"), ("tau_w", "50 ms"))))
+    protocol, params, schedule = _setup(digits, base)
+    rng = np.random.default_rng(4)
+    T = int(schedule.total_steps)
+    spikes = {name: (rng.random((T, n)) < 0.05).astype(np.uint8)
+              for name, n in zip(["input", "hidden_0", "output"], (64, 20, 10))}
+    a = replay(base, params, schedule, spikes)
+    part = model_part(base)
+    compiled = {f: len(getattr(part.module, f).signatures)
+                for f in ("update_hidden", "update_output", "add_apical", "apical_row")}
+    from dendrinet.backends.numba import drivers, dynamics
+    kernels = {f: len(f.signatures) for f in (dynamics.run_presentation, replay_module._replay_run)}
+    b = replay(strong, params, schedule, spikes)
+    assert model_part(strong) is part
+    assert {f: len(getattr(part.module, f).signatures) for f in compiled} == compiled
+    assert {f: len(f.signatures) for f in kernels} == kernels
+    # a_w = 3 drives w harder: w and V differ
+    assert np.abs(b.traces["hidden_0"]["w"] - a.traces["hidden_0"]["w"]).max() > 1e-3
+    assert np.abs(b.traces["hidden_0"]["V"] - a.traces["hidden_0"]["V"]).max() > 1e-3
+    del drivers
 
 
 ERRORS = {
@@ -158,7 +210,7 @@ def test_equation_mistakes_get_one_message(case):
     terms, phrases = ERRORS[case]
     model = model_variant(hidden=(5,), equations=terms)
     with pytest.raises(ModelEquationError) as info:
-        hooks_source(model)
+        neuron_source(model)
     message = str(info.value)
     assert message.startswith("guerguiev2017-1hidden.toml")  # names the model file
     for phrase in phrases:
@@ -174,7 +226,7 @@ def test_bad_parameter_units_and_empty_apical_are_config_errors(tmp_path):
     path.write_text('extends = "guerguiev2017-1hidden"\n[equations]\nhidden_soma = "-w/ms"\n'
                     '[equations.parameters]\nw = "3 parsecs"\n')
     with pytest.raises(ConfigError, match=r"bad.toml .*\[equations.parameters\].w"):
-        hooks_source(load_model(path))
+        neuron_source(load_model(path))
     path.write_text('extends = "guerguiev2017-1hidden"\n[equations.parameters]\ng_L = 0.3\n')
     with pytest.raises(ConfigError, match="already defined"):
         load_model(path)

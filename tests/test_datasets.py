@@ -34,12 +34,12 @@ def isolated(monkeypatch, tmp_path):
     and an opener that fails loudly if a test would reach the network."""
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(datasets, "_VERIFIED", set())
+    monkeypatch.setattr(datasets.checks, "VERIFIED", set())
 
     def no_network(url, timeout=None):
         raise AssertionError(f"test tried to open {url}")
 
-    monkeypatch.setattr(datasets, "_urlopen", no_network)
+    monkeypatch.setattr(datasets.fetch, "urlopen", no_network)
 
 
 def raw_bytes(name):
@@ -173,7 +173,7 @@ def test_verification_is_remembered_per_size_and_mtime(tmp_path):
     folder = write_set(tmp_path / "d")
     load_dataset("mnist-10k", data_dir=folder, n_train=5, n_test=5)
     labels_path = folder / LABELS_GZ.removesuffix(".gz")
-    assert datasets._file_key(labels_path) in datasets._VERIFIED
+    assert datasets.checks.file_key(labels_path) in datasets.checks.VERIFIED
     # Same size, new content and mtime: the remembered result must not apply.
     changed = bytearray(labels_path.read_bytes())
     changed[8] = (changed[8] + 1) % 10
@@ -308,7 +308,7 @@ MIRROR_2 = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 @pytest.fixture
 def offline_repo(monkeypatch, tmp_path):
     """Point the repository-relative fallback at an empty place, so nothing is found."""
-    monkeypatch.setattr(datasets, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(datasets.folders, "REPO_ROOT", tmp_path / "repo")
     return tmp_path / "cache" / "mnist"
 
 
@@ -320,7 +320,7 @@ def test_download_verifies_and_caches(monkeypatch, offline_repo):
     web = FakeWeb({MIRROR_1 + IMAGES_GZ: good[IMAGES_GZ],
                    MIRROR_1 + LABELS_GZ: bytes(flipped),  # bad bytes on the first mirror
                    MIRROR_2 + LABELS_GZ: good[LABELS_GZ]})
-    monkeypatch.setattr(datasets, "_urlopen", web)
+    monkeypatch.setattr(datasets.fetch, "urlopen", web)
     ds = load_dataset("mnist-10k", n_train=20, n_test=20)
     assert web.asked == [MIRROR_1 + IMAGES_GZ, MIRROR_1 + LABELS_GZ, MIRROR_2 + LABELS_GZ]
     for name in (IMAGES_GZ, LABELS_GZ):
@@ -341,7 +341,7 @@ def test_download_with_only_bad_bytes_fails_cleanly(monkeypatch, offline_repo):
     flipped = bytearray(good)
     flipped[-5] ^= 0x40
     web = FakeWeb({MIRROR_1 + IMAGES_GZ: bytes(flipped), MIRROR_2 + IMAGES_GZ: good + b"x"})
-    monkeypatch.setattr(datasets, "_urlopen", web)
+    monkeypatch.setattr(datasets.fetch, "urlopen", web)
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist-10k")
     message = str(info.value)
@@ -354,7 +354,7 @@ def test_download_with_only_bad_bytes_fails_cleanly(monkeypatch, offline_repo):
 
 def test_no_network_gives_a_clear_error(monkeypatch, offline_repo):
     web = FakeWeb({})
-    monkeypatch.setattr(datasets, "_urlopen", web)
+    monkeypatch.setattr(datasets.fetch, "urlopen", web)
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist")
     message = str(info.value)

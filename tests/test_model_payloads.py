@@ -71,7 +71,7 @@ def _model_file(tmp_path: Path, equations: dict | None = None, parameters: dict 
 def _build(path: Path):
     """Read the model, then do what train/simulate do with its equations before the
     network runs (Brian2 equations, SymPy, the generated update, the parameters)."""
-    from dendrinet.backends.brian2.equations import extra_parameters
+    from dendrinet.model.equations import extra_parameters
     from dendrinet.backends.numba.codegen import neuron_hooks_source
 
     model = load_model(path)
@@ -109,7 +109,7 @@ def test_a_parameter_value_escaping_eval_is_one_error_and_runs_nothing(tmp_path)
 
 
 def test_a_parameter_value_of_a_model_built_in_code_is_not_evaluated(tmp_path):
-    from dendrinet.backends.brian2.equations import extra_parameters
+    from dendrinet.model.equations import extra_parameters
 
     sentinel = tmp_path / "sentinel"
     base = load_model("guerguiev2017-1hidden")
@@ -122,7 +122,7 @@ def test_a_parameter_value_of_a_model_built_in_code_is_not_evaluated(tmp_path):
 
 def test_a_model_name_never_lands_in_generated_source(tmp_path):
     from dendrinet.backends.numba.codegen import neuron_hooks_source
-    from dendrinet.backends.numba.specialise import _write_package
+    from dendrinet.backends.numba.model_part import _write_package
 
     sentinel = tmp_path / "sentinel"
     name = f'x""";{_touch(sentinel)};"""'
@@ -130,11 +130,11 @@ def test_a_model_name_never_lands_in_generated_source(tmp_path):
     assert model.name == name  # a name is data: any printable text
     hooks = neuron_hooks_source(model)
     folder = tmp_path / "generated" / "dendrinet_generated_test"
-    _write_package(folder, folder.name, hooks, model, None)
+    _write_package(folder, hooks, model)
     for file in sorted(folder.glob("*.py")):
         assert "touch" not in file.read_text(), file
     runpy.run_path(str(folder / "__init__.py"))  # the injected code would run here
-    runpy.run_path(str(folder / "hooks.py"))  # and here (njit compiles lazily)
+    runpy.run_path(str(folder / "neuron.py"))  # and here (njit compiles lazily)
     assert not sentinel.exists()
 
 
@@ -327,7 +327,7 @@ def test_fuzzed_equation_text_is_read_or_refused_with_a_config_error(data):
 def test_fuzzed_quantities_are_read_or_refused_with_a_config_error(text):
     from brian2 import Quantity
 
-    from dendrinet.backends.brian2.equations import extra_parameters
+    from dendrinet.model.equations import extra_parameters
 
     try:
         pairs = _equation_parameters({"p": text}, "fuzz.toml [equations.parameters]")
@@ -353,7 +353,7 @@ def test_fuzzed_quantities_are_read_or_refused_with_a_config_error(text):
 def test_benchmark_and_example_models_load_with_the_same_parameter_values(tmp_path):
     from brian2 import ms
 
-    from dendrinet.backends.brian2.equations import extra_parameters
+    from dendrinet.model.equations import extra_parameters
 
     models = sorted((REPO / "benchmarks" / "models").glob("*.toml"))
     assert models

@@ -13,8 +13,8 @@ from dendrinet.datasets import load_dataset
 from dendrinet.engine.results import population_names
 from dendrinet.backends.numba.engine import FastEngine, spikes_from_matrix
 from dendrinet.backends.numba.input_spikes import input_events
-from dendrinet.backends.numba.numerics import fast_exp_array, sigmoid_array
-from dendrinet.backends.numba.random_streams import seed_streams
+from dendrinet.jit.numerics import fast_exp_array, sigmoid_array
+from dendrinet.jit.random_streams import seed_streams
 from dendrinet.backends.numba.engine import replay
 from dendrinet.errors import DendrinetError
 from dendrinet import schedule as schedules
@@ -408,7 +408,7 @@ def test_learns_digits_far_below_chance(digits, protocol):
 def test_eta_decay_scales_the_rates_per_epoch(digits, protocol):
     """``eta_decay = 0``: the first epoch learns exactly as with constant rates (factor
     0**0 = 1), the second changes no weight; ``0.5``: epoch 3 learns at eta / 8."""
-    from dendrinet.backends.numba.plasticity import make_rule
+    from dendrinet.learning.plasticity import make_rule
     order = np.arange(60)
     X, y = digits.X_train[:60], digits.y_train[:60]
 

@@ -8,7 +8,7 @@ import pytest
 
 from dendrinet.config import load_model
 from dendrinet.errors import DendrinetError
-from dendrinet.backends.numba.plasticity import (angle_degrees, apply_update, backprop_error, hidden_error,
+from dendrinet.learning.plasticity import (angle_degrees, apply_update, backprop_error, hidden_error,
                                   learn_example, output_error, stat_names)
 from dendrinet.weights import initial_parameters, symmetric_feedback
 

@@ -1,13 +1,13 @@
-"""Learning rules of the hidden layers (dendrinet.backends.numba.rules) and user rules."""
+"""Learning rules of the hidden layers (dendrinet.learning.rules) and user rules."""
 import math
 
 import numpy as np
 import pytest
 
-from dendrinet.backends.numba.plasticity import hidden_error
-from dendrinet.backends.numba.rules import (HiddenLayer, direct_feedback_alignment, gaussian,
+from dendrinet.learning.plasticity import hidden_error
+from dendrinet.learning.rules import (HiddenLayer, direct_feedback_alignment, gaussian,
                                             noise_feedback, segregated_dendrite)
-from dendrinet.backends.numba.specialise import check_rule_compiles, load_user_rule
+from dendrinet.learning.rule_part import check_rule_compiles, load_user_rule
 from dendrinet.config import ConfigError, load_model
 from dendrinet.errors import DendrinetError
 

@@ -316,7 +316,7 @@ def test_sigkill_mid_write_leaves_flushed_spikes_readable(tmp_path, size, flush_
 
 
 def test_structure_changes_keep_path_permissions_and_leave_no_reserved_space(tmp_path):
-    from dendrinet.store import _superblock_of
+    from dendrinet.store.superblock import superblock_of
     real = tmp_path / "real.h5"
     link = tmp_path / "link.h5"
     link.symlink_to(real)
@@ -329,14 +329,14 @@ def test_structure_changes_keep_path_permissions_and_leave_no_reserved_space(tmp
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert real.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.h5", "real.h5"]
-    block, size = _superblock_of(real)
+    block, size = superblock_of(real)
     assert block.flags == 0 and size == block.end  # the room reserved ahead was given back
     with SpikeStore(link) as store:
         assert store.n_spikes("p") == 40_001 and store.metadata["seed"] == 1
 
 
 def test_recover_clears_a_dead_writers_marks_and_cuts_its_unfinished_batch(tmp_path):
-    from dendrinet.store import _read_superblock, _superblock_of, _write_superblock
+    from dendrinet.store.superblock import read_superblock, superblock_of, write_superblock
     path = tmp_path / "dead.h5"
     with SpikeStore(path, "w") as store:
         store.add_population("p", 5)
@@ -355,9 +355,9 @@ def test_recover_clears_a_dead_writers_marks_and_cuts_its_unfinished_batch(tmp_p
         raw.attrs["t_stop"] = 1.0
     fd = os.open(path, os.O_RDWR)
     try:
-        block = _read_superblock(fd)
+        block = read_superblock(fd)
         os.pwrite(fd, b"\x17" * 1000, os.fstat(fd).st_size)
-        _write_superblock(fd, block, 0x05, block.end)
+        write_superblock(fd, block, 0x05, block.end)
     finally:
         os.close(fd)
     end = block.end
@@ -371,7 +371,7 @@ def test_recover_clears_a_dead_writers_marks_and_cuts_its_unfinished_batch(tmp_p
     assert report["status_flags"] == 0x05
     assert report["end_of_file"] == (end, end + 1000)  # past the bytes written after it
     assert report["n_spikes"] == {"p": 4} and report["n_presentations"] == 2
-    assert _superblock_of(path)[0].flags == 0
+    assert superblock_of(path)[0].flags == 0
     with h5py.File(path, "r") as raw:  # any HDF5 tool opens it now, columns cut
         assert raw["spikes/p/node_ids"].shape == raw["spikes/p/timestamps"].shape == (4,)
         assert raw["presentations/label"].shape == (2,) and raw.attrs["t_stop"] == 4.0

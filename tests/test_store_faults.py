@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from dendrinet.errors import StoreError
-from dendrinet.store import SpikeStore, _superblock_of
+from dendrinet.store import SpikeStore
+from dendrinet.store.superblock import superblock_of
 
 REPO = Path(__file__).resolve().parents[1]
 N_NODES = 50
@@ -144,7 +145,7 @@ def _check_killed_store(path, acked, size):
         assert acked["keys"] <= len(keys) <= acked["keys"] + 1
         assert store.t_stop >= (times[-1] if n else 0.0)
         assert store.dt == 0.5
-    flags = _superblock_of(path)[0].flags
+    flags = superblock_of(path)[0].flags
     if flags:  # killed while appending: mode 'a' refuses and names the recovery call
         with pytest.raises(StoreError, match=r"died without closing it\. Call "
                                              r"SpikeStore\.recover\("):
@@ -152,7 +153,7 @@ def _check_killed_store(path, acked, size):
     report = SpikeStore.recover(path)
     assert report["status_flags"] == flags and report["n_spikes"]["pop"] == n
     assert not list(path.parent.glob(".*.tmp"))  # temporaries of a killed change removed
-    assert _superblock_of(path)[0].flags == 0
+    assert superblock_of(path)[0].flags == 0
     with SpikeStore(path, "a") as store:
         last = store.spikes("pop")[0][-1] if n else 0.0
         store.append_spikes("pop", [last, last + 1.0], [0, 49])
@@ -277,7 +278,7 @@ FULL = """
 import resource, signal, sys
 sys.path.insert(0, {repo!r})
 import numpy as np
-import dendrinet.store as store_module
+import dendrinet.store.reservation as reservation
 from dendrinet.errors import StoreError
 from dendrinet.store import SpikeStore
 {stream}
@@ -286,8 +287,8 @@ if limit:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 if not checks:  # let the write reach HDF5 and fail there
-    store_module._reserve = lambda fd, end, step=0: 0
-    store_module._file_size_limit = lambda: None
+    reservation.reserve = lambda fd, end, step=0: 0
+    reservation.file_size_limit = lambda: None
 total = 0
 try:
     with SpikeStore(path, "w", dt=0.5) as store:
@@ -351,7 +352,7 @@ def test_file_size_limit_gives_one_store_error_and_keeps_the_flushed_spikes(tmp_
     assert "[EFBIG]" in result.stdout
     n = _kept(path, acked)
     assert path.stat().st_size <= 4_000_000
-    if _superblock_of(path)[0].flags:  # HDF5 held unflushed writes: closed unwritten
+    if superblock_of(path)[0].flags:  # HDF5 held unflushed writes: closed unwritten
         assert not (flush and checks)
         with pytest.raises(StoreError, match=r"SpikeStore\.recover\("):
             SpikeStore(path, "a")
@@ -393,9 +394,10 @@ def test_no_space_left_gives_one_store_error_and_keeps_the_flushed_spikes(tmp_pa
     script = FULL.format(repo=str(REPO), stream=textwrap.dedent(inspect.getsource(_stream)),
                          path=str(path), limit=0, flush=flush, checks=True)
     check = (f"import sys; sys.path.insert(0, {str(REPO)!r}); import json\n"
-             "from dendrinet.store import SpikeStore, _superblock_of\n"
+             "from dendrinet.store import SpikeStore\n"
+             "from dendrinet.store.superblock import superblock_of\n"
              f"with SpikeStore({str(path)!r}) as store: n = store.n_spikes('pop')\n"
-             f"print('kept', n, _superblock_of(__import__('pathlib').Path({str(path)!r}))[0].flags)")
+             f"print('kept', n, superblock_of(__import__('pathlib').Path({str(path)!r}))[0].flags)")
     (tmp_path / "write.py").write_text(script)
     (tmp_path / "check.py").write_text(check)
     commands = (f"{sys.executable} {tmp_path / 'write.py'}\n"

@@ -116,6 +116,96 @@ def test_every_dataclass_field_is_a_parameter_path():
                                                  "equations"))
 
 
+def test_a_sweep_sets_its_values_without_writing_any_file(tmp_path, monkeypatch):
+    """The values are read by the file reader in memory (no config file, no temporary
+    folder written and parsed back)."""
+    import builtins
+    import io
+    import tempfile
+
+    path = _sweep_file(tmp_path, """
+[sweep]
+models = ["tiny.toml"]
+protocols = ["quick"]
+datasets = ["digits"]
+seeds = [0]
+epochs = 1
+[sweep.parameters]
+"neuron.g_A" = ["50 Hz"]
+"learning.eta" = [[0.2, 0.05]]
+"protocol.test_settle" = ["10 ms"]
+""")
+    real_open = io.open
+
+    def read_only_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+"):
+            raise AssertionError(f"a file was written: {file}")
+        return real_open(file, mode, *args, **kwargs)
+
+    def no_temporary(*args, **kwargs):
+        raise AssertionError("a temporary folder or file was made")
+
+    monkeypatch.setattr(io, "open", read_only_open)
+    monkeypatch.setattr(builtins, "open", read_only_open)
+    for name in ("TemporaryDirectory", "mkdtemp", "NamedTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, no_temporary)
+    before = sorted(tmp_path.rglob("*"))
+    run, = load_sweep(path).runs
+    monkeypatch.undo()
+    assert sorted(tmp_path.rglob("*")) == before
+    assert run.model.neuron.g_A == 0.05 and run.model.learning.eta == (0.2, 0.05)
+    assert run.protocol.test_settle == 10.0
+    assert run.run_id == "tiny__quick__digits__g_A=50_Hz__eta=0.2-0.05__test_settle=10_ms__seed0"
+
+
+@pytest.mark.parametrize("kind, path, value, table", [
+    ("model", "neuron.g_B", "-0.6 /ms", "[neuron]"),
+    ("model", "neuron.tau_s", "3 Hz", "[neuron]"),
+    ("model", "neuron.tau_s", "12 ms", "[neuron]"),  # across fields: tau_s < tau_L
+    ("model", "learning.eta", [0.1], "[learning]"),  # across tables: one rate per layer
+    ("model", "hidden", [10, 10], "[learning]"),
+    ("model", "equations.apical", "V_a_lin*mV", "[equations]"),  # a dimension error
+    ("model", "feedback.mode", "mirror", "[feedback]"),
+    ("protocol", "protocol.settle", "80 ms", "[train]"),
+    ("protocol", "protocol.test_duration", "10.5 ms", "[test]"),
+    ("protocol", "protocol.jitter", 1, "[train]"),
+])
+def test_a_swept_value_is_refused_with_the_message_of_a_file(tmp_path, kind, path, value,
+                                                             table):
+    """The same check and message as the value written into a file that extends the
+    config (less the file's name)."""
+    from dendrinet.sweep.parameters import MODEL_PATHS, apply_values, value_text
+
+    paths = MODEL_PATHS if kind == "model" else PROTOCOL_PATHS
+    file_table, key = paths[path]
+    config = load_model("guerguiev2017-1hidden") if kind == "model" else \
+        load_protocol("paper-timing")
+    base = "guerguiev2017-1hidden" if kind == "model" else "paper-timing"
+    variant = tmp_path / "v.toml"
+    variant.write_text(f'extends = "{base}"\n[{file_table}]\n{key} = {value_text(value)}\n')
+    with pytest.raises(ConfigError) as from_file:
+        (load_model if kind == "model" else load_protocol)(variant)
+    with pytest.raises(ConfigError) as from_sweep:
+        apply_values(config, {path: value}, kind)
+    file_message, sweep_message = str(from_file.value), str(from_sweep.value)
+    prefix = f"v.toml (extending {base}.toml) "
+    assert file_message.startswith(prefix) and sweep_message.startswith(table)
+    assert sweep_message == file_message[len(prefix):]
+
+
+def test_a_swept_model_keeps_its_user_rule_file(tmp_path):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "mine.py").write_text("def my_rule():\n    pass\n")
+    (tmp_path / "ruled.toml").write_text('extends = "guerguiev2017-1hidden"\n'
+                                         '[network]\nhidden = [10]\n'
+                                         '[learning]\nrule = "rules/mine.py:my_rule"\n')
+    path = _sweep_file(tmp_path, GRID.replace('"guerguiev2017-1hidden"', '"ruled.toml"')
+                       + '[sweep.parameters]\n"init.V_sd" = [0.5]\n')
+    run, = load_sweep(path).runs
+    assert run.model.learning.rule == f"{(tmp_path / 'rules' / 'mine.py').resolve()}:my_rule"
+    assert run.model.init.V_sd == 0.5 and run.model.source.startswith("ruled.toml")
+
+
 GRID = '[sweep]\nmodels = ["guerguiev2017-1hidden"]\ndatasets = ["digits"]\nseeds = [0]\n' \
        'epochs = 2\n'
 

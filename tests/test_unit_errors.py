@@ -127,7 +127,7 @@ def test_the_standard_dimensions_are_those_of_the_assembled_equations():
     the Brian2 backend assembles."""
     import brian2
 
-    from dendrinet.backends.brian2.equations import hidden_equations, output_equations
+    from dendrinet.model.equations import hidden_equations, output_equations
     from dendrinet.units import brian2_units
 
     model = load_model("guerguiev2017-1hidden")

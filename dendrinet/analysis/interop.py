@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrinet.errors import DendrinetError, StoreError
+from dendrinet.storage.files import commit_temporary, create_temporary, remove_file
 
 __all__ = ["to_neo", "to_nwb", "read_nwb_units"]
 
@@ -149,11 +150,16 @@ def to_nwb(store, path, *, populations=None, t_start: float | None = None,
                             source_script_file_name=str(opened.path))
         nwb.units = _units_table(opened, names, t_start, t_stop, start, stop)
         _add_trials(nwb, opened.presentations, start, stop)
-    tmp = out.with_name(f".{out.stem}.tmp.nwb")  # pynwb warns about other suffixes
     out.parent.mkdir(parents=True, exist_ok=True)
-    with pynwb.NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwb)
-    os.replace(tmp, out)
+    tmp, fd = create_temporary(out, suffix=".tmp.nwb")  # pynwb warns about other suffixes
+    os.close(fd)
+    try:
+        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwb)
+        commit_temporary(tmp, out)
+    except BaseException:
+        remove_file(tmp)
+        raise
     return out
 
 

@@ -18,13 +18,13 @@ store is summarised in bounded memory.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dendrinet.errors import DendrinetError, StoreError
+from dendrinet.storage.files import write_text_atomic
 
 __all__ = ["Report", "write_report", "run_report", "store_report", "raster_figure",
            "rate_heatmap_figure", "psth_figure", "isi_figure", "psth_bin_ms"]
@@ -87,9 +87,7 @@ class _Writer:
     def finish(self) -> Report:
         summary = self.out_dir / "summary.md"
         text = "\n".join(self.lines).rstrip() + "\n"
-        tmp = summary.with_name(summary.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, summary)
+        write_text_atomic(summary, text)
         return Report(self.out_dir, summary, [p for p, _ in self.figures])
 
 

@@ -51,7 +51,7 @@ def per_layer(what: str, flat: np.ndarray, offsets, n_layers: int,
 def parameter_arrays(layout, W: np.ndarray, b: np.ndarray, Y: np.ndarray
                      ) -> list[tuple[str, np.ndarray]]:
     """The flat parameters ``W``, ``b``, ``Y`` of a
-    :class:`~dendrinet.backends.numba.layout.FlatLayout`, per layer, named for
+    :class:`~dendrinet.learning.layout.FlatLayout`, per layer, named for
     :func:`check_training_chunk` (every engine checks them after training)."""
     L = layout.n_layers
     return [*per_layer("weights W", W, layout.wo, L),

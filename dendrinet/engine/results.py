@@ -209,7 +209,7 @@ def sample_buffers(n: int, sample_every: int, n_hidden_units: int):
 def training_history(epoch: int, order, y, records, uo, samples_f, samples_t,
                      sample_rows) -> dict[str, np.ndarray]:
     """The dictionary ``train_epoch`` returns (see ``FastEngine.train_epoch``) from the
-    per-example ``records`` (correct, then :func:`dendrinet.backends.numba.plasticity.stat_names`) and
+    per-example ``records`` (correct, then :func:`dendrinet.learning.plasticity.stat_names`) and
     the plateau samples; ``uo`` are the layers' unit offsets."""
     n = order.size
     n_hidden_layers = len(uo) - 2

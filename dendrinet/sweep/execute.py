@@ -133,17 +133,11 @@ def _check_data_dirs(sweep: Sweep, runs) -> None:
 def _run_lock(path: Path):
     """An exclusive lock on ``path`` (waits while another process holds it; released
     when the holder exits or dies). File systems without locks: no lock."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
+    from dendrinet.storage.locks import try_lock
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        except OSError:
-            pass
+        try_lock(fh.fileno(), wait=True, unsupported_ok=True)
         yield
 
 

@@ -3,12 +3,15 @@
 A path names a field of the model or protocol dataclasses
 (:class:`~dendrinet.config.ModelConfig`, :class:`~dendrinet.config.ProtocolConfig`):
 ``hidden``, ``n_outputs`` or ``<table>.<field>`` (``neuron.g_A``, ``learning.eta``) of
-the model, ``protocol.<field>`` (``protocol.settle``) of the protocol. A value is
-written as in a model or protocol file (``"80 ms"``, ``"0.05 /ms"``) and parsed by the
-same reader: :func:`apply_values` writes the config and the values as a file that
-extends it, reads it back with :func:`~dendrinet.config.load_model` /
-:func:`~dendrinet.config.load_protocol` (every check of a file, across fields too),
-and sets the parsed values with :func:`dataclasses.replace`.
+the model, ``protocol.<field>`` (``protocol.settle``) of the protocol. The paths are the
+declared keys of model and protocol files that a sweep may set
+(:data:`~dendrinet.config.MODEL_SETTINGS`, :data:`~dendrinet.config.PROTOCOL_SETTINGS`).
+A value is written as in a model or protocol file (``"80 ms"``, ``"0.05 /ms"``) and
+parsed by the same reader, in memory: :func:`apply_values` puts the values into the
+config's document (the tables a file of it would hold), reads that document with
+:func:`~dendrinet.config.model_from_document` /
+:func:`~dendrinet.config.protocol_from_document` (every check of a file, across fields
+too; no file is written) and sets the parsed values with :func:`dataclasses.replace`.
 """
 from __future__ import annotations
 
@@ -16,53 +19,28 @@ import dataclasses
 import json
 import math
 import re
-from dataclasses import fields
-from pathlib import Path
 
 from dendrinet.config import (
-    ModelConfig,
-    ProtocolConfig,
-    load_model,
-    load_protocol,
-    model_to_toml,
-    protocol_to_toml,
+    MODEL_SETTINGS,
+    PROTOCOL_SETTINGS,
+    model_document,
+    model_from_document,
+    protocol_document,
+    protocol_from_document,
 )
 from dendrinet.errors import ConfigError
 
 __all__ = ["MODEL_PATHS", "PROTOCOL_PATHS", "apply_values", "freeze", "path_problem",
            "run_name_keys", "run_name_part", "value_problem", "value_text"]
 
-# Fields that describe a file rather than a network (not swept).
-_NOT_SWEPT = {"name", "description", "source"}
-# protocol field -> (table, key) in a protocol file; "epochs" is the sweep's own
-_PROTOCOL_FILE_KEYS = {
-    "dt": ("protocol", "dt"), "phase_duration": ("train", "phase_duration"),
-    "jitter": ("train", "jitter"), "jitter_mean": ("train", "jitter_mean"),
-    "jitter_scale": ("train", "jitter_scale"), "settle": ("train", "settle"),
-    "shuffle": ("train", "shuffle"), "input_spikes": ("train", "input_spikes"),
-    "test_duration": ("test", "duration"), "test_settle": ("test", "settle"),
-}
-
-
-def _model_paths() -> dict[str, tuple[str, str]]:
-    default = ModelConfig(name="default")
-    out = {}
-    for f in fields(ModelConfig):
-        if f.name in _NOT_SWEPT:
-            continue
-        value = getattr(default, f.name)
-        if dataclasses.is_dataclass(value):
-            out.update({f"{f.name}.{g.name}": (f.name, g.name) for g in fields(value)})
-        else:
-            out[f.name] = ("network", f.name)
-    return out
-
-
 #: Sweepable model parameter paths -> (table, key) of the model file.
-MODEL_PATHS = _model_paths()
+MODEL_PATHS = {s.path: (s.table, s.key) for s in MODEL_SETTINGS if s.swept}
 #: Sweepable protocol parameter paths -> (table, key) of the protocol file.
-PROTOCOL_PATHS = {f"protocol.{name}": where for name, where in _PROTOCOL_FILE_KEYS.items()
-                  if name in {f.name for f in fields(ProtocolConfig)}}
+PROTOCOL_PATHS = {f"protocol.{s.path}": (s.table, s.key) for s in PROTOCOL_SETTINGS
+                  if s.swept}
+# Fields that describe a file rather than a network (not swept).
+_NOT_SWEPT = {s.name for s in (*MODEL_SETTINGS, *PROTOCOL_SETTINGS)
+              if not s.swept and s.name != "epochs"} | {"source"}
 
 
 def path_problem(path: str) -> str | None:
@@ -115,35 +93,30 @@ def value_text(value) -> str:
     return "[" + ", ".join(value_text(v) for v in value) + "]"
 
 
-def apply_values(config, values: dict, kind: str, tmp: Path):
+def apply_values(config, values: dict, kind: str):
     """``config`` (a model or protocol, ``kind``) with ``values`` (path -> value as
-    written in the sweep file) parsed, checked and applied.
+    written in the sweep file) parsed, checked and applied, without any file: the
+    values replace their keys in the config's document, which is read back by the
+    reader of files.
 
     Raises
     ------
     ConfigError
-        A value the model/protocol file reader refuses (its message, without the names
-        of the temporary files).
+        A value the model/protocol reader refuses (its message, naming the table and
+        key, ``[neuron].g_A: ...``).
     """
     if not values:
         return config
     paths = MODEL_PATHS if kind == "model" else PROTOCOL_PATHS
-    writer = model_to_toml if kind == "model" else protocol_to_toml
-    base = tmp / f"{kind}-base.toml"
-    base.write_text(writer(config), encoding="utf-8")
-    tables: dict[str, dict] = {kind: {"name": config.name, "description": config.description}}
+    document = (model_document if kind == "model" else protocol_document)(config)
     for path, value in values.items():
         table, key = paths[path]
-        tables.setdefault(table, {})[key] = value
-    over = tmp / f"{kind}-values.toml"
-    over.write_text(f'extends = "{base.name}"\n' + "".join(
-        f"[{t}]\n" + "".join(f"{k} = {value_text(v)}\n" for k, v in kv.items())
-        for t, kv in tables.items()), encoding="utf-8")
+        document.setdefault(table, {})[key] = value
+    read = model_from_document if kind == "model" else protocol_from_document
     try:
-        parsed = (load_model if kind == "model" else load_protocol)(over)
+        parsed = read(document, "", None)
     except ConfigError as exc:
-        raise ConfigError(str(exc).replace(f"{over.name} (extending {base.name}) ", "")) \
-            from None
+        raise ConfigError(str(exc).lstrip()) from None
     for path in values:
         parts = path.split(".")[1:] if kind == "protocol" else path.split(".")
         config = _replace(config, parts, _get(parsed, parts))

@@ -38,7 +38,6 @@ sweep file's folder, like ``extends`` in model files.
 from __future__ import annotations
 
 import itertools
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,15 +214,14 @@ def load_sweep(path, allow_large: bool = False) -> Sweep:
     for grid in parsed:
         paths += [p for p in grid.parameters if p not in paths]
     runs: dict[str, RunSpec] = {}
-    with tempfile.TemporaryDirectory(prefix="dendrinet-sweep-") as tmp:
-        for grid in parsed:
-            for spec in grid.expand(run_name_keys(paths), Path(tmp), problems):
-                other = runs.setdefault(spec.run_id, spec)
-                if other != spec:
-                    problems.append(f"{grid.loc}: run {spec.run_id!r} is defined twice with "
-                                    f"different settings (models or protocols with the same "
-                                    f"name, or grids that differ in epochs/n_train/n_test/"
-                                    f"engine/data_dir); give them distinct names")
+    for grid in parsed:
+        for spec in grid.expand(run_name_keys(paths), problems):
+            other = runs.setdefault(spec.run_id, spec)
+            if other != spec:
+                problems.append(f"{grid.loc}: run {spec.run_id!r} is defined twice with "
+                                f"different settings (models or protocols with the same "
+                                f"name, or grids that differ in epochs/n_train/n_test/"
+                                f"engine/data_dir); give them distinct names")
     problems.raise_if_any(where)
     return Sweep(source, text, tuple(runs.values()), tuple(paths))
 
@@ -300,7 +298,7 @@ class _Grid:
         return cls(loc, models, protocols, datasets, seeds, epochs, n_train, n_test, engine,
                    data_dir, parameters)
 
-    def expand(self, labels: dict[str, str], tmp: Path, problems: _Problems):
+    def expand(self, labels: dict[str, str], problems: _Problems):
         """The grid's runs; problems of parameter values are added to ``problems``."""
         model_paths = [p for p in self.parameters if p in MODEL_PATHS]
         protocol_paths = [p for p in self.parameters if p in PROTOCOL_PATHS]
@@ -314,7 +312,7 @@ class _Grid:
                                              (key_p, protocol, protocol_paths, "protocol")):
                 if key not in configured:
                     configured[key] = _configure(config, {p: combo[p] for p in paths}, kind,
-                                                 tmp, f"{self.loc}.parameters", problems)
+                                                 f"{self.loc}.parameters", problems)
             m, p = configured[key_m], configured[key_p]
             if m is None or p is None:
                 continue
@@ -405,11 +403,11 @@ def _check_parameter(path: str, values, where: str, problems: _Problems) -> None
             problems.append(f"{where}.{path!r}: {bad}")
 
 
-def _configure(config, values: dict, kind: str, tmp: Path, where: str, problems: _Problems):
+def _configure(config, values: dict, kind: str, where: str, problems: _Problems):
     if config is None:
         return None
     try:
-        return apply_values(config, values, kind, tmp)
+        return apply_values(config, values, kind)
     except ConfigError as exc:
         assigned = ", ".join(f"{p} = {value_text(v)}" for p, v in values.items())
         problems.append(f"{where}: {assigned} in {kind} {config.name!r}: {exc}")

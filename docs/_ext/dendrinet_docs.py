@@ -4,17 +4,15 @@ Nothing here holds documentation of its own: every table is read, at build time,
 the objects that define the behaviour, so the pages cannot drift from the code.
 
 ``.. dendrinet-model-keys::``
-    One table per section of a model file: key, type and unit, default, meaning. The
-    sections and their keys come from ``dendrinet.config._MODEL_TABLES``, the dataclass
-    behind each section from the fields of :class:`dendrinet.config.ModelConfig`, units
-    from ``NeuronParams._UNITS``, defaults from the dataclass defaults, meanings from
-    the numpydoc ``Attributes`` sections of the dataclass docstrings, else from the
-    comment after the key in the shipped base model file.
+    One table per section of a model file: key, type and unit, default, check, meaning.
+    Every row is one declared key (``dendrinet.config.MODEL_SETTINGS``: each key of a
+    file is declared once, on the dataclass field it fills, with its table, unit, check,
+    default and one-line help); the prose above a table is the summary of the dataclass
+    behind it.
 ``.. dendrinet-protocol-keys::``
-    The same for protocol files (``dendrinet.config._PROTOCOL_KEYS``,
-    ``ProtocolConfig._TIMES``).
+    The same for protocol files (``dendrinet.config.PROTOCOL_SETTINGS``).
 ``.. dendrinet-units::``
-    The unit spellings a file may use (``_TIME_UNITS``, ``_RATE_UNITS``).
+    The unit spellings a file may use (``dendrinet.config.TIME_UNITS``, ``RATE_UNITS``).
 ``.. dendrinet-shipped:: models|protocols``
     The shipped files: name, what it extends, description.
 ``.. dendrinet-cli::``
@@ -22,8 +20,8 @@ the objects that define the behaviour, so the pages cannot drift from the code.
 ``.. dendrinet-docstring:: module.name``
     A module's docstring, parsed as reStructuredText (without numpydoc's mangling).
 
-A key the generator cannot place (a dataclass field that no file key sets, or a file
-key without a field) stops the build with an error naming it.
+A dataclass field that no declared key fills stops the build with an error naming it
+(tests/test_config_fields.py checks the same without building).
 """
 from __future__ import annotations
 
@@ -38,11 +36,8 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.errors import ExtensionError
-from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
-
-logger = logging.getLogger(__name__)
 
 _RST_SPECIAL = re.compile(r"([\\`*|_])")
 
@@ -56,25 +51,7 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-# ----------------------------------------------------------------- docstrings
-
-
-def attribute_docs(cls) -> dict[str, str]:
-    """Field name -> description from the numpydoc ``Attributes`` section of ``cls``
-    (``a, b : float`` entries give both names the description)."""
-    from numpydoc.docscrape import NumpyDocString
-
-    doc = inspect.getdoc(cls) or ""
-    try:
-        parsed = NumpyDocString(doc)
-    except Exception:  # noqa: BLE001 - a docstring numpydoc cannot read gives no entries
-        return {}
-    out = {}
-    for entry in parsed["Attributes"]:
-        text = one_line(" ".join(entry.desc))
-        for name in entry.name.split(","):
-            out[name.strip()] = text
-    return out
+# ----------------------------------------------------------------- key tables
 
 
 def class_prose(cls) -> str:
@@ -89,59 +66,12 @@ def class_prose(cls) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
-def toml_comments(text: str) -> dict[tuple[str, str], str]:
-    """(section, key) -> the comment after ``key = value`` in a TOML file."""
-    out = {}
-    section = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        header = re.match(r"^\[([^\]]+)\]", stripped)
-        if header:
-            section = header.group(1).strip()
-            continue
-        match = re.match(r"^([A-Za-z0-9_-]+)\s*=\s*(.*)$", stripped)
-        if not match or "#" not in match.group(2):
-            continue
-        rest = match.group(2)
-        for i, char in enumerate(rest):  # the first '#' that ends a valid TOML value
-            if char != "#":
-                continue
-            try:
-                tomllib.loads("x = " + rest[:i])
-            except tomllib.TOMLDecodeError:
-                continue
-            comment = rest[i + 1:].strip()
-            if comment:
-                out[(section, match.group(1))] = comment
-            break
-    return out
-
-
-# ----------------------------------------------------------------- key tables
-
-
-def _type_text(annotation: str, unit_kind: str | None) -> str:
-    """What a TOML file writes for a field: its TOML type, and the unit if any."""
-    annotation = str(annotation).replace(" ", "")
-    if unit_kind == "time":
-        return "time, e.g. ``\"3 ms\"``"
-    if unit_kind == "rate":
-        return "rate, e.g. ``\"0.1 /ms\"``, ``\"200 Hz\"``"
-    optional = "|None" in annotation
-    base = annotation.replace("|None", "")
-    names = {"float": "number", "int": "integer", "bool": "``true`` / ``false``",
-             "str": "string", "tuple[float,...]": "array of numbers",
-             "tuple[int,...]": "array of integers",
-             "tuple[tuple[str,str],...]": "table ``[equations.parameters]``: name = number or "
-                                          "quantity"}
-    if base not in names:
-        raise ExtensionError(f"dendrinet-docs: no TOML type known for annotation {annotation!r}")
-    text = names[base]
-    return text + (", optional" if optional else "")
-
-
-def _default_text(value, unit_kind: str | None) -> str:
+def default_text(setting) -> str:
+    """A declared key's default, as a file would write it."""
+    value, unit = setting.default, setting.unit
     if value is dataclasses.MISSING:
+        return "the file's name without ``.toml``"
+    if setting.name == "name":  # a protocol's: the file's name too
         return "the file's name without ``.toml``"
     if value is None:
         return "not set (see meaning)"
@@ -151,139 +81,81 @@ def _default_text(value, unit_kind: str | None) -> str:
         return f'``"{value}"``' if value else '``""`` (none)'
     if isinstance(value, tuple):
         return "``[" + ", ".join(repr(v) for v in value) + "]``" if value else "``[]``"
-    if unit_kind == "time":
+    if unit == "time":
         return f"``{value:g} ms``"
-    if unit_kind == "rate":
+    if unit == "rate":
         return f"``{value:g} /ms``" + (f" (= {value * 1000:g} Hz)" if value >= 0.01 else "")
     return f"``{value!r}``"
 
 
-def _field_default(f: dataclasses.Field):
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return dataclasses.MISSING
+def key_row(setting) -> tuple[str, str, str, str, str]:
+    """(key, type and unit, default, check, meaning) of one declared key."""
+    meaning = escape(setting.help)
+    if setting.key != setting.name:
+        meaning = f"(field ``{setting.name}``) {meaning}"
+    check = setting.check_text()
+    return (setting.key, setting.type_text(), default_text(setting),
+            f"``{check}``" if check else "", meaning)
 
 
-def _meaning(docs: dict[str, str], comments: dict, field: str, where: tuple[str, str],
-             has_prose: bool) -> str:
-    """A key's description: its ``Attributes`` entry (reST), else the comment after it in
-    a shipped base file (plain text), else a pointer to the class prose."""
-    if docs.get(field):
-        return docs[field]
-    if comments.get(where):
-        return escape(comments[where])
-    return "(described above)" if has_prose else "—"
-
-
-def _table_rst(title: str, rows: list[tuple[str, str, str, str]], prose: str = "") -> list[str]:
+def _table_rst(title: str, rows, prose: str = "") -> list[str]:
     lines = [title, "^" * len(title), ""]
     if prose:
         lines += prose.splitlines() + [""]
-    lines += [".. list-table::", "   :header-rows: 1", "   :widths: 16 20 16 48",
+    lines += [".. list-table::", "   :header-rows: 1", "   :widths: 14 20 16 10 40",
               "   :class: dendrinet-keys", "",
-              "   * - key", "     - type and unit", "     - default", "     - meaning"]
-    for key, kind, default, meaning in rows:
+              "   * - key", "     - type and unit", "     - default", "     - check",
+              "     - meaning"]
+    for key, kind, default, check, meaning in rows:
         lines += [f"   * - ``{key}``", f"     - {kind}", f"     - {default}",
-                  f"     - {meaning}"]
+                  f"     - {check}", f"     - {meaning}"]
     return lines + [""]
 
 
-def model_key_tables() -> list[str]:
-    from dendrinet import config, resources
+def _check_covered(cls, settings, skip=("source",)) -> None:
+    """Every field of dataclass ``cls`` (but nested tables and ``skip``) is declared."""
+    declared = {s.name for s in settings}
+    for f in dataclasses.fields(cls):
+        nested = dataclasses.is_dataclass(getattr(f, "default_factory", None))
+        if not nested and f.name not in skip and f.name not in declared:
+            raise ExtensionError(f"dendrinet-docs: {cls.__name__}.{f.name} is set by no "
+                                 f"declared file key")
 
-    comments = {}  # the comments of the base models (the files that extend none)
-    for source in resources.model_files().values():
-        text = source.read_text(encoding="utf-8")
-        if "extends" not in tomllib.loads(text):
-            comments.update(toml_comments(text))
-    model_fields = {f.name: f for f in dataclasses.fields(config.ModelConfig)}
-    model_docs = attribute_docs(config.ModelConfig)
-    covered: set[tuple[str, str]] = set()
+
+def model_key_tables() -> list[str]:
+    """The key tables of model files, one per table, from the declarations."""
+    from dendrinet import config
+
+    _check_covered(config.ModelConfig, config.MODEL_SETTINGS)
     lines: list[str] = []
-    for section, keys in config._MODEL_TABLES.items():  # noqa: SLF001
-        owner = model_fields.get(section)
-        factory = getattr(owner, "default_factory", dataclasses.MISSING) if owner else None
-        if owner is not None and dataclasses.is_dataclass(factory):
-            cls = factory
-            fields = {f.name: f for f in dataclasses.fields(cls)}
-            hints = {k: str(v) for k, v in cls.__annotations__.items()}
-            docs, prose = attribute_docs(cls), class_prose(cls)
-            units = getattr(cls, "_UNITS", {})
-            covered |= {(cls.__name__, name) for name in fields}
-            missing = set(fields) - set(keys)
-            if missing:
-                raise ExtensionError(f"dendrinet-docs: fields {sorted(missing)} of "
-                                     f"{cls.__name__} are not keys of [{section}]")
+    for table, cls in config.MODEL_TABLES.items():
+        settings = [s for s in config.MODEL_SETTINGS if s.table == table]
+        if cls is None:
+            cls = config.ModelConfig
+            intro = "Read into the fields of :class:`~dendrinet.config.ModelConfig`."
+            prose = ""
         else:
-            cls, fields = config.ModelConfig, model_fields
-            hints = {k: str(v) for k, v in config.ModelConfig.__annotations__.items()}
-            docs, prose, units = model_docs, "", {}
-            covered |= {("ModelConfig", k) for k in keys}
-        rows = []
-        for key in sorted(keys, key=lambda k: list(fields).index(k) if k in fields else 99):
-            if key not in fields:
-                raise ExtensionError(f"dendrinet-docs: [{section}].{key} is no field of "
-                                     f"{cls.__name__}")
-            kind = units.get(key)
-            meaning = _meaning(docs, comments, key, (section, key), bool(prose))
-            if not meaning:
-                logger.info(f"dendrinet-docs: model [{section}].{key} has no description "
-                            f"(no Attributes entry in {cls.__name__}, no comment in the "
-                            f"base file)")
-            rows.append((key, _type_text(hints[key], kind),
-                         _default_text(_field_default(fields[key]), kind), meaning))
-        title = f"[{section}]"
-        ref = f"{cls.__module__}.{cls.__name__}"
-        intro = f"Read into :class:`~{ref}`." if cls is not config.ModelConfig else \
-            f"Read into the fields of :class:`~{ref}`."
-        lines += _table_rst(title, rows, intro + ("\n\n" + prose if prose else ""))
-    # every nested dataclass field must be reachable
-    for name, f in model_fields.items():
-        if dataclasses.is_dataclass(getattr(f, "default_factory", None)):
-            continue
-        if ("ModelConfig", name) not in covered and name != "source":  # source: where read
-            raise ExtensionError(f"dendrinet-docs: ModelConfig.{name} is set by no model-file key")
+            _check_covered(cls, settings)
+            intro = f"Read into :class:`~dendrinet.config.{cls.__name__}`."
+            prose = class_prose(cls)
+        lines += _table_rst(f"[{table}]", [key_row(s) for s in settings],
+                            intro + ("\n\n" + prose if prose else ""))
     return lines
 
 
 def protocol_key_tables() -> list[str]:
-    from dendrinet import config, resources
+    """The key tables of protocol files, one per table, from the declarations."""
+    from dendrinet import config
 
     cls = config.ProtocolConfig
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = {k: str(v) for k, v in cls.__annotations__.items()}
-    docs = attribute_docs(cls)
-    comments = toml_comments(resources.protocol_files()[cls.name].read_text(encoding="utf-8"))
-    covered = set()
+    _check_covered(cls, config.PROTOCOL_SETTINGS)
     lines = ["Read into :class:`~dendrinet.config.ProtocolConfig`.", ""]
     prose = class_prose(cls)
     if prose:
         lines += prose.splitlines() + [""]
-    for section, keys in config._PROTOCOL_KEYS.items():  # noqa: SLF001
-        rows = []
-        for key in keys:
-            # a key named after its section's prefix ([test].duration -> test_duration)
-            name = f"{section}_{key}" if f"{section}_{key}" in fields else key
-            if name not in fields:
-                raise ExtensionError(f"dendrinet-docs: protocol key [{section}].{key} maps to "
-                                     f"no field of ProtocolConfig")
-            covered.add(name)
-            kind = "time" if name in cls._TIMES else None  # noqa: SLF001
-            meaning = _meaning(docs, comments, name, (section, key), bool(prose))
-            if name != key:
-                meaning = f"(field ``{name}``) {meaning}"
-            rows.append((key, _type_text(hints[name], kind),
-                         _default_text(_field_default(fields[name]), kind), meaning))
-        order = list(fields)
-        rows.sort(key=lambda r: order.index(f"{section}_{r[0]}") if f"{section}_{r[0]}" in
-                  order else order.index(r[0]))
-        lines += _table_rst(f"[{section}]", rows)
-    missing = set(fields) - covered
-    if missing:
-        raise ExtensionError(f"dendrinet-docs: ProtocolConfig fields {sorted(missing)} are set "
-                             f"by no protocol-file key")
+    for table in config.PROTOCOL_TABLES:
+        rows = [key_row(s) for s in config.PROTOCOL_SETTINGS if s.table == table]
+        lines += _table_rst(f"[{table}]", rows)
     return lines
 
 
@@ -294,8 +166,8 @@ def unit_lines() -> list[str]:
         return ", ".join(f"``{u}``" + ("" if f == 1 else f" (= {f:g} {canonical})")
                          for u, f in units.items())
 
-    return ["* **times**: " + spellings(config._TIME_UNITS, "ms"),  # noqa: SLF001
-            "* **rates and conductances**: " + spellings(config._RATE_UNITS, "/ms"),  # noqa: SLF001
+    return ["* **times**: " + spellings(config.TIME_UNITS, "ms"),
+            "* **rates and conductances**: " + spellings(config.RATE_UNITS, "/ms"),
             ""]
 
 
@@ -411,15 +283,22 @@ class _Generated(SphinxDirective):
         return holder.children
 
 
+def _note_config(env) -> None:
+    """Regenerate a page when a module of dendrinet.config (its declarations) changes."""
+    package = importlib.import_module("dendrinet.config")
+    for name in ("fields", "model", "protocol"):
+        env.note_dependency(importlib.import_module(f"{package.__name__}.{name}").__file__)
+
+
 class ModelKeys(_Generated):
     def lines(self):
-        self.env.note_dependency(importlib.import_module("dendrinet.config").__file__)
+        _note_config(self.env)
         return model_key_tables()
 
 
 class ProtocolKeys(_Generated):
     def lines(self):
-        self.env.note_dependency(importlib.import_module("dendrinet.config").__file__)
+        _note_config(self.env)
         return protocol_key_tables()
 
 

@@ -11,8 +11,8 @@ How an epoch runs. The whole epoch (forward + target phase per example) is one B
 ``network_operation`` at the end of every step does nothing except at the last step of
 a presentation: there it reads the window sums straight from the groups' state arrays
 (after the step's accumulation) and zeroes them; after a target phase it calls
-:func:`dendrinet.backends.numba.plasticity.learn_flat` (the kernel the fast engine uses, compiled
-for the model's learning rule) on flat copies
+:func:`dendrinet.learning.plasticity.learn_flat` (the kernel the fast engine uses, with
+the model's learning rule) on flat copies
 of the parameters and writes the new weights and biases into the Synapses' and groups'
 arrays, in place, before the next step. Weights therefore change between examples only,
 as docs/design.md requires.
@@ -26,18 +26,17 @@ random streams); the potentials given the same spikes agree to rounding
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from dendrinet.backends.brian2.equations import extra_state_variables
+from dendrinet.model.equations import extra_state_variables
 from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS,
                                                TRACE_VARIABLES, WINDOW_SUMS, DendriticNetwork,
                                                root_cause)
-from dendrinet.backends.numba.layout import FlatLayout, FlatParams
-from dendrinet.backends.numba.specialise import kernels_for
-from dendrinet.config import EquationTerms, ModelConfig, ProtocolConfig
+from dendrinet.learning.layout import FlatLayout, FlatParams
+from dendrinet.learning import plasticity
+from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
@@ -55,16 +54,6 @@ from dendrinet.weights import Parameters
 __all__ = ["Brian2Engine"]
 
 _STATE_FORMAT = 1
-
-
-def learning_part(model: ModelConfig) -> ModelConfig:
-    """``model`` with the standard neuron equations: what its plasticity kernels need.
-
-    The rule reads the potentials, plateaus and traces that Brian2 records, never the
-    neuron update, so the fast engine's generator (which cannot run the time ``t``,
-    ``rand()`` or a neuron's own spike traces) is never asked for these equations.
-    """
-    return dataclasses.replace(model, equations=EquationTerms())
 
 
 def _derived_seed(seed: int, stream: int, epoch: int) -> int:
@@ -406,9 +395,9 @@ class _Learner:
         self.y_arrays = [s.variables["weight"].get_value() for s in net.feedback]
         self.b_arrays = [net.groups[name].variables["b"].get_value() for name in self.names[1:]]
         self.writes_Y = model.feedback.mode in ("symmetric", "noisy_symmetric", "learned")
-        # the learning rule compiled for this model: the plasticity kernels of its rule
-        # alone (Brian2 simulates the neurons), so any equation Brian2 runs also trains
-        self.plasticity = kernels_for(learning_part(model)).plasticity
+        # the learning package alone (the model's rule; Brian2 simulates the neurons), so
+        # any equation Brian2 runs also trains
+        self.plasticity = plasticity
         self.rule = self.plasticity.make_rule(model, Y_noise, engine.epochs_done)
         self.ex = self.plasticity.new_example(layout.n_inputs, layout.n_units)
         self.V_f, self.alpha_f, self.alpha_t = self.ex.V_f, self.ex.alpha_f, self.ex.alpha_t

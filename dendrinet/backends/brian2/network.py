@@ -40,11 +40,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
-from dendrinet.backends.brian2 import equations
+from dendrinet.model import equations
 from dendrinet.config import ModelConfig
 from dendrinet.encoding import max_spike_probability, validate_images
 from dendrinet.engine.checks import check_parameters
@@ -52,6 +51,7 @@ from dendrinet.engine.results import (SimulationResult, population_kind, populat
                                       sigmoid)
 from dendrinet.errors import DendrinetError
 from dendrinet.schedule import TARGET, TEST, Schedule
+from dendrinet.storage.files import create_temporary_folder
 
 TARGETS = ("numpy", "cython")
 DEVICES = ("runtime", "cpp_standalone")
@@ -196,7 +196,7 @@ class DendriticNetwork:
         import brian2
 
         if self._standalone_dir is None:
-            self._standalone_dir = tempfile.mkdtemp(prefix="dendrinet_standalone_")
+            self._standalone_dir = str(create_temporary_folder(prefix="dendrinet_standalone_"))
         # Brian2's default "make -j" starts one compiler per source file at once (dozens,
         # thrashing a small machine): as many jobs as cores instead
         brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]

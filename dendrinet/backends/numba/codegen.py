@@ -1,17 +1,20 @@
 """The fast engine's neuron update, generated from the model's Brian2 equations.
 
-The equations of a model (:mod:`dendrinet.backends.brian2.equations`, the one definition
+The equations of a model (:mod:`dendrinet.model.equations`, the one definition
 both engines use) go through Brian2's own machinery: ``NeuronGroup`` parses them and
 checks their units, and its state updater (the integration method Brian2 uses for the
-network, :data:`~dendrinet.backends.brian2.equations.METHOD`) gives one step of every
+network, :data:`~dendrinet.model.equations.METHOD`) gives one step of every
 differential equation as "abstract code", lines of Python. This module turns those lines
-into the Numba functions of :mod:`dendrinet.backends.numba.hooks` (same names and
-arguments), as the text of a module that :mod:`dendrinet.backends.numba.specialise`
+into the Numba functions of :mod:`dendrinet.backends.numba.standard_neuron` (same names and
+arguments), as the text of a module that :mod:`dendrinet.backends.numba.model_part`
 compiles into the engine:
 
-* every constant of the namespace (and every unit written in an equation) becomes a
-  module-level float in SI units, which Numba folds into the machine code; ``dt`` is
-  ``net.dt_s`` (seconds), so ``exp(-dt/tau)`` is computed once per call, not per unit;
+* the model's parameters (the namespace: ``[neuron]`` and ``[equations.parameters]``)
+  are read at run time from ``k.P`` (SI units, in the order of the module's
+  ``PARAMETERS``), so a model that differs only in a value runs the same compiled code;
+  units written in an equation (``ms``, ``mV``) are numbers in the source. Every
+  subexpression of parameters and ``dt`` alone (``exp(-dt*(g_L + g_B + g_A))``) is
+  computed once per call, before the loop over units;
 * the basal, apical and own traces stay the engine's (exact decays, the pending input
   of the previous step folded in first, as in the hand-written update); the generated
   lines compute the soma and the extra state variables from the start-of-step values,
@@ -54,7 +57,7 @@ import math
 
 from numba import njit
 
-from dendrinet.backends.numba.numerics import JIT, exp_parts, fast_exp as exp
+from dendrinet.jit.numerics import JIT, exp_parts, fast_exp as exp
 
 log, log10, sqrt = math.log, math.log10, math.sqrt
 sin, cos, tan = math.sin, math.cos, math.tan
@@ -136,7 +139,7 @@ def brian2_group(model: ModelConfig, kind: str):
     import brian2 as b2
     from brian2.utils.logger import catch_logs
 
-    from dendrinet.backends.brian2 import equations
+    from dendrinet.model import equations
 
     text = {"hidden": equations.hidden_equations, "output": equations.output_equations}[kind](model)
     text = text.replace("(linked)", "")  # teach, label: parameters here (values at run time)
@@ -233,24 +236,38 @@ def _check_generatable(model: ModelConfig, kind: str, names: set[str]) -> None:
             f"(engine='brian2' in Python)")
 
 
-def _constants(model: ModelConfig, kind: str, names: set[str], local: set[str]) -> dict:
-    """SI float values of the names that are neither local variables nor functions."""
+def _constants(model: ModelConfig, kind: str, names: set[str], local: set[str]
+               ) -> tuple[dict, set]:
+    """The units among the names that are neither local variables nor functions (SI
+    float values, written into the source), and the parameters (read at run time)."""
     import brian2
     from brian2.units.fundamentalunits import Quantity, Unit
 
     _, ns = brian2_group(model, kind)
-    out = {}
+    out, parameters = {}, set()
     for name in sorted(names - local - set(FUNCTIONS)):
         if name in ns:
-            value = ns[name]
-        elif isinstance(getattr(brian2, name, None), Unit):
+            parameters.add(name)
+            continue
+        if isinstance(getattr(brian2, name, None), Unit):
             value = getattr(brian2, name)
         else:
             raise ModelEquationError(f"{_where(model)}: unknown name {name!r} in the {kind} "
                                      f"equations ({_kind_terms(model, kind)}); declare it in "
                                      f"[equations.parameters] with its unit")
         out[name] = float(value) if isinstance(value, (Quantity, Unit)) else float(value)
-    return out
+    return out, parameters
+
+
+def parameter_values(model: ModelConfig, names: tuple[str, ...]):
+    """The values of the parameters ``names`` of ``model`` (SI floats, float64 array):
+    what the generated code reads at run time (``k.P``)."""
+    import numpy as np
+
+    from dendrinet.model.equations import namespace
+
+    ns = namespace(model)
+    return np.array([float(ns[name]) for name in names], dtype=np.float64)
 
 
 def _substituted(expr: str, temps: dict, consts: dict):
@@ -261,6 +278,27 @@ def _substituted(expr: str, temps: dict, consts: dict):
     e = str_to_sympy(expr)
     e = e.subs({s: temps[s.name] for s in e.free_symbols if s.name in temps})
     return e.subs({s: Float(consts[s.name]) for s in e.free_symbols if s.name in consts})
+
+
+def _hoisted(exprs: list, constant: set[str], prefix: str):
+    """``exprs`` with every largest subexpression of ``constant`` names alone (that is
+    not a plain name or number) replaced by a new symbol, and the ``(symbol,
+    expression)`` pairs: computed once before the loop over units."""
+    from sympy import Symbol
+
+    found: dict = {}
+
+    def walk(e):
+        if e.is_Atom:
+            return e
+        if {str(s) for s in e.free_symbols} <= constant:
+            if e not in found:
+                found[e] = Symbol(f"{prefix}{len(found)}")
+            return found[e]
+        return e.func(*[walk(a) for a in e.args])
+
+    out = [walk(e) for e in exprs]
+    return out, [(symbol, e) for e, symbol in found.items()]
 
 
 def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[str]:
@@ -277,7 +315,7 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
     local = state | {"dt", "i", "teach", "label"} | {t for t, _ in lines}
     names = set().union(*(_names(expr) for _, expr in lines))
     _check_generatable(model, kind, names)
-    consts = _constants(model, kind, names, local)
+    consts, parameters = _constants(model, kind, names, local)
     temps, outputs = {}, []
     for target, expr in lines:
         temps[target] = _substituted(expr, temps, consts)
@@ -288,10 +326,12 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
     # evaluates with one division instead of two (B/A and the one inside exp).
     parts, layout = [], []
     for t in outputs:
-        split = _exponential_euler_parts(temps.get(f"_BA_{t}"), temps[t])
+        split = _exponential_euler_parts(temps.get(f"_BA_{t}"), temps[t], parameters)
         layout.append((t, len(parts), split is not None))
         parts += list(split) if split is not None else [temps[t]]
+    parts, before = _hoisted(parts, parameters | {"dt"}, "_k")
     shared, reduced = cse(parts, symbols=numbered_symbols("_cse"))
+    head = [f"{name} = {sympy_to_str(e)}" for name, e in before]
     body = [f"{name} = {sympy_to_str(e)}" for name, e in shared]
     for t, k, split in layout:
         if split:
@@ -300,19 +340,21 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
         else:
             body.append(f"_new_{t} = {sympy_to_str(reduced[k])}")
     body += [f"{t} = _new_{t}" for t in outputs]  # every new value from start-of-step values
-    return body
+    return head, body, parameters
 
 
-def _exponential_euler_parts(ba, update):
+def _exponential_euler_parts(ba, update, parameters=frozenset()):
     """``(n, d, a)`` if ``update`` is exponential Euler's ``-ba + (x + ba) exp(a)`` with
-    ``ba = n/d`` and a rate that depends on more than ``dt`` (else None: a constant
-    ``exp(a)`` is computed once per call, and the plain form is cheaper)."""
+    ``ba = n/d`` and a rate that depends on more than ``dt`` and the parameters (else
+    None: a constant ``exp(a)`` is computed once per call, and the plain form is
+    cheaper)."""
     from sympy import exp, fraction, simplify, together
 
     if ba is None:
         return None
     exps = list(update.atoms(exp))
-    if len(exps) != 1 or {str(s) for s in exps[0].args[0].free_symbols} <= {"dt"}:
+    constant = {"dt", *parameters}
+    if len(exps) != 1 or {str(s) for s in exps[0].args[0].free_symbols} <= constant:
         return None
     a = exps[0].args[0]
     n, d = fraction(together(ba))
@@ -323,40 +365,56 @@ def _exponential_euler_parts(ba, update):
 
 
 def neuron_hooks_source(model: ModelConfig) -> str:
-    """The text of a module with :mod:`~dendrinet.backends.numba.hooks`'s neuron
-    functions generated from ``model``'s equations."""
+    """The text of a module with :mod:`~dendrinet.backends.numba.standard_neuron`'s neuron
+    functions generated from ``model``'s equations. It holds no parameter value: models
+    that differ only in values get the same text (the same compiled code)."""
     from brian2.parsing.sympytools import sympy_to_str
 
-    from dendrinet.backends.brian2.equations import extra_state_variables
+    from dendrinet.model.equations import extra_state_variables
 
     extra_h = extra_state_variables(model, "hidden")
     extra_o = extra_state_variables(model, "output")
-    body_h = _population(model, "hidden", extra_h)
-    body_o = _population(model, "output", extra_o)
+    head_h, body_h, params_h = _population(model, "hidden", extra_h)
+    head_o, body_o, params_o = _population(model, "output", extra_o)
     apical = _apical_expression(model)
     apical_names = _names(apical)
     _check_generatable(model, "hidden", apical_names)
-    const_a = _constants(model, "hidden", apical_names,
-                         {"V", "b", "bL", "bS", "aL", "aS", *extra_h})
-    apical = sympy_to_str(_substituted(apical, {}, const_a))
+    const_a, params_a = _constants(model, "hidden", apical_names,
+                                   {"V", "b", "bL", "bS", "aL", "aS", *extra_h})
+    (apical_expr,), head_a = _hoisted([_substituted(apical, {}, const_a)], params_a | {"dt"},
+                                      "_k")
+    head_a = [f"{name} = {sympy_to_str(e)}" for name, e in head_a]
+    apical = sympy_to_str(apical_expr)
     apical_names = _names(apical)
-    for name in (*extra_h, *extra_o, *apical_names):
+    parameters = tuple(sorted(params_h | params_o | params_a))
+    for name in (*extra_h, *extra_o, *apical_names, *parameters):
         source_identifier(name)
+    index = {name: i for i, name in enumerate(parameters)}
     # the header is fixed text: the model's name and other file text never land in source
-    out = [_HEADER, _PRELUDE, f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}"]
-    out += ["", "", _update_function("update_hidden", body_h, extra_h, hidden=True),
-            "", "", _update_function("update_output", body_o, extra_o, hidden=False),
-            "", "", _PROJECTED, "", "", _apical_functions(apical, apical_names, extra_h)]
+    out = [_HEADER, _PRELUDE, f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}",
+           f"PARAMETERS = {parameters!r}"]
+    out += ["", "", _update_function("update_hidden", head_h, body_h, extra_h,
+                                     _loads_of(params_h, index), hidden=True),
+            "", "", _update_function("update_output", head_o, body_o, extra_o,
+                                     _loads_of(params_o, index), hidden=False),
+            "", "", _PROJECTED, "", "",
+            _apical_functions(apical, apical_names, extra_h,
+                              _loads_of(params_a, index) + head_a)]
     source = "\n".join(out) + "\n"
-    check_generated_source(source, (*extra_h, *extra_o))
+    check_generated_source(source, (*extra_h, *extra_o, *parameters))
     return source
+
+
+def _loads_of(parameters, index: dict) -> list[str]:
+    """Lines reading the parameters a function uses from ``k.P`` (before its loop)."""
+    return [f"{name} = P__[{index[name]}]" for name in sorted(parameters)]
 
 
 _HEADER = '"""Generated by dendrinet.backends.numba.codegen; do not edit."""'
 #: A name the generated source may hold (ASCII; the model reader allows fewer).
 _SOURCE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Modules the generated source imports (those of the prelude).
-_SOURCE_IMPORTS = {"math", "numba", "dendrinet.backends.numba.numerics"}
+_SOURCE_IMPORTS = {"math", "numba", "dendrinet.jit.numerics"}
 
 
 def source_identifier(name: str) -> str:
@@ -419,17 +477,18 @@ def _rows(extras, only=None) -> list[str]:
             if only is None or x in only]
 
 
-def _update_function(name: str, body: list[str], extras, hidden: bool) -> str:
+def _update_function(name: str, head: list[str], body: list[str], extras, loads,
+                     hidden: bool) -> str:
     if hidden:
-        head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, aL__, aS__, b__, X__, lo, "
-                f"hi):\n"
-                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n")
+        top = (f"@njit(**JIT)\ndef {name}(k, V__, bL__, bS__, c__, aL__, aS__, b__, X__, lo, "
+               f"hi):\n")
     else:
-        head = (f"@njit(**JIT)\ndef {name}(net, V__, bL__, bS__, c__, b__, X__, lo, hi, drive__, "
-                f"E__, cD__, teach_, label):\n"
-                f"    J__, dL__, dS__, dt = net.J, net.dL, net.dS, net.dt_s\n"
-                f"    teach = 1.0 if teach_ else 0.0\n")
-    loop = _rows(extras) + [
+        top = (f"@njit(**JIT)\ndef {name}(k, V__, bL__, bS__, c__, b__, X__, lo, hi, drive__, "
+               f"E__, cD__, teach_, label):\n"
+               f"    teach = 1.0 if teach_ else 0.0\n")
+    top += "    J__, dL__, dS__, dt, P__ = k.J, k.dL, k.dS, k.dt_s, k.P\n"
+    loop = ["    " + line for line in loads + head]
+    loop += _rows(extras) + [
             "    for j__ in range(V__.size):",
             "        i = j__",
             "        v__ = J__ * c__[j__]",
@@ -447,38 +506,35 @@ def _update_function(name: str, body: list[str], extras, hidden: bool) -> str:
     loop += ["        bL__[j__] = bL * dL__", "        bS__[j__] = bS * dS__"]
     if hidden:
         loop += ["        aL__[j__] = aL * dL__", "        aS__[j__] = aS * dS__"]
-    return head + "\n".join(loop)
+    return top + "\n".join(loop)
 
 
 _PROJECTED = '''\
 @njit(**JIT)
-def update_hidden_projected(net, V__, bL__, bS__, c__, b__, X__, lo, hi):
+def update_hidden_projected(k, V__, bL__, bS__, c__, b__, X__, lo, hi):
     """Never called: generated models keep explicit apical traces."""
-    raise RuntimeError("generated models run with explicit apical traces")'''
+    return'''
 
 
-def _apical_functions(expr: str, names: set[str], extras) -> str:
+def _apical_functions(expr: str, names: set[str], extras, head: list[str]) -> str:
     used = [x for x in extras if x in names]
-    loads = [f"    {n} = {n}__[j__]" for n in ("V", "b", "bL", "bS", "aL", "aS") if n in names]
-    loads += ["    " + line for line in _loads(used)]
-    args = ", ".join(["j__", "V__", "bL__", "bS__", "aL__", "aS__", "b__", *(f"{x}__" for x in used)])
+    loads = [f"        {n} = {n}__[j__]" for n in ("V", "b", "bL", "bS", "aL", "aS")
+             if n in names]
+    loads += ["        " + line for line in _loads(used)]
+    before = ["    P__ = k.P"] + ["    " + line for line in head] + _rows(extras, used)
     return "\n".join([
-        "@njit(inline='always', **JIT)",
-        f"def apical_value({args}):",
-        *loads,
-        f"    return {expr}",
-        "",
-        "",
         "@njit(**JIT)",
-        "def add_apical(acc, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
-        *_rows(extras, used),
+        "def add_apical(k, acc, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
+        *before,
         "    for j__ in range(acc.size):",
-        f"        acc[j__] += apical_value({args})",
+        *loads,
+        f"        acc[j__] += {expr}",
         "",
         "",
         "@njit(**JIT)",
-        "def apical_row(out, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
-        *_rows(extras, used),
+        "def apical_row(k, out, V__, bL__, bS__, aL__, aS__, b__, X__, lo, hi):",
+        *before,
         "    for j__ in range(out.size):",
-        f"        out[j__] = apical_value({args})",
+        *loads,
+        f"        out[j__] = {expr}",
     ])

@@ -10,9 +10,9 @@ from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA
                                                reset_acc, reset_state, run_presentation,
                                                store_means)
 from dendrinet.backends.numba.input_spikes import input_events, new_events
-from dendrinet.backends.numba.numerics import JIT, sigmoid
-from dendrinet.backends.numba.plasticity import learn
-from dendrinet.backends.numba.random_streams import derive_key, seed_streams
+from dendrinet.jit.numerics import JIT, sigmoid
+from dendrinet.learning.plasticity import learn
+from dendrinet.jit.random_streams import derive_key, seed_streams
 
 @njit(**JIT)
 def _input_events(x, p_max, n_steps, st, ev):
@@ -40,7 +40,7 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
     ----------
     records : float64 array (n, 1 + n_stats), output
         Per example: forward-phase prediction correct (0/1), then the statistics of
-        :func:`dendrinet.backends.numba.plasticity.learn_flat`.
+        :func:`dendrinet.learning.plasticity.learn_flat`.
     samples_f, samples_t : float64 arrays (n_samples, n_hidden_units), output
         Plateau vectors of the examples at epoch positions ``pos0 + q`` divisible by
         ``sample_every``; their positions go to ``sample_rows``.

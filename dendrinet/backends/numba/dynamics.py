@@ -55,10 +55,9 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from dendrinet.backends.numba.hooks import (EXTRA_STATE, add_apical, apical_row, update_hidden,
-                                            update_hidden_projected, update_output)
-from dendrinet.backends.numba.numerics import JIT, exp_parts, sigmoid
-from dendrinet.backends.numba.random_streams import uniform
+from dendrinet.backends.numba.model_part import NeuronConstants
+from dendrinet.jit.numerics import JIT, exp_parts, sigmoid
+from dendrinet.jit.random_streams import uniform
 from dendrinet.encoding import max_spike_probability
 
 #: Constants and parameters (flat layout, see ``_layout``) read by the step.
@@ -73,11 +72,13 @@ Net = namedtuple("Net", [
     "drive_E", "drive_I",            # g_T E_E / g, g_T E_I / g (target phase)
     "p_max", "phi_max",              # phi_max dt, phi_max (1/ms)
     "dt_s", "n_x",                   # dt in seconds (generated code: SI units), rows of X
+    "P",                             # values of the neuron part's parameters (SI)
+    # the model's neuron part as first-class functions (model_part.NeuronHooks; fields
+    # of their own: Numba's parallel loops take no tuple nested in an argument)
+    "update_hidden", "update_hidden_in", "update_hidden_projected",
+    "update_hidden_projected_in", "update_output", "update_output_in", "add_apical",
+    "apical_row",
 ])
-
-#: Rows of ``State.X``: the extra state variables of hidden and output units (each
-#: population uses the first rows; see :mod:`dendrinet.backends.numba.hooks`).
-N_EXTRA = max(len(EXTRA_STATE["hidden"]), len(EXTRA_STATE["output"]))
 
 #: Dynamic state carried from step to step (and example to example in training).
 State = namedtuple("State", [
@@ -104,13 +105,16 @@ FLUSH_EVERY = 32
 STATE_FLOATS = ("V", "bL", "bS", "aL", "aS", "xL", "xS", "xinL", "xinS")
 
 
-def make_net(layout, W, b, Y, model, dt: float, single_inputs: bool = False) -> Net:
-    """Constants of the step for ``model`` at time step ``dt`` (ms).
+def make_net(layout, W, b, Y, model, dt: float, part, single_inputs: bool = False) -> Net:
+    """Constants of the step for ``model`` at time step ``dt`` (ms), with the neuron
+    part ``part`` (:func:`~dendrinet.backends.numba.model_part.model_part`; its parameter
+    values are ``model``'s).
 
     ``single_inputs``: propagate input spikes through a float32 copy of the first
     weight matrix into a float32 pending sum (see the module docstring, "Input
     precision"); otherwise ``W_in`` is a view of ``W`` and every sum is float64.
     """
+
     n = model.neuron
     teaching_conductance = n.g_T
     W_in = W[layout.wo[0]:layout.wo[1]]
@@ -125,16 +129,17 @@ def make_net(layout, W, b, Y, model, dt: float, single_inputs: bool = False) -> 
                math.exp(-g_free * dt), n.g_D / g_free,
                math.exp(-g_teach * dt), n.g_D / g_teach,
                teaching_conductance * n.E_E / g_teach, teaching_conductance * n.E_I / g_teach,
-               max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, N_EXTRA)
+               max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, part.n_extra,
+               part.parameter_values(model), *part.hooks(W_in.dtype))
 
 
-def make_state(n_inputs: int, n_units: int) -> State:
-    """A zero state (random streams unseeded: all zero)."""
+def make_state(n_inputs: int, n_units: int, n_x: int = 0) -> State:
+    """A zero state with ``n_x`` extra state rows (random streams unseeded: all zero)."""
     z = lambda n: np.zeros(n)  # noqa: E731
     return State(z(n_units), z(n_units), z(n_units), z(n_units), z(n_units), z(n_units),
                  z(n_units), z(n_inputs), z(n_inputs), np.zeros(n_units, np.uint64),
                  np.zeros(n_units, np.uint64), np.zeros(n_inputs, np.uint64),
-                 np.zeros(n_inputs, np.uint64), np.zeros((N_EXTRA, n_units)))
+                 np.zeros(n_inputs, np.uint64), np.zeros((n_x, n_units)))
 
 
 @njit(**JIT)
@@ -269,7 +274,7 @@ def _gather(V, u, cand, vc, uc):
 @njit(**JIT)
 def _bernoulli(vc, uc, p_max, hit):
     """``u < p_max sig(V)``, tested as ``u (Q + 2^k P) < p_max Q``
-    (``sig(V) = Q / (Q + 2^k P)``, see :func:`dendrinet.backends.numba.numerics.sigmoid`): no division."""
+    (``sig(V) = Q / (Q + 2^k P)``, see :func:`dendrinet.jit.numerics.sigmoid`): no division."""
     for k in range(vc.size):
         scale, p, q = exp_parts(-vc[k])
         hit[k] = np.uint8(uc[k] * (q + scale * p) < p_max * q)
@@ -481,6 +486,8 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     J = net.J
     dL = net.dL
     dS = net.dS
+    # what the model's neuron part reads (model_part.NeuronConstants)
+    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
     if teach:
         E_out = net.E_teach
         cD = net.cD_teach
@@ -536,23 +543,23 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             hi = uo[l + 1]
             if apical:
                 if l == 0:
-                    update_hidden(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, aL[lo:hi],
-                                  aS[lo:hi], b[lo:hi], X, lo, hi)
+                    net.update_hidden_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
+                                           aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
                 else:
-                    update_hidden(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi], aL[lo:hi],
-                                  aS[lo:hi], b[lo:hi], X, lo, hi)
+                    net.update_hidden(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
+                                        aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
             elif l == 0:
-                update_hidden_projected(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in, b[lo:hi],
-                                        X, lo, hi)
+                net.update_hidden_projected_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
+                                                 b[lo:hi], X, lo, hi)
             else:
-                update_hidden_projected(net, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
-                                        b[lo:hi], X, lo, hi)
+                net.update_hidden_projected(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
+                                              b[lo:hi], X, lo, hi)
         if L == 1:  # no hidden layer: the inputs drive the output layer
-            update_output(net, V, bL, bS, c_in, b, X, 0, n_units, scr.drive, E_out, cD, teach,
-                          label)
+            net.update_output_in(consts, V, bL, bS, c_in, b, X, 0, n_units, scr.drive, E_out,
+                                   cD, teach, label)
         else:
-            update_output(net, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:], b[n_hid:],
-                          X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
+            net.update_output(consts, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:],
+                                b[n_hid:], X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
         _decay_jump(xL, xS, spk, J, dL, dS)
         # 2. window sums and traces, from the updated state
         if window:
@@ -564,8 +571,8 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 _add_diff(acc.s, xL, xS)
             if acc_va:
                 if apical:
-                    add_apical(acc.Va[:n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid], aL[:n_hid],
-                               aS[:n_hid], b[:n_hid], X, 0, n_hid)
+                    net.add_apical(consts, acc.Va[:n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid],
+                                     aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
                 elif not acc_s:
                     _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
         if traces:
@@ -575,8 +582,8 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
                 tr_Vb[row, j] = bL[j] - bS[j] + b[j]
             for j in range(n_hid, n_units):  # output units: no apical input (0)
                 tr_Va[row, j] = aL[j] - aS[j]
-            apical_row(tr_Va[row, :n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid], aL[:n_hid],
-                       aS[:n_hid], b[:n_hid], X, 0, n_hid)
+            net.apical_row(consts, tr_Va[row, :n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid],
+                             aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
             tr_X[row, :, :] = X
         # 3. spikes; the spiking units of layer l are idx[cnt[l]:cnt[l + 1]] (relative ids)
         if draw:

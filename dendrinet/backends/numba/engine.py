@@ -13,8 +13,8 @@ weights that change only between examples. It is fast because
   (the only case in which it can spike): the same spikes for a fifth of the work;
 * the per-neuron, per-step update vectorises (SIMD): one random stream per neuron
   (xoroshiro128+), a branch-free ``exp``/sigmoid accurate to 1e-15, no branches in
-  the loops (:mod:`~dendrinet.backends.numba.numerics`,
-  :mod:`~dendrinet.backends.numba.random_streams`, :mod:`~dendrinet.backends.numba.dynamics`);
+  the loops (:mod:`~dendrinet.jit.numerics`,
+  :mod:`~dendrinet.jit.random_streams`, :mod:`~dendrinet.backends.numba.dynamics`);
 * with fixed feedback weights and no apical conductance (``g_A = 0``, the paper's
   default) the apical potential is obtained from the output layer's own traces
   instead of 2 x n_hidden apical traces (``dynamics.run_presentation``, Notes);
@@ -38,16 +38,17 @@ training to rounding (tests/test_numba_engine.py).
 Compilation. The kernels are compiled on first use (about a minute) and cached on disk
 (``__pycache__`` next to the sources, or ``NUMBA_CACHE_DIR``); the first engine a process
 creates drops that cache if any engine source changed since it was written
-(:func:`~dendrinet.backends.numba.specialise.refresh_engine_cache`). A training run
+(:func:`~dendrinet.backends.numba.model_part.refresh_engine_cache`). A training run
 compiles the kernels of :meth:`FastEngine.present` and :meth:`FastEngine.record_spikes`
 too (:meth:`FastEngine.precompile`), so that a model compiles once.
 
-Any model. The per-step neuron update and the hidden layers' learning rule are reached
-through :mod:`~dendrinet.backends.numba.hooks`. A model with its own equations or rule
-gets a copy of the engine compiled with code generated from its Brian2 equations
-(:mod:`~dendrinet.backends.numba.codegen`) and its rule
-(:mod:`~dendrinet.backends.numba.rules`), cached under a hash of both
-(:mod:`~dendrinet.backends.numba.specialise`); such models keep explicit apical traces.
+Any model. The kernels are compiled once for every model: they reach a model's neuron
+update and its hidden layers' learning rule only as first-class functions, and its
+parameter values as data (:mod:`~dendrinet.backends.numba.model_part`, the one boundary).
+A model with its own equations compiles only its neuron part, generated from its Brian2
+equations (:mod:`~dendrinet.backends.numba.codegen`; seconds, once per equation variant,
+whatever its values); a rule of its own compiles only itself
+(:mod:`dendrinet.learning.rule_part`). Such models keep explicit apical traces.
 """
 from __future__ import annotations
 
@@ -58,10 +59,13 @@ import numpy as np
 from dendrinet.backends.numba.dynamics import STATE_FLOATS
 from dendrinet.backends.numba.input_spikes import new_events
 from dendrinet.backends.numba.jit_cache import is_cached
-from dendrinet.backends.numba.layout import FlatLayout
-from dendrinet.backends.numba.random_streams import derive_key, seed_streams
+from dendrinet.learning.layout import FlatLayout
+from dendrinet.jit.random_streams import derive_key, seed_streams
 from dendrinet.backends.numba.replay import fill_phase_averages
-from dendrinet.backends.numba.specialise import kernels_for
+from dendrinet.backends.numba import drivers, dynamics
+from dendrinet.backends.numba import replay as replay_module
+from dendrinet.backends.numba.model_part import model_part
+from dendrinet.learning import plasticity
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
@@ -82,12 +86,11 @@ __all__ = ["FastEngine", "replay"]
 
 def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: dict, *,
            learn: bool = False, input_precision: str = "double"):
-    """:func:`dendrinet.backends.numba.replay.replay` through ``model``'s own engine (the
-    code generated from its equations and rule, :mod:`~dendrinet.backends.numba.specialise`):
-    the given spike trains imposed on every population; returns the traces, phase averages
-    and (``learn=True``) learned parameters."""
-    return kernels_for(model).replay.replay(model, params, schedule, spikes, learn=learn,
-                                           input_precision=input_precision)
+    """:func:`dendrinet.backends.numba.replay.replay`: the given spike trains imposed on
+    every population of ``model`` (any model: its own neuron part and rule); returns the
+    traces, phase averages and (``learn=True``) learned parameters."""
+    return replay_module.replay(model, params, schedule, spikes, learn=learn,
+                                input_precision=input_precision)
 
 #: Training examples per Numba call (progress is reported between chunks).
 TRAIN_CHUNK = 256
@@ -118,7 +121,7 @@ class FastEngine:
     model : ModelConfig
         Any model: the standard equations and rule run on hand-written kernels, others
         on code generated from the model's Brian2 equations and learning rule
-        (:mod:`~dendrinet.backends.numba.specialise`; compiled once, cached on disk).
+        (:mod:`~dendrinet.backends.numba.model_part`; compiled once, cached on disk).
     protocol : ProtocolConfig
         Phase lengths, windows, ``dt`` (ms).
     params : Parameters
@@ -145,8 +148,8 @@ class FastEngine:
                  seed: int = 0, input_precision: str = "single"):
         check_engine_args(model, protocol, seed)
         # the model's compiled engine: the package's kernels, or code generated from its
-        # equations and learning rule (dendrinet.backends.numba.specialise)
-        self._k = kernels_for(model)
+        # equations and learning rule (dendrinet.backends.numba.model_part)
+        self._part = model_part(model)
         sizes = _check_params(model, params)
         if input_precision not in ("single", "double"):
             raise DendrinetError(f"input_precision must be 'single' or 'double', got "
@@ -158,7 +161,8 @@ class FastEngine:
         self.seed = int(seed)
         self.layout = FlatLayout.from_sizes(sizes)
         self._key = np.uint64(self.seed)
-        self._state = self._k.dynamics.make_state(self.layout.n_inputs, self.layout.n_units)
+        self._state = dynamics.make_state(self.layout.n_inputs, self.layout.n_units,
+                                          self._part.n_extra)
         # numba returns uint64 results as Python ints: wrap them again
         train_key = np.uint64(derive_key(self._key, np.uint64(1)))
         seed_streams(train_key, self._state.s0, self._state.s1)
@@ -193,18 +197,19 @@ class FastEngine:
         """A line for the user when the first calls of ``what`` ("train": training and
         test; "present": :meth:`present`) will compile the kernels (no on-disk cache
         yet), else None."""
-        d = self._k.drivers
+        d = drivers
         # training compiles everything (precompile): a model compiles once
         kernels = (d.present_schedule,) if check_compile_stage(what) == "present" else \
             (d.train_chunk, d.evaluate_examples, d.record_examples, d.present_schedule)
-        if is_cached(*kernels):
-            return None
-        if self._k.generated:
-            return (f"compiling the model, once: the fast engine generated from the "
-                    f"equations and learning rule of {self.model.name!r} (about a minute; "
-                    f"cached in {self._k.folder})")
-        return ("compiling the fast engine's kernels (once, about a minute on a small "
-                "machine; cached afterwards)")
+        if not is_cached(*kernels):
+            return ("compiling the fast engine's kernels (once per installation, for every "
+                    "model: about two minutes on a small machine; cached afterwards)")
+        m = self._part.module
+        if self._part.generated and not is_cached(m.update_hidden, m.update_output,
+                                                  m.add_apical, m.apical_row):
+            return (f"compiling the neuron of {self.model.name!r}, once: the update generated "
+                    f"from its equations (seconds; cached in {self._part.folder})")
+        return None
 
     def precompile(self, X) -> None:
         """Compile (or load from the cache) the kernels that training and testing do not
@@ -220,8 +225,8 @@ class FastEngine:
     def _net(self):
         _check_params(self.model, self.params)  # the caller may have replaced arrays
         W, b, Y, Yn = self.layout.pack(self.params)
-        net = self._k.dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt,
-                       single_inputs=self.input_precision == "single")
+        net = dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt, self._part,
+                                single_inputs=self.input_precision == "single")
         return net, Yn
 
     # ------------------------------------------------------------ training
@@ -267,14 +272,13 @@ class FastEngine:
         n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
         settle = self.protocol.settle_steps
         net, Yn = self._net()
-        kern = self._k
-        rule = kern.plasticity.make_rule(self.model, Yn, self.epochs_done)
-        ex = kern.plasticity.new_example(layout.n_inputs, layout.n_units)
-        upd = kern.plasticity.new_updates(layout.sizes)
+        rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
+        ex = plasticity.new_example(layout.n_inputs, layout.n_units)
+        upd = plasticity.new_updates(layout.sizes)
         n_in, n_units = layout.n_inputs, layout.n_units
-        scr = kern.dynamics.new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs,
+        scr = dynamics.new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs,
                                         net.W_in)
-        acc = kern.dynamics.new_acc(n_in, n_units)
+        acc = dynamics.new_acc(n_in, n_units)
         ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
         samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
@@ -284,7 +288,7 @@ class FastEngine:
         done, k, row = 0, 0, 0
         while done < n:
             stop = min(n, done + TRAIN_CHUNK)
-            ks, row = kern.drivers.train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
+            ks, row = drivers.train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
                                   n_fwd[done:stop], n_tgt[done:stop], settle,
                                   records[done:stop], samples_f[k:], samples_t[k:],
                                   sample_rows[k:], sample_every, done, self._apical_train,
@@ -360,7 +364,7 @@ class FastEngine:
         while done < n:
             stop = min(n, done + TEST_CHUNK)
             blocks = min(stop - done, 4 * threads)
-            self._k.drivers.evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
+            drivers.evaluate_examples(net, X[done:stop], positions[done:stop], self._test_key, steps,
                               settle, mean_V[done:stop], blocks, self._apical_test)
             check_test_potentials(mean_V, done, stop)
             if labels is not None:
@@ -410,8 +414,7 @@ class FastEngine:
         lay = self.layout
         n_in, n_units = lay.n_inputs, lay.n_units
         net, _ = self._net()
-        k = self._k
-        st = k.dynamics.make_state(n_in, n_units)
+        st = dynamics.make_state(n_in, n_units, self._part.n_extra)
         key = np.uint64(derive_key(key, np.uint64(3)))
         seed_streams(key, st.s0, st.s1)
         seed_streams(np.uint64(derive_key(key, np.uint64(1))), st.rin0, st.rin1)
@@ -422,11 +425,11 @@ class FastEngine:
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
         tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
         tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
-        means = k.dynamics.new_means(n_pres, n_in, n_units)
+        means = dynamics.new_means(n_pres, n_in, n_units)
         ev = new_events(n_in, int(schedule.n_steps.max()) if n_pres else 1)
-        k.drivers.present_schedule(
-            net, st, k.dynamics.new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
-                                            net.W_in), k.dynamics.new_acc(n_in, n_units), ev, X,
+        drivers.present_schedule(
+            net, st, dynamics.new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
+                                            net.W_in), dynamics.new_acc(n_in, n_units), ev, X,
             schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
             np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), rec, tr[0], tr[1],
             tr[2], tr[3], means)
@@ -438,7 +441,7 @@ class FastEngine:
                                   spikes=spikes_from_matrix(rec[:T], lay, schedule.dt, names))
         for l, name in enumerate(names[1:]):
             result.trace_neurons[name] = np.arange(int(lay.sizes[l + 1]))
-        return fill_phase_averages(result, lay, means, tr, T, k.hooks.EXTRA_STATE)
+        return fill_phase_averages(result, lay, means, tr, T, self._part.extra_state)
 
     def record_spikes(self, X, example_ids, labels=None) -> dict:
         """Spike trains of every layer during test presentations of some rows of ``X``.
@@ -475,7 +478,7 @@ class FastEngine:
                      f"recording the spikes of {ids.size} test presentations")
         rec = np.zeros((ids.size * steps, layout.n_inputs + layout.n_units), np.uint8)
         mean_V = np.zeros((ids.size, self.model.n_outputs))
-        self._k.drivers.record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
+        drivers.record_examples(net, np.ascontiguousarray(X[ids]), ids, self._test_key, steps, settle,
                         mean_V, self._apical_test, rec)
         out = spikes_from_matrix(rec, layout, self.protocol.dt, population_names(self.model))
         dt = self.protocol.dt

@@ -1,4 +1,4 @@
-"""The folder of generated engines (:mod:`~dendrinet.backends.numba.specialise`): what it
+"""The folder of generated engines (:mod:`~dendrinet.backends.numba.model_part`): what it
 holds, and keeping it under a bound, least recently used out.
 
 Each model with its own equations or rule gets a package ``dendrinet_generated_<hash>``
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dendrinet.errors import DendrinetError
+from dendrinet.storage.files import rename
 
 PREFIX = "dendrinet_generated_"
 #: The whole text of a generated package's ``__init__.py`` (its mark: nothing else is touched).
@@ -162,7 +163,7 @@ def remove(package: Package) -> bool:
         return False
     trash = folder.with_name(f".tmp-removed-{folder.name}-{os.getpid()}")
     try:
-        os.rename(folder, trash)
+        rename(folder, trash)
     except FileNotFoundError:
         return False
     shutil.rmtree(trash, ignore_errors=True)

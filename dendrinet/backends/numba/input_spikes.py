@@ -7,8 +7,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from dendrinet.backends.numba.numerics import JIT
-from dendrinet.backends.numba.random_streams import uniform
+from dendrinet.jit.numerics import JIT
+from dendrinet.jit.random_streams import uniform
 
 # ------------------------------------------------------------- input spikes
 

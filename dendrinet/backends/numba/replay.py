@@ -18,12 +18,12 @@ from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA
                                                TRACES, make_net, make_state, new_acc,
                                                new_means, new_scratch, reset_acc, reset_state,
                                                run_presentation, store_means)
-from dendrinet.backends.numba.layout import FlatLayout
-from dendrinet.backends.numba.numerics import JIT, sigmoid
-from dendrinet.backends.numba.plasticity import (Example, learn, make_rule, new_example,
-                                                 new_updates)
-from dendrinet.backends.numba.hooks import EXTRA_STATE
-from dendrinet.config import ModelConfig, is_standard
+from dendrinet.learning.layout import FlatLayout
+from dendrinet.jit.numerics import JIT, sigmoid
+from dendrinet.learning.plasticity import (Example, learn, make_rule, new_example,
+                                           new_updates)
+from dendrinet.backends.numba.model_part import model_part
+from dendrinet.config import ModelConfig
 from dendrinet.engine.results import PhaseAverages, n_stats, population_names, stat_names
 from dendrinet.engine.results import sigmoid as sigmoid_array
 from dendrinet.errors import DendrinetError
@@ -44,7 +44,7 @@ class ReplayResult(PhaseAverages):
         The parameters at the end (changed only with ``learn=True``).
     records : dict of str -> ndarray
         With ``learn=True``: per learning example (target presentation) the statistics
-        of :func:`dendrinet.backends.numba.plasticity.learn_flat` and ``presentation``
+        of :func:`dendrinet.learning.plasticity.learn_flat` and ``presentation``
         (its index).
     """
 
@@ -129,7 +129,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     ----------
     model : ModelConfig
         Any model the fast engine runs (edited equations and rules through their
-        generated engine, :mod:`~dendrinet.backends.numba.specialise`).
+        generated engine, :mod:`~dendrinet.backends.numba.model_part`).
     params : Parameters
         Not modified (a copy is learned with ``learn=True``).
     schedule : Schedule
@@ -150,10 +150,6 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     -------
     ReplayResult
     """
-    if __name__ == "dendrinet.backends.numba.replay" and not is_standard(model):
-        raise DendrinetError(f"model {model.name!r} has its own equations or learning rule: "
-                             f"replay it with dendrinet.backends.numba.engine.replay (its "
-                             f"generated engine)")
     if not isinstance(schedule, Schedule):
         raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
     if input_precision not in ("single", "double"):
@@ -176,10 +172,11 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     given = np.ascontiguousarray(np.concatenate([dense[n] for n in names[1:]], axis=1))
 
     W, b, Y, Yn = layout.pack(params)
-    net = make_net(layout, W, b, Y, model, dt,
+    part = model_part(model)
+    net = make_net(layout, W, b, Y, model, dt, part,
                    single_inputs=input_precision == "single")
     n_in, n_units = layout.n_inputs, layout.n_units
-    st = make_state(n_in, n_units)
+    st = make_state(n_in, n_units, part.n_extra)
     scr = new_scratch(n_in, n_units, L, model.n_outputs, net.W_in)
     acc = new_acc(n_in, n_units)
     n_pres = len(schedule)
@@ -198,7 +195,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     layout.unpack_into(params, W, b, Y)
 
     result = ReplayResult(sizes={n: int(s) for n, s in zip(names, layout.sizes)}, params=params)
-    fill_phase_averages(result, layout, means, tr, T, EXTRA_STATE)
+    fill_phase_averages(result, layout, means, tr, T, part.extra_state)
     if learn:
         result.records = {name: records[:n_learn, c].copy()
                           for c, name in enumerate(stat_names(L - 1))}

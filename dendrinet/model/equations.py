@@ -3,7 +3,7 @@
 Print them to recognise the equations of Guerguiev, Lillicrap & Richards (eLife 2017)::
 
     >>> from dendrinet.config import load_model
-    >>> from dendrinet.backends.brian2.equations import hidden_equations
+    >>> from dendrinet.model.equations import hidden_equations
     >>> print(hidden_equations(load_model("guerguiev2017-1hidden")))
 
 Units (kept honest for Brian2's unit checker). Potentials are dimensionless (``: 1``),

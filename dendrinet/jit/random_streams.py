@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from dendrinet.backends.numba.numerics import JIT, ubits_f64
+from dendrinet.jit.numerics import JIT, ubits_f64
 
 # ---------------------------------------------------------------------- RNG
 #

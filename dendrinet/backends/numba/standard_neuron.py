@@ -1,41 +1,40 @@
 """The neuron update of the standard model: what the generated code replaces.
 
 :func:`~dendrinet.backends.numba.dynamics.run_presentation` reaches a neuron's equations
-only through the functions of this module. They implement the standard equations of
-:mod:`dendrinet.backends.brian2.equations` by hand (exponential Euler written as
-``V <- V_inf + (V - V_inf) exp(-g dt)`` with precomputed constants, and a projected
-apical potential where it is exact). A model with other equations gets a module with
-the same functions generated from its Brian2 equations
-(:mod:`dendrinet.backends.numba.codegen`), compiled into a copy of the engine
-(:mod:`dendrinet.backends.numba.specialise`); tests/test_codegen.py checks that the
+only through the functions of a *neuron part* like this module, given to it as
+first-class functions (:mod:`dendrinet.backends.numba.model_part`). These implement the
+standard equations of :mod:`dendrinet.model.equations` by hand (exponential Euler
+written as ``V <- V_inf + (V - V_inf) exp(-g dt)`` with precomputed constants, and a
+projected apical potential where it is exact). A model with other equations gets a
+module with the same functions generated from its Brian2 equations
+(:mod:`dendrinet.backends.numba.codegen`); tests/test_codegen.py checks that the
 generator, given the standard equations, reproduces these functions.
 
-Arguments, for one layer's slice of the flat unit arrays: ``V`` soma, ``bL, bS`` basal
+Arguments, for one layer's slice of the flat unit arrays: ``k`` the constants of the
+step (:data:`~dendrinet.backends.numba.model_part.NeuronConstants`), ``V`` soma, ``bL,
+bS`` basal
 traces, ``c`` the previous step's summed presynaptic weight rows (added to ``bL, bS``
-with factor ``net.J`` first, then cleared), ``aL, aS`` apical traces, ``b`` bias, ``X``
+with factor ``k.J`` first, then cleared), ``aL, aS`` apical traces, ``b`` bias, ``X``
 the model's extra state variables (all of them, one row each; none here) and ``lo, hi``
 the slice's units in ``X`` (``X[r, lo:hi]`` is a contiguous view, so loops over it
-vectorise; a 2-D slice ``X[:, lo:hi]`` would not). ``hidden_layer_error`` is the
-learning rule of the hidden layers (the paper's here).
+vectorise; a 2-D slice ``X[:, lo:hi]`` would not).
 """
 from __future__ import annotations
 
 from numba import njit
 
-from dendrinet.backends.numba.numerics import JIT
-from dendrinet.backends.numba.rules import segregated_dendrite
-
-#: The hidden layers' learning rule (``[learning] rule``; :mod:`~dendrinet.backends.numba.rules`).
-hidden_layer_error = segregated_dendrite
+from dendrinet.jit.numerics import JIT
 
 #: Extra state variables per population kind (rows of ``State.X``).
 EXTRA_STATE = {"hidden": (), "output": ()}
+#: Parameters read from ``k.P`` (none: the constants of ``k`` are all it needs).
+PARAMETERS = ()
 
 
 @njit(**JIT)
-def update_hidden(net, V, bL, bS, c, aL, aS, b, X, lo, hi):
+def update_hidden(k, V, bL, bS, c, aL, aS, b, X, lo, hi):
     """Exponential-Euler soma from the start-of-step traces, then the trace decays."""
-    J, E, cB, cA, dL, dS = net.J, net.E_hid, net.cB, net.cA, net.dL, net.dS
+    J, E, cB, cA, dL, dS = k.J, k.E_hid, k.cB, k.cA, k.dL, k.dS
     for j in range(V.size):
         v = J * c[j]
         L_ = bL[j] + v
@@ -52,9 +51,9 @@ def update_hidden(net, V, bL, bS, c, aL, aS, b, X, lo, hi):
 
 
 @njit(**JIT)
-def update_hidden_projected(net, V, bL, bS, c, b, X, lo, hi):
+def update_hidden_projected(k, V, bL, bS, c, b, X, lo, hi):
     """Hidden soma without apical input (``g_A = 0``, projected apical potential)."""
-    J, E, cB, dL, dS = net.J, net.E_hid, net.cB, net.dL, net.dS
+    J, E, cB, dL, dS = k.J, k.E_hid, k.cB, k.dL, k.dS
     for j in range(V.size):
         v = J * c[j]
         L_ = bL[j] + v
@@ -67,9 +66,9 @@ def update_hidden_projected(net, V, bL, bS, c, b, X, lo, hi):
 
 
 @njit(**JIT)
-def update_output(net, V, bL, bS, c, b, X, lo, hi, drive, E, cD, teach, label):
+def update_output(k, V, bL, bS, c, b, X, lo, hi, drive, E, cD, teach, label):
     """Output soma; ``drive``, ``E``, ``cD`` hold the teaching input of this phase."""
-    J, dL, dS = net.J, net.dL, net.dS
+    J, dL, dS = k.J, k.dL, k.dS
     for j in range(V.size):
         v = J * c[j]
         L_ = bL[j] + v
@@ -82,14 +81,14 @@ def update_output(net, V, bL, bS, c, b, X, lo, hi, drive, E, cD, teach, label):
 
 
 @njit(**JIT)
-def add_apical(acc, V, bL, bS, aL, aS, b, X, lo, hi):
+def add_apical(k, acc, V, bL, bS, aL, aS, b, X, lo, hi):
     """``acc += V_a`` of every unit of the slice (explicit apical traces)."""
     for j in range(acc.size):
         acc[j] += aL[j] - aS[j]
 
 
 @njit(**JIT)
-def apical_row(out, V, bL, bS, aL, aS, b, X, lo, hi):
+def apical_row(k, out, V, bL, bS, aL, aS, b, X, lo, hi):
     """``V_a`` of every unit of the slice into ``out`` (for traces)."""
     for j in range(out.size):
         out[j] = aL[j] - aS[j]

@@ -49,13 +49,12 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from dendrinet.config import FEEDBACK_MODES, ModelConfig, is_standard
+from dendrinet.config import FEEDBACK_MODES, ModelConfig
 from dendrinet.engine.results import n_stats, stat_names
-from dendrinet.backends.numba.layout import FlatLayout, FlatParams
-from dendrinet.backends.numba.hooks import hidden_layer_error
-from dendrinet.backends.numba.numerics import JIT, sigmoid
-from dendrinet.backends.numba.random_streams import derive_key
-from dendrinet.backends.numba.rules import HiddenLayer
+from dendrinet.learning.layout import FlatLayout, FlatParams
+from dendrinet.jit.numerics import JIT, sigmoid
+from dendrinet.jit.random_streams import derive_key
+from dendrinet.learning.rules import HiddenLayer
 from dendrinet.errors import DendrinetError
 from dendrinet.weights import Parameters
 
@@ -258,7 +257,7 @@ def learned_feedback_update(Y, e_out, s_hidden, scale):
 @njit(**JIT)
 def symmetric_feedback_flat(W, sizes, wo, Y, yo, Y_noise, work):
     """``Y_l = (W_{l+1} ... W_out)^T + Y_noise_l`` for every hidden layer, in the flat
-    layout of :class:`dendrinet.backends.numba.layout.FlatLayout` (in place).
+    layout of :class:`dendrinet.learning.layout.FlatLayout` (in place).
 
     ``work`` needs ``2 * max(hidden sizes) * n_out`` elements.
     """
@@ -299,8 +298,8 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     Parameters
     ----------
     net : namedtuple with ``sizes, uo, wo, yo`` (int64 layout offsets) and ``W, b, Y``
-        (flat float64 parameters, :class:`~dendrinet.backends.numba.layout.FlatLayout`),
-        e.g. the engine's ``Net`` or :class:`~dendrinet.backends.numba.layout.FlatParams`;
+        (flat float64 parameters, :class:`~dendrinet.learning.layout.FlatLayout`),
+        e.g. the engine's ``Net`` or :class:`~dendrinet.learning.layout.FlatParams`;
         ``W``, ``b`` and (symmetric and learned modes) ``Y`` are updated.
     rule : Rule
         The learning rule's constants (:func:`make_rule`).
@@ -311,7 +310,7 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
         forward-phase filtered spike trains ``s_in`` (inputs) and ``s_units``, 1/ms;
         ``key[0]`` a number unique to the example (for rules that draw random numbers).
         The hidden layers' errors come from the model's rule
-        (:mod:`~dendrinet.backends.numba.rules`, reached through ``hooks``).
+        (:mod:`~dendrinet.learning.rules`), ``rule.hidden_layer_error``.
     out : Updates
         On return: the errors applied (``e``), the backprop errors (``e_bp``; output
         entries hold the output error) and ``stats``: ``loss_out``, then per hidden
@@ -339,7 +338,7 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     for l in range(L - 2, -1, -1):
         lo = uo[l]
         hi = uo[l + 1]
-        hidden_layer_error(HiddenLayer(l, V_f[lo:hi], alpha_f[lo:hi], alpha_t[lo:hi],
+        rule.hidden_layer_error(HiddenLayer(l, V_f[lo:hi], alpha_f[lo:hi], alpha_t[lo:hi],
                                        s_in if l == 0 else s_units[uo[l - 1]:uo[l]],
                                        s_units[lo:hi], e[uo[L - 1]:uo[L]],
                                        Y[yo[l]:yo[l + 1]].reshape((n_out, sizes[l + 1])),
@@ -390,11 +389,13 @@ def learn(net, rule, ex, out):
 
 # -------------------------------------------------------------- Python API
 
-#: The learning rule's constants, built once from the model by :func:`make_rule`.
+#: The learning rule's constants, built once from the model by :func:`make_rule`, and
+#: its hidden layers' rule as a first-class function (``hidden_layer_error(layer, e)``,
+#: :mod:`dendrinet.learning.rule_part`): the kernels are compiled once for every rule.
 #: Adding a learning parameter: the model file, its dataclass (``dendrinet.config``),
 #: one field here and the kernel that reads it.
 Rule = namedtuple("Rule", ["eta", "P_hid", "P_out", "k_B", "k_D", "phi_max", "mode",
-                           "train_hidden", "eta_Y", "Y_noise"])
+                           "train_hidden", "eta_Y", "Y_noise", "hidden_layer_error"])
 
 #: What the layers expose at the end of an example, flat over units (see learn_flat).
 Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "s_units",
@@ -415,13 +416,15 @@ def make_rule(model: ModelConfig, Y_noise: np.ndarray, epoch: int = 0) -> Rule:
     epoch : int
         Epochs trained before this one: the learning rates are ``eta * eta_decay**epoch``.
     """
+    from dendrinet.learning.rule_part import bound_rule
+
     n = model.neuron
     # eta_decay = 1 multiplies by exactly 1.0: constant rates stay bit-identical
     eta = np.asarray(model.learning.eta, dtype=np.float64) * model.learning.eta_decay ** epoch
     return Rule(eta, float(model.P_hidden),
                 float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
                 mode_code(model), bool(model.learning.train_hidden),
-                float(model.feedback.eta_Y), Y_noise)
+                float(model.feedback.eta_Y), Y_noise, bound_rule(model))
 
 
 def new_example(n_inputs: int, n_units: int) -> Example:
@@ -450,11 +453,7 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
                   phi_bar_t: np.ndarray, s_bar_f: Sequence[np.ndarray], key: int = 0) -> dict:
     """Apply one example's plasticity to ``params`` (in place) and return its record.
 
-    The rule of this module's ``hooks`` (the segregated-dendrite rule here; a model with
-    another rule: ``kernels_for(model).plasticity.learn_example``, see
-    :mod:`~dendrinet.backends.numba.specialise`).
-
-    The same kernel (:func:`learn_flat`) as the fast engine; for engines that compute
+    The model's own rule (``[learning] rule``), through the same kernel (:func:`learn_flat`) as the fast engine; for engines that compute
     the phase averages themselves (the Brian2 engine).
 
     Parameters
@@ -481,10 +480,6 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
         ``alpha_diff_mean_<l>``, ``alpha_diff_sd_<l>``; ``e_<l>`` (the errors applied,
         one per layer) and ``e_bp_<l>`` (backprop errors per hidden layer).
     """
-    if __name__ == "dendrinet.backends.numba.plasticity" and not is_standard(model):
-        raise DendrinetError(f"model {model.name!r} has its own learning rule or equations: use "
-                             f"kernels_for(model).plasticity.learn_example "
-                             f"(dendrinet.backends.numba.specialise)")
     layout = FlatLayout.from_sizes(params.layer_sizes)
     L = layout.n_layers
     if len(V_f) != L or len(alpha_f) != L - 1 or len(alpha_t) != L - 1 or len(s_bar_f) != L:

@@ -1,0 +1,455 @@
+"""The model dataclasses: neurons, initialisation, feedback, learning, equations, network.
+
+Every key of a model file is declared here once, on the field it fills
+(:func:`~dendrinet.config.fields.setting`): table, key, unit, check, default, help. The
+defaults are the values of the shipped base model ``guerguiev2017-1hidden``, so a table a
+file omits gets the tuned values. Checks across fields are each class's ``check``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dendrinet.config.fields import (
+    Bounds,
+    TableParams,
+    declared,
+    document_settings,
+    read_number,
+    setting,
+    table_where,
+)
+from dendrinet.equation_units import check_equation_dimensions
+from dendrinet.errors import ConfigError
+from dendrinet.expressions import (
+    ExpressionError,
+    check_equation_lines,
+    check_expression,
+    check_identifier,
+)
+from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity
+
+__all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "InitParams",
+           "LEARNING_RULES", "LearningParams", "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig",
+           "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "check_equations", "check_layers",
+           "equation_parameter_quantity", "equation_parameter_value", "equation_parameters",
+           "is_standard"]
+
+_NOT_NEGATIVE = Bounds(0, reason="a conductance cannot be negative")
+
+
+@document_settings
+@dataclass(frozen=True)
+class NeuronParams(TableParams):
+    """Compartment parameters of the pyramidal (hidden) and output neurons (``[neuron]``).
+
+    The PSP kernel is ``k(t) = (exp(-t/tau_L) - exp(-t/tau_s)) / (tau_L - tau_s)``; it
+    has unit area, so a filtered spike train is a rate in 1/ms (a plain number).
+    """
+
+    TABLE = "neuron"
+
+    phi_max: float = setting(0.2, "Maximum firing rate (0.2 /ms = 200 Hz).", unit="rate",
+                             bounds=Bounds(0, low_open=True,
+                                           reason="the maximum rate must be positive"))
+    tau_s: float = setting(3.0, "Rise time constant of the PSP kernel.", unit="time",
+                           bounds=Bounds(0, low_open=True,
+                                         reason="time constants must be positive"))
+    tau_L: float = setting(10.0, "Decay time constant of the PSP kernel.", unit="time",
+                           bounds=Bounds(0, low_open=True,
+                                         reason="time constants must be positive"))
+    g_L: float = setting(0.1, "Leak conductance.", unit="rate",
+                         bounds=Bounds(0, low_open=True,
+                                       reason="the leak conductance must be positive"))
+    g_B: float = setting(0.6, "Basal-to-soma conductance.", unit="rate", bounds=_NOT_NEGATIVE)
+    g_A: float = setting(0.0, "Apical-to-soma conductance of hidden neurons (paper variants: "
+                              "0.05, 0.6 /ms).", unit="rate", bounds=_NOT_NEGATIVE)
+    g_D: float = setting(0.6, "Dendrite-to-soma conductance of output neurons.", unit="rate",
+                         bounds=_NOT_NEGATIVE)
+    E_E: float = setting(8.0, "Excitatory reversal potential of the teaching input "
+                              "(dimensionless).")
+    E_I: float = setting(-8.0, "Inhibitory reversal potential of the teaching input "
+                               "(dimensionless).")
+    g_T: float = setting(1.0, "Conductance of the teaching input onto output somata during "
+                              "the target phase.", unit="rate",
+                         bounds=Bounds(0, low_open=True,
+                                       reason="the teaching conductance must be positive"))
+
+    @property
+    def k_B(self) -> float:
+        """Basal attenuation ``g_B / (g_L + g_B + g_A)`` (dimensionless)."""
+        return self.g_B / (self.g_L + self.g_B + self.g_A)
+
+    @property
+    def k_D(self) -> float:
+        """Output dendritic attenuation ``g_D / (g_L + g_D)`` (dimensionless)."""
+        return self.g_D / (self.g_L + self.g_D)
+
+    @property
+    def psp_jump(self) -> float:
+        """Jump of each kernel trace per presynaptic spike, ``1/(tau_L - tau_s)``, 1/ms."""
+        return 1.0 / (self.tau_L - self.tau_s)
+
+    def brian2_namespace(self) -> dict:
+        """The parameters as Brian2 quantities (for equation namespaces)."""
+        from brian2 import Hz, ms
+
+        ns = {}
+        for s in declared(type(self)):
+            value = getattr(self, s.name)
+            ns[s.name] = value if s.unit is None else \
+                (value * ms if s.unit == "time" else value / ms)
+        ns["phi_max"] = self.phi_max * 1000.0 * Hz
+        ns["psp_jump"] = self.psp_jump  # a number: filtered trains are rates in 1/ms
+        return ns
+
+    def check(self, where: str) -> None:
+        if self.tau_s >= self.tau_L:
+            raise ConfigError(f"{where}.tau_s: must be shorter than tau_L "
+                              f"({self.tau_s} ms >= {self.tau_L} ms)")
+        if self.E_I >= self.E_E:
+            raise ConfigError(f"{where}.E_I: must be below E_E")
+
+
+_SD = Bounds(0, reason="standard deviations cannot be negative")
+
+
+@document_settings
+@dataclass(frozen=True)
+class InitParams(TableParams):
+    """Weight initialisation targets (dimensionless potentials; ``[init]``).
+
+    Feedforward weights are drawn so that, for inputs firing at ``nu * phi_max``,
+    basal potentials start with mean ``V_avg`` and standard deviation ``V_sd``
+    across neurons; biases are normal(``b_avg``, ``b_sd``). Feedback weights ``Y``
+    are drawn with the statistics of the feedforward weights of the layer above
+    the hidden layer they feed (positive mean), as in the authors' code.
+    """
+
+    TABLE = "init"
+
+    V_avg: float = setting(1.0, "Target mean (across neurons) of the initial basal "
+                                "potentials.")
+    V_sd: float = setting(1.0, "Target standard deviation (across neurons) of the initial "
+                               "basal potentials.", bounds=_SD)
+    b_avg: float = setting(0.8, "Mean of the initial biases.")
+    b_sd: float = setting(0.001, "Standard deviation of the initial biases.", bounds=_SD)
+    nu: float = setting(0.25, "Assumed mean input activity, as a fraction of phi_max.",
+                        bounds=Bounds(0, 1, low_open=True, reason="the mean input activity "
+                                                                  "must be in (0, 1]"))
+
+
+FEEDBACK_MODES = ("random", "sparse", "symmetric", "noisy_symmetric", "learned", "backprop")
+
+
+@document_settings
+@dataclass(frozen=True)
+class FeedbackParams(TableParams):
+    """How hidden layers receive feedback from the output layer (``[feedback]``).
+
+    ``mode`` is one of ``random`` (fixed random ``Y``, the default), ``sparse``
+    (``sparsity`` of ``Y`` zeroed, the rest multiplied by ``sparse_scale``),
+    ``symmetric`` (``Y`` follows ``W^T``, products of transposes for lower layers),
+    ``noisy_symmetric`` (symmetric plus normal noise of s.d. ``noise_sd``), ``learned``
+    (``Y`` is itself trained with learning rate ``eta_Y``) and ``backprop`` (hidden
+    updates use the exact backpropagated error through ``W^T``, for comparison).
+    """
+
+    TABLE = "feedback"
+
+    mode: str = setting("random", "The feedback variant (above).", kind="choice",
+                        choices=FEEDBACK_MODES)
+    sparsity: float = setting(0.8, "Fraction of Y set to zero in sparse mode.",
+                              bounds=Bounds(0, 1, high_open=True))
+    sparse_scale: float = setting(5.0, "Factor of the remaining entries of Y in sparse mode.")
+    noise_sd: float = setting(0.05, "Standard deviation of the fixed noise added to W^T in "
+                                    "noisy_symmetric mode (dimensionless).",
+                              bounds=Bounds(0, reason="cannot be negative"))
+    eta_Y: float = setting(0.01, "Learning rate of Y in learned mode (dimensionless).",
+                           bounds=Bounds(0, reason="cannot be negative"))
+
+
+#: The learning rules shipped with dendrinet (``[learning] rule``).
+LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment")
+#: A user's rule: ``file.py:function``.
+RULE_PATH = re.compile(r"^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _rule(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not (raw in LEARNING_RULES or RULE_PATH.match(raw)):
+        raise ConfigError(
+            f"{where}: {raw!r} is neither a shipped rule ({', '.join(LEARNING_RULES)}) "
+            f"nor a user rule written as \"file.py:function\"")
+    return raw
+
+
+@document_settings
+@dataclass(frozen=True)
+class LearningParams(TableParams):
+    """Plasticity parameters (``[learning]``)."""
+
+    TABLE = "learning"
+
+    eta: tuple[float, ...] = setting(
+        (0.4, 0.1), "Learning rate per weight layer, bottom to top (one per hidden layer, "
+                    "then the output layer).", kind="numbers",
+        bounds=Bounds(0, reason="learning rates cannot be negative"))
+    eta_decay: float = setting(
+        1.0, "Factor applied to the rates eta once per epoch: epoch e (from 0) learns with "
+             "eta * eta_decay**e; 1 keeps them constant, as in the paper; 0 learns in the "
+             "first epoch only.",
+        bounds=Bounds(0, 1, reason="expected a factor per epoch between 0 and 1"),
+        omit_default=True)
+    P_hidden: float | None = setting(
+        None, "Update scaling of hidden layers; not set: the paper's 20 / phi_max (phi_max in "
+              "spikes per ms).", bounds=Bounds(0, low_open=True))
+    P_output: float | None = setting(
+        None, "Update scaling of the output layer; not set: the paper's 20 / phi_max**2.",
+        bounds=Bounds(0, low_open=True))
+    train_hidden: bool = setting(True, "false trains only the output layer (the \"shallow\" "
+                                       "comparison model).", kind="bool")
+    rule: str = setting(
+        "segregated-dendrite", "The hidden layers' learning rule: segregated-dendrite (the "
+        "paper's, with the feedback modes of [feedback]), another shipped rule "
+        "(noise-feedback, direct-feedback-alignment) or a user's Numba function "
+        "\"my_rules.py:my_rule\" (path relative to the model file; stored resolved).",
+        kind="rule", parse=_rule)
+
+
+#: Standard coupling of the hidden soma to its dendrites (current-based, 1/ms).
+HIDDEN_COUPLING = "g_B*(V_b - V) + g_A*(V_a - V)"
+#: Standard coupling of the output soma to its dendrite (1/ms).
+OUTPUT_COUPLING = "g_D*(V_b - V)"
+#: Names the neuron equations define (a parameter may not take them).
+_EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin", "phi", "b",
+                   "teach", "label"}
+
+
+def _equation_text(required: str | None, lines: bool):
+    """The reader of one ``[equations]`` entry: text checked as data
+    (:mod:`dendrinet.expressions`), before Brian2, SymPy or the code generator see it;
+    ``required``: the default of an entry that may not be empty."""
+    def read(raw: Any, where: str) -> str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: expected an equation string")
+        if not raw.strip():
+            if required is not None:
+                raise ConfigError(f"{where}: cannot be empty (its default is {required!r})")
+            return raw
+        try:
+            (check_equation_lines if lines else check_expression)(raw)
+        except ExpressionError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        return raw
+    return read
+
+
+def _parameters(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    # where: "m.toml [equations].parameters" -> "m.toml [equations.parameters]"
+    return equation_parameters(raw, where.replace("].parameters", ".parameters]"))
+
+
+def _expression(default: str, help: str, required: bool = False):  # noqa: A002
+    return setting(default, help, kind="expression",
+                   parse=_equation_text(default if required else None, False))
+
+
+def _lines(help: str):  # noqa: A002
+    return setting("", help, kind="equation lines", parse=_equation_text(None, True))
+
+
+@document_settings
+@dataclass(frozen=True)
+class EquationTerms(TableParams):
+    """The user's part of the neuron equations (``[equations]`` of a model file).
+
+    Every entry is Brian2 equation text (dimensionless potentials, time constants in
+    ms, conductances in 1/ms). :mod:`dendrinet.model.equations` assembles the
+    full equations from them; Brian2 checks names and units, and the fast engine
+    compiles its per-step update from the same equations
+    (:mod:`dendrinet.backends.numba.codegen`). Empty means "no change".
+
+    The text is data: :meth:`from_table` checks it when the file is read, before Brian2,
+    SymPy or the code generator see it -- expressions over names, numbers, operators and
+    Brian2's functions only (:mod:`dendrinet.expressions`), units and parameter values
+    by one grammar (:mod:`dendrinet.units`), never ``eval``; :func:`load_model` then
+    checks the dimensions of every entry (:mod:`dendrinet.equation_units`).
+    """
+
+    TABLE = "equations"
+
+    apical: str = _expression("V_a_lin", "The apical potential V_a as a function of the "
+                              "linear apical sum V_a_lin (e.g. \"2*tanh(V_a_lin/2)\").",
+                              required=True)
+    hidden_coupling: str = _expression(
+        HIDDEN_COUPLING, "How the dendrites drive the hidden soma, unit 1/ms (conductance-"
+        "based apical input: \"g_B*(V_b - V) + g_A*plateau*(E_A - V)\").", required=True)
+    output_coupling: str = _expression(OUTPUT_COUPLING, "How the dendrite drives the output "
+                                       "soma, unit 1/ms.", required=True)
+    hidden_soma: str = _expression("", "Extra terms of dV/dt of hidden somata, unit 1/ms "
+                                   "(write ... / ms).")
+    output_soma: str = _expression("", "Extra terms of dV/dt of output somata, unit 1/ms "
+                                   "(write ... / ms).")
+    hidden_extra: str = _lines("Extra equation lines of hidden neurons: new state variables "
+                               "(\"dw/dt = (a_w*V - w)/tau_w : 1\", starting at 0) and "
+                               "subexpressions (\"plateau = 1/(1 + exp(-V_a)) : 1\").")
+    output_extra: str = _lines("Extra equation lines of output neurons (as hidden_extra).")
+    parameters: tuple[tuple[str, str], ...] = setting(
+        (), "New parameters, name = a number or a quantity with Brian2 units (\"100 ms\", "
+            "\"0.05 /ms\"), stored as sorted (name, value text) pairs.", kind="parameters",
+        parse=_parameters)
+
+    @property
+    def is_default(self) -> bool:
+        return self == EquationTerms()
+
+
+def equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``[equations.parameters]`` as sorted ``(name, value text)`` pairs, checked for
+    names and values: a number, or a number and a unit of Brian2's (``"100 ms"``) read by
+    the grammar of :mod:`dendrinet.units` (:func:`check_equations` then checks their
+    dimensions where the equations use them, :mod:`dendrinet.equation_units`)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table of name = value (e.g. tau_w = \"100 ms\")")
+    reserved = {s.name for s in declared(NeuronParams)} | _EQUATION_NAMES
+    pairs = []
+    for name, raw in table.items():
+        try:
+            check_identifier(name)
+        except ExpressionError:
+            raise ConfigError(f"{where}.{name}: not a valid parameter name (letters, digits, "
+                              f"single _; starting with a letter)") from None
+        if name in reserved:
+            raise ConfigError(f"{where}.{name}: {name!r} is already defined by the model; "
+                              f"choose another name")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ConfigError(f"{where}.{name}: expected a number or a quantity such as "
+                              f"\"100 ms\" (got {raw!r})")
+        if isinstance(raw, str):
+            equation_parameter_value(raw, f"{where}.{name}")
+            text = raw.strip()
+        else:
+            text = repr(read_number(raw, f"{where}.{name}"))
+        pairs.append((name, text))
+    return tuple(sorted(pairs))
+
+
+def equation_parameter_value(text: str, where: str):
+    """``text`` (``"100 ms"``, ``"0.05 /ms"``, ``"2 mV"``, ``"0.5"``) read by the unit
+    grammar, its unit names checked against Brian2's units; the parsed
+    :class:`~dendrinet.units.Quantity`."""
+    try:
+        quantity = parse_quantity(text)
+    except UnitSyntaxError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigError(f"{where}: cannot read {shown!r} as a number with a unit ({exc}; "
+                          f"e.g. \"100 ms\", \"0.05 /ms\", \"2 mV\")") from None
+    if quantity.unit is not None:
+        known = brian2_units()
+        unknown = [n for n in quantity.unit.names() if n not in known]
+        if unknown:
+            raise ConfigError(f"{where}: {unknown[0]!r} in {text!r} is not a Brian2 unit "
+                              f"(e.g. ms, second, mV, Hz, metre)")
+    return quantity
+
+
+def equation_parameter_quantity(text: str, where: str):
+    """``text`` (``"100 ms"``) as a Brian2 quantity (``100*ms``; a plain number stays a
+    float): the number times the unit computed from Brian2's unit objects."""
+    quantity = equation_parameter_value(text, where)
+    value = quantity.number
+    if quantity.unit is not None:
+        value = value * quantity.unit.evaluate(brian2_units())
+    return value
+
+
+@document_settings
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole network model: neurons, architecture, initialisation, learning.
+
+    ``neuron``, ``init``, ``feedback``, ``learning`` and ``equations`` hold the tables of
+    the same names (:class:`NeuronParams`, ...); ``source`` says where the model was read
+    from (for messages), and is not part of the model's identity.
+    """
+
+    name: str = setting(help="The model's name (dendrinet models lists the shipped ones).",
+                        kind="text",
+                        table="model", swept=False)
+    description: str = setting("", "One line on what the model is.", kind="lines",
+                               table="model", swept=False)
+    hidden: tuple[int, ...] = setting(
+        (500,), "Hidden layer sizes, bottom to top (empty for no hidden layer).",
+        kind="integers", table="network",
+        bounds=Bounds(0, low_open=True, reason="expected a list of positive integers"))
+    n_outputs: int = setting(10, "Number of output neurons (classes).", kind="integer",
+                             table="network",
+                             bounds=Bounds(2, reason="expected an integer >= 2"))
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    init: InitParams = field(default_factory=InitParams)
+    feedback: FeedbackParams = field(default_factory=FeedbackParams)
+    learning: LearningParams = field(default_factory=LearningParams)
+    equations: EquationTerms = field(default_factory=EquationTerms)
+    #: Where the model was read from (for messages); not part of the model's identity.
+    source: str = field(default="", compare=False)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (hidden layers + output layer)."""
+        return len(self.hidden) + 1
+
+    def layer_sizes(self, n_inputs: int) -> tuple[int, ...]:
+        """Sizes from input to output, e.g. ``(784, 500, 10)``."""
+        return (int(n_inputs), *self.hidden, self.n_outputs)
+
+    @property
+    def P_hidden(self) -> float:
+        return self.learning.P_hidden or 20.0 / self.neuron.phi_max
+
+    @property
+    def P_output(self) -> float:
+        return self.learning.P_output or 20.0 / self.neuron.phi_max**2
+
+    def to_dict(self) -> dict:
+        """Plain dictionary of every parameter (canonical units), for metadata."""
+        return asdict(self)
+
+
+#: The tables of a model file, in file order: table -> the dataclass of that table
+#: (``None``: fields of :class:`ModelConfig` itself).
+MODEL_TABLES = {"model": None, "network": None, "neuron": NeuronParams, "init": InitParams,
+                "feedback": FeedbackParams, "learning": LearningParams,
+                "equations": EquationTerms}
+#: Every key of a model file, declared once (:func:`~dendrinet.config.fields.setting`),
+#: in file order; paths ``name``, ``hidden``, ``neuron.g_A``, ...
+MODEL_SETTINGS = declared(ModelConfig) + tuple(
+    s for table, cls in MODEL_TABLES.items() if cls is not None
+    for s in declared(cls, f"{table}."))
+
+
+def check_equations(model: ModelConfig, where: str) -> None:
+    """The dimensions of ``model``'s ``[equations]`` (text already checked as data),
+    each mismatch a ConfigError naming the entry or line (:mod:`dendrinet.equation_units`)."""
+    if not model.equations.is_default:  # standard models do not pay Brian2's import
+        table = table_where(where, "equations.parameters")
+        parameters = {name: (text, equation_parameter_quantity(text, f"{table}.{name}"))
+                      for name, text in model.equations.parameters}
+        check_equation_dimensions(model.equations, model.neuron.brian2_namespace(),
+                                  parameters, where)
+
+
+def check_layers(model: ModelConfig, where: str) -> None:
+    """One learning rate per weight layer."""
+    if len(model.learning.eta) != model.n_layers:
+        raise ConfigError(
+            f"{table_where(where, 'learning')}.eta: {len(model.learning.eta)} learning rate(s) "
+            f"given, but the network has {model.n_layers} weight layer(s) "
+            f"({len(model.hidden)} hidden + output)"
+        )
+
+
+def is_standard(model: ModelConfig) -> bool:
+    """Whether ``model`` has the standard equations and the paper's learning rule (the
+    fast engine's hand-written kernels run it; others get code generated for them)."""
+    return model.equations.is_default and model.learning.rule == LEARNING_RULES[0]

@@ -1,0 +1,97 @@
+"""Learning rules for the hidden layers, as Numba functions of what a layer exposes.
+
+A rule computes the **error** ``e`` of one hidden layer at the end of a training example;
+dendrinet then applies the local update every rule here shares,
+``W_l += eta_l P_hid outer(s_pre, e)`` and ``b_l += eta_l P_hid e``
+(:func:`dendrinet.learning.plasticity.learn_flat`), and the output layer keeps its
+own rule (the teaching-signal error). A rule is an ``@njit`` function
+``rule(layer, e)`` that writes ``e`` (one value per unit of the layer, 1/ms) from
+
+:class:`HiddenLayer`
+    ``index`` (0 = lowest hidden layer), ``V_f`` (mean forward-phase somatic potential),
+    ``alpha_f`` / ``alpha_t`` (forward- / target-phase plateau potentials
+    ``sig(mean V_a)``), ``s_pre`` (mean forward-phase filtered presynaptic spike trains,
+    1/ms), ``s_f`` (the layer's own), ``e_out`` (the output layer's error of this example),
+    ``Y`` (feedback weights output -> this layer, shape ``(n_out, n)``), ``phi_max``
+    (1/ms), ``k_B`` (basal attenuation ``g_B/(g_L + g_B + g_A)``) and ``key`` (a 64-bit
+    number unique to the example and the layer, for :func:`gaussian`).
+
+Name it in a model file: ``[learning] rule = "my_rules.py:my_rule"`` (docs: "Write your
+own learning rule"). The shipped rules below are named ``"segregated-dendrite"`` (the
+default), ``"noise-feedback"`` and ``"direct-feedback-alignment"``.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from dendrinet.jit.numerics import JIT, sigmoid
+from dendrinet.jit.random_streams import derive_key, mix64
+
+#: What a hidden layer exposes to its learning rule (see the module docstring).
+HiddenLayer = namedtuple("HiddenLayer", ["index", "V_f", "alpha_f", "alpha_t", "s_pre", "s_f",
+                                         "e_out", "Y", "phi_max", "k_B", "key"])
+
+_TWO_POW_53 = 1.0 / 9007199254740992.0
+
+
+@njit(**JIT)
+def gaussian(key, j):
+    """A standard normal number, the ``j``-th of stream ``key`` (counter-based: the same
+    ``key, j`` give the same number, in any order and on any thread)."""
+    h1 = mix64(derive_key(key, 2 * j))
+    h2 = mix64(derive_key(key, 2 * j + 1))
+    u1 = ((h1 >> np.uint64(11)) + np.uint64(1)) * _TWO_POW_53   # (0, 1]
+    u2 = (h2 >> np.uint64(11)) * _TWO_POW_53                    # [0, 1)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@njit(**JIT)
+def segregated_dendrite(layer, e):
+    """Guerguiev et al. (2017): the plateau difference times the somatic slope,
+    ``e = (alpha_t - alpha_f) k_B phi_max sig'(V_f)``."""
+    V_f, alpha_f, alpha_t = layer.V_f, layer.alpha_f, layer.alpha_t
+    k_B, phi_max = layer.k_B, layer.phi_max
+    for j in range(V_f.size):  # no reduction in this loop: it vectorises
+        s = sigmoid(V_f[j])
+        e[j] = (alpha_t[j] - alpha_f[j]) * k_B * phi_max * s * (1.0 - s)
+
+
+@njit(**JIT)
+def noise_feedback(layer, e):
+    """The control for random feedback: Gaussian noise scaled to the output error,
+    ``e = (||e_out|| / sqrt(n_out)) xi k_B phi_max sig'(V_f) / phi_max`` with ``xi``
+    standard normal, new for every example and unit. It carries the size of the error
+    and nothing of its direction, so hidden weights only diffuse (more when the network
+    is wrong) and the output layer learns on the features they happen to give."""
+    e_out = layer.e_out
+    norm = 0.0
+    for k in range(e_out.size):
+        norm += e_out[k] * e_out[k]
+    scale = math.sqrt(norm / e_out.size) / layer.phi_max
+    for j in range(layer.V_f.size):
+        s = sigmoid(layer.V_f[j])
+        e[j] = scale * gaussian(layer.key, j) * layer.k_B * layer.phi_max * s * (1.0 - s)
+
+
+@njit(**JIT)
+def direct_feedback_alignment(layer, e):
+    """Direct feedback alignment (Nøkland 2016): the output error sent to every hidden
+    layer through its fixed random feedback weights,
+    ``e = (Y^T e_out) k_B phi_max sig'(V_f) / phi_max``: no plateau potentials, the
+    error itself is broadcast (so: not a local rule of the dendrites; the comparison
+    the segregated-dendrite rule approximates with its plateau difference)."""
+    Y, e_out = layer.Y, layer.e_out
+    n = layer.V_f.size
+    for j in range(n):
+        e[j] = 0.0
+    for k in range(e_out.size):
+        a = e_out[k]
+        for j in range(n):
+            e[j] += Y[k, j] * a
+    for j in range(n):
+        s = sigmoid(layer.V_f[j])
+        e[j] *= layer.k_B * s * (1.0 - s)
