@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
     from dendrinet.backends.brian2.engine import Brian2Engine
-    from dendrinet.weights import initial_parameters
+    from dendrinet.model.weights import initial_parameters
 
     model = load_model(args.model)
     protocol = load_protocol(args.protocol)

@@ -35,8 +35,8 @@ def main(argv=None) -> None:
     from dendrinet.datasets import load_dataset
     from dendrinet.errors import DendrinetError
     from dendrinet.backends.brian2.network import DendriticNetwork
-    from dendrinet.schedule import training_schedule
-    from dendrinet.weights import initial_parameters
+    from dendrinet.config.schedule import training_schedule
+    from dendrinet.model.weights import initial_parameters
 
     model = load_model(args.model)
     protocol = load_protocol(args.protocol)

@@ -39,7 +39,7 @@ def sweep_file(folder: Path, dataset: str, data_dir, epochs: int, n_train: int,
 
 def warm_up(spec, folder: str) -> None:
     """Load the data set and Numba's cache: a tiny run of ``spec``'s model."""
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     train(spec.model, spec.protocol, spec.dataset, folder, epochs=1, seed=spec.seed,
           progress=False, data_dir=spec.data_dir, n_train=50, n_test=20, n_spike_samples=0)
@@ -67,9 +67,9 @@ def main() -> None:
         parser.error(f"--sequential-threads: each value must be between 1 and "
                      f"{numba.config.NUMBA_NUM_THREADS} (Numba's thread pool on this machine)")
 
-    from dendrinet.run_folder import Run
+    from dendrinet.training.run_folder import Run
     from dendrinet.sweep import load_sweep, run_sweep
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         tmp = Path(tmp)

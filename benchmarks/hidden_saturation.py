@@ -28,7 +28,7 @@ import numpy as np
 from dendrinet.datasets import load_dataset
 from dendrinet.engine.results import sigmoid
 from dendrinet.errors import DendrinetError
-from dendrinet.run_folder import Run
+from dendrinet.training.run_folder import Run
 
 
 def rate_model(run: Run, epoch: int, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

@@ -54,7 +54,7 @@ def run(config: dict, epochs: int, data_dir: str | None) -> dict:
     from dendrinet.config import load_protocol
     from dendrinet.datasets import load_dataset
     from dendrinet.backends.numba.engine import FastEngine
-    from dendrinet.weights import initial_parameters
+    from dendrinet.model.weights import initial_parameters
 
     numba.set_num_threads(1)
     ds = load_dataset("mnist-10k", data_dir=data_dir, download=False)

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:  # full disk, read-only file system, permissions, ...: one line
-        from dendrinet._atomic import os_error_text
+        from dendrinet.storage.files import os_error_text
         print(f"dendrinet {args.command}: error: {os_error_text(exc)}", file=sys.stderr)
         return 2
 

@@ -28,7 +28,7 @@ class RunError(DendrinetError):
 
 class ResourceError(DendrinetError):
     """A network's parameters or an engine would need more memory than this machine has
-    (estimated by :mod:`dendrinet.limits`): refused before anything is allocated."""
+    (estimated by :mod:`dendrinet.config.limits`): refused before anything is allocated."""
 
 
 class TrainingError(DendrinetError):

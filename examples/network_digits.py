@@ -27,8 +27,8 @@ def main(argv=None) -> None:
     from dendrinet.config import load_model, load_protocol
     from dendrinet.datasets import load_dataset
     from dendrinet.backends.brian2.network import build_network
-    from dendrinet.schedule import PHASE_NAMES, training_schedule
-    from dendrinet.weights import initial_parameters
+    from dendrinet.config.schedule import PHASE_NAMES, training_schedule
+    from dendrinet.model.weights import initial_parameters
 
     model = load_model("guerguiev2017-1hidden")  # 500 hidden neurons, 10 outputs
     protocol = load_protocol("paper-timing")

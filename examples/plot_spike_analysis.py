@@ -16,7 +16,7 @@ From the command line the recording is::
 # %%
 # Simulate and write a spike store
 # --------------------------------
-# :func:`~dendrinet.schedule.training_schedule` lays out a forward and a target phase
+# :func:`~dendrinet.config.schedule.training_schedule` lays out a forward and a target phase
 # per example; the engine presents them with fixed weights and returns every spike.
 import tempfile
 from pathlib import Path
@@ -28,9 +28,9 @@ from dendrinet import analysis
 from dendrinet.backends import make_engine
 from dendrinet.config import load_model, load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.schedule import training_schedule
+from dendrinet.config.schedule import training_schedule
 from dendrinet.store import SpikeStore
-from dendrinet.weights import initial_parameters
+from dendrinet.model.weights import initial_parameters
 
 model = load_model("guerguiev2017-1hidden")
 protocol = load_protocol("paper-timing")

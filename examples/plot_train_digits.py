@@ -20,7 +20,7 @@ From the command line the training is::
 # %%
 # Train and write a run folder
 # ----------------------------
-# :func:`dendrinet.training.train` takes a model (a name, a file or a
+# :func:`dendrinet.training.trainer.train` takes a model (a name, a file or a
 # :class:`~dendrinet.config.ModelConfig`), a protocol, a data set and the folder to
 # write. Here the shipped model gets a smaller hidden layer.
 import dataclasses
@@ -87,12 +87,12 @@ plt.show()
 # %%
 # The same with the scikit-learn estimator
 # ----------------------------------------
-# :class:`~dendrinet.estimator.SegregatedDendriteClassifier` trains in memory. With the
+# :class:`~dendrinet.training.estimator.SegregatedDendriteClassifier` trains in memory. With the
 # same model, protocol, data and seed it ends with exactly the weights the run folder
 # holds for the same epoch.
 from dendrinet.datasets import load_dataset
-from dendrinet.estimator import SegregatedDendriteClassifier
-from dendrinet.run_folder import Run
+from dendrinet.training.estimator import SegregatedDendriteClassifier
+from dendrinet.training.run_folder import Run
 
 digits = load_dataset("digits")
 clf = SegregatedDendriteClassifier(model=model, epochs=5, seed=0)

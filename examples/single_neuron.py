@@ -38,8 +38,8 @@ def main(argv=None) -> None:
 
     from dendrinet.config import load_model, load_protocol
     from dendrinet.backends.brian2.network import DendriticNetwork
-    from dendrinet.schedule import FORWARD, training_schedule
-    from dendrinet.weights import Parameters
+    from dendrinet.config.schedule import FORWARD, training_schedule
+    from dendrinet.model.weights import Parameters
 
     base = load_model("guerguiev2017-1hidden")
     model = dataclasses.replace(

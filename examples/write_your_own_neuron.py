@@ -149,8 +149,8 @@ from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.backends.numba.engine import replay
 from dendrinet.config import load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.schedule import FORWARD, training_schedule
-from dendrinet.weights import initial_parameters
+from dendrinet.config.schedule import FORWARD, training_schedule
+from dendrinet.model.weights import initial_parameters
 
 TOLERANCE = 1e-6
 digits = load_dataset("digits", n_train=args.n_train)
@@ -180,7 +180,7 @@ assert all(d < TOLERANCE for d in differences.values()), differences
 # %%
 # (d) Train it
 # ------------
-# :func:`~dendrinet.training.train` with the default engine, ``"fast"``: the first call
+# :func:`~dendrinet.training.trainer.train` with the default engine, ``"fast"``: the first call
 # prints "compiling the neuron of ..." and compiles this model's neuron part (seconds;
 # the engine's kernels are compiled once for every model); any later run of the same
 # equations, whatever their parameter values, loads it from the cache. The command line does the same:

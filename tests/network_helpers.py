@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 
 from dendrinet.config import load_model
-from dendrinet.schedule import Schedule
-from dendrinet.weights import Parameters
+from dendrinet.config.schedule import Schedule
+from dendrinet.model.weights import Parameters
 
 
 def model_variant(hidden=(3,), n_outputs=2, base="guerguiev2017-1hidden", equations=None,

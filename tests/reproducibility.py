@@ -1,6 +1,6 @@
 """Short seeded runs whose results must never change with a refactor.
 
-Each case trains a small network end to end (``dendrinet.training.train`` writes a run
+Each case trains a small network end to end (``dendrinet.training.trainer.train`` writes a run
 folder; one case goes through the estimator) and reduces the results to SHA-256
 digests of every array: final weights, the whole per-example history, the test
 predictions and mean potentials. ``tests/data/reference_hashes.json`` holds the digests
@@ -67,7 +67,7 @@ def _model(name: str, hidden):
 def run_case(name: str, workdir: Path) -> dict[str, str]:
     """Digests of one case's results."""
     from dendrinet.datasets import load_dataset
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     if name == ESTIMATOR_CASE:
         return _estimator_case()
@@ -87,7 +87,7 @@ def run_case(name: str, workdir: Path) -> dict[str, str]:
 def _estimator_case() -> dict[str, str]:
     from sklearn.datasets import load_digits
 
-    from dendrinet.estimator import SegregatedDendriteClassifier
+    from dendrinet.training.estimator import SegregatedDendriteClassifier
 
     X, y = load_digits(return_X_y=True)
     X = X / 16.0

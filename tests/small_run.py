@@ -23,7 +23,7 @@ _cache: dict[str, Path] = {}
 def small_run(tmp_path_factory) -> Path:
     """Path of the finished run folder (trained on first use)."""
     if "run" not in _cache:
-        from dendrinet.training import train
+        from dendrinet.training.trainer import train
 
         folder = tmp_path_factory.mktemp("small_run")
         text = (REPO / "models" / "guerguiev2017-1hidden.toml").read_text(encoding="utf-8")
@@ -41,7 +41,7 @@ def small_run(tmp_path_factory) -> Path:
 def shallow_run(tmp_path_factory) -> Path:
     """A run without hidden layer (digits, 1 epoch, no spike sample), trained once."""
     if "shallow" not in _cache:
-        from dendrinet.training import train
+        from dendrinet.training.trainer import train
 
         run = tmp_path_factory.mktemp("shallow_run") / "digits-0hidden"
         train("guerguiev2017-0hidden", "quick", "digits", run, epochs=1, seed=4,

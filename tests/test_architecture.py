@@ -127,8 +127,8 @@ def test_no_private_attribute_of_another_dendrinet_module_is_used():
     assert offenders == []
 
 
-@pytest.mark.parametrize("module", ["dendrinet.training", "dendrinet.estimator",
-                                    "dendrinet.evaluation", "dendrinet.commands.simulate"])
+@pytest.mark.parametrize("module", ["dendrinet.training.trainer", "dendrinet.training.estimator",
+                                    "dendrinet.training.evaluation", "dendrinet.commands.simulate"])
 def test_engines_are_created_only_through_the_registry(module):
     """No engine class is imported outside its backend and the registry."""
     for imported_module, imported, _ in _imports(MODULES[module]):

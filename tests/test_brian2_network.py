@@ -12,9 +12,9 @@ from network_helpers import (filtered_trains, make_parameters, make_schedule, mo
 
 from dendrinet.errors import DendrinetError
 from dendrinet.backends.brian2.network import DendriticNetwork, build_network
-from dendrinet.schedule import concatenate_schedules
-from dendrinet import schedule as schedules
-from dendrinet.schedule import FORWARD, TARGET, TEST
+from dendrinet.config.schedule import concatenate_schedules
+from dendrinet.config import schedule as schedules
+from dendrinet.config.schedule import FORWARD, TARGET, TEST
 
 N_IN = 6
 

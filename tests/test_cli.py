@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dendrinet.cli import build_parser, main
-from dendrinet.evaluation import evaluate_run
-from dendrinet.run_folder import Run
+from dendrinet.training.evaluation import evaluate_run
+from dendrinet.training.run_folder import Run
 
 TINY = ["--dataset", "digits", "--n-train", "300", "--n-test", "100", "--protocol", "quick"]
 

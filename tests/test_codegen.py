@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from network_helpers import model_variant
 
-from dendrinet import schedule as schedules
+from dendrinet.config import schedule as schedules
 from dendrinet.backends.brian2.network import DendriticNetwork
 from dendrinet.backends.numba.codegen import ModelEquationError
 from dendrinet.backends.numba.engine import replay
@@ -25,8 +25,8 @@ from dendrinet.backends.numba import replay as replay_module
 from dendrinet.backends.numba.model_part import model_part, neuron_source
 from dendrinet.config import ConfigError, load_model, load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.schedule import concatenate_schedules
-from dendrinet.weights import initial_parameters
+from dendrinet.config.schedule import concatenate_schedules
+from dendrinet.model.weights import initial_parameters
 
 TOLERANCE = 1e-6
 PARAMETERS = (("a_w", "0.5"), ("tau_w", "50 ms"))

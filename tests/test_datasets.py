@@ -588,7 +588,7 @@ def traced():
 
 
 def _small_machine(monkeypatch, n_bytes):
-    from dendrinet import limits
+    from dendrinet.config import limits
 
     monkeypatch.setattr(limits, "machine_memory_bytes", lambda: n_bytes)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dendrinet.encoding import max_spike_probability, validate_images
+from dendrinet.datasets.encoding import max_spike_probability, validate_images
 from dendrinet.errors import DendrinetError
 
 

@@ -15,8 +15,8 @@ from dendrinet.backends import ENGINES, engine_class, engine_options, make_engin
 from dendrinet.config import load_model, load_protocol
 from dendrinet.engine import Engine
 from dendrinet.errors import DendrinetError
-from dendrinet.schedule import test_schedule
-from dendrinet.weights import initial_parameters
+from dendrinet.config.schedule import test_schedule
+from dendrinet.model.weights import initial_parameters
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dendrinet"
 

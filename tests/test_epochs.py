@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dendrinet.config import load_protocol
-from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
+from dendrinet.training.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               train_epochs, warm_up)
 from dendrinet.errors import DendrinetError
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from network_helpers import model_variant
 
-from dendrinet import schedule as schedules
+from dendrinet.config import schedule as schedules
 from dendrinet.config import load_protocol
 from dendrinet.datasets import load_dataset
 from dendrinet.backends.numba.engine import FastEngine
 from dendrinet.backends.numba.engine import replay
 from dendrinet.backends.brian2.network import DendriticNetwork
-from dendrinet.schedule import concatenate_schedules
-from dendrinet.weights import initial_parameters
+from dendrinet.config.schedule import concatenate_schedules
+from dendrinet.model.weights import initial_parameters
 
 TOLERANCE = 1e-6
 

@@ -1,5 +1,5 @@
 """SegregatedDendriteClassifier: scikit-learn conventions and agreement with
-dendrinet.training, on scikit-learn digits with a 64-20-10 network (quick protocol)."""
+dendrinet.training.trainer, on scikit-learn digits with a 64-20-10 network (quick protocol)."""
 import dataclasses
 import warnings
 
@@ -12,9 +12,9 @@ from sklearn.exceptions import NotFittedError
 from dendrinet.config import load_model
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import ConfigError, DendrinetError
-from dendrinet.estimator import SegregatedDendriteClassifier
-from dendrinet.run_folder import Run
-from dendrinet.training import train
+from dendrinet.training.estimator import SegregatedDendriteClassifier
+from dendrinet.training.run_folder import Run
+from dendrinet.training.trainer import train
 
 N_TRAIN, N_TEST = 500, 150
 
@@ -195,7 +195,7 @@ def test_from_run_predicts_the_runs_recorded_predictions(run_folder, digits, fit
 
 
 def test_from_run_takes_any_epoch_and_its_evaluation_seed(run_folder, digits):
-    from dendrinet.evaluation import evaluate_run
+    from dendrinet.training.evaluation import evaluate_run
     for epoch in (0, 1):
         clf = SegregatedDendriteClassifier.from_run(run_folder, epoch=epoch)
         for name, arr in run_folder.weights(epoch).to_arrays().items():

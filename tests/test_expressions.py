@@ -1,18 +1,18 @@
-"""The checkers that read equation text and units as data (dendrinet.expressions,
-dendrinet.units): what they accept, what they refuse and why, and that they agree with
+"""The checkers that read equation text and units as data (dendrinet.config.expressions,
+dendrinet.config.units): what they accept, what they refuse and why, and that they agree with
 Brian2 on its functions and with the ``eval`` they replaced on every value."""
 import ast
 
 import pytest
 
-from dendrinet.expressions import (
+from dendrinet.config.expressions import (
     FUNCTIONS,
     ExpressionError,
     check_equation_lines,
     check_expression,
     check_identifier,
 )
-from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
+from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
 
 #: Expressions of the shipped models, examples, docs and tests, and Brian2 syntax.
 ACCEPTED = [

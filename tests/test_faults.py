@@ -6,7 +6,7 @@ EFBIG), read-only folders and paths under a regular file.
 
 The processes are real ``python`` subprocesses. To keep them short they get the digits
 from an ``.npz`` file instead of importing scikit-learn (4 s per process): the training
-script calls :func:`dendrinet.training.train`, the command-line script runs
+script calls :func:`dendrinet.training.trainer.train`, the command-line script runs
 ``dendrinet.cli.main`` with ``dendrinet.datasets.load_dataset`` serving that file.
 """
 import dataclasses
@@ -25,12 +25,12 @@ import pytest
 from dendrinet.cli import main
 from dendrinet.config import load_model
 from dendrinet.datasets import load_dataset
-from dendrinet.epochs import seed_streams
-from dendrinet.evaluation import evaluate_run
-from dendrinet.run_folder import Run
+from dendrinet.training.epochs import seed_streams
+from dendrinet.training.evaluation import evaluate_run
+from dendrinet.training.run_folder import Run
 from dendrinet.store import SpikeStore
-from dendrinet.training import train
-from dendrinet.weights import initial_parameters
+from dendrinet.training.trainer import train
+from dendrinet.model.weights import initial_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST, HIDDEN, EPOCHS, SEED, SPIKES = 300, 100, 8, 2, 3, 3
@@ -42,7 +42,7 @@ import dataclasses, sys
 import numpy as np
 from dendrinet.config import load_model
 from dendrinet.datasets import Dataset
-from dendrinet.training import train
+from dendrinet.training.trainer import train
 d = np.load(sys.argv[2])
 ds = Dataset("digits", d["X_train"], d["y_train"], d["X_test"], d["y_test"], (8, 8))
 model = dataclasses.replace(load_model("guerguiev2017-1hidden"), hidden=({HIDDEN},))
@@ -469,7 +469,7 @@ def test_simulate_replaces_only_spike_stores_and_only_with_force(tmp_path, files
 
 def test_folder_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
     from dendrinet.errors import RunError
-    from dendrinet.folder_lock import FolderBusyError, FolderLock
+    from dendrinet.storage.locks import FolderBusyError, FolderLock
 
     folder = tmp_path / "a" / "b"
     with pytest.raises(RunError, match="sweep folder missing"):
@@ -505,11 +505,11 @@ def test_folder_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
 
 
 def test_folder_lock_of_a_killed_process_is_released(tmp_path):
-    from dendrinet.folder_lock import FolderBusyError, FolderLock
+    from dendrinet.storage.locks import FolderBusyError, FolderLock
 
     folder = tmp_path / "f"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom dendrinet.folder_lock import "
+        [sys.executable, "-c", "import sys, time\nfrom dendrinet.storage.locks import "
          "FolderLock\nFolderLock(sys.argv[1]).acquire()\nprint('held', flush=True)\n"
          "time.sleep(60)", str(folder)], env=ENV, stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""Every size is checked before the work starts (dendrinet.limits): steps per
+"""Every size is checked before the work starts (dendrinet.config.limits): steps per
 presentation when a protocol is read, network size when a model is read, the memory of
 parameters and engines before they are allocated (the machine's memory is set small
 here, so that the tests do not depend on the machine)."""
@@ -10,11 +10,11 @@ import types
 import numpy as np
 import pytest
 
-from dendrinet import limits
+from dendrinet.config import limits
 from dendrinet.backends import make_engine
 from dendrinet.config import load_model, load_protocol
 from dendrinet.errors import ConfigError, ResourceError
-from dendrinet.weights import initial_parameters
+from dendrinet.model.weights import initial_parameters
 
 GB = 10**9
 
@@ -153,7 +153,7 @@ def test_run_names_are_shortened_with_a_stable_hash():
 def test_the_spike_sample_is_checked_before_training(tmp_path, monkeypatch):
     """train records its spike sample after the last epoch: a sample beyond memory is
     refused before the first epoch, not after hours of training."""
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     monkeypatch.setattr(limits, "machine_memory_bytes", lambda: 0.2 * GB)
     monkeypatch.setattr(limits, "engine_bytes", lambda *args, **kwargs: 0)
@@ -170,7 +170,7 @@ def test_the_spike_sample_is_checked_before_training(tmp_path, monkeypatch):
 def test_a_run_refused_for_its_size_leaves_no_folder_behind(tmp_path, small_machine):
     """train creates the folder and its marker before it draws the parameters; a model
     beyond memory fails there, and the folder it created goes (nothing was written)."""
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     with pytest.raises(ResourceError, match="needs about"):
         train(_model(tmp_path, [100_000, 100_000]), "quick", "digits", tmp_path / "run",
@@ -189,7 +189,7 @@ def test_presenting_beyond_memory_is_refused_before_the_traces_are_allocated(
     """present records every spike and trace of a schedule: 1,000 test presentations of
     100,000 steps for 64-20-10 would need 1e8 steps x (94 bytes of spikes + 8 x 30 x 3
     bytes of V, V_b, V_a) = 81 GB; refused with the numbers, not a MemoryError."""
-    from dendrinet.schedule import test_schedule
+    from dendrinet.config.schedule import test_schedule
 
     assert limits.trace_bytes(64, 30, 0, 10**8) == 10**8 * (94 + 720)
     model = load_model(_model(tmp_path, [20]))

@@ -11,9 +11,9 @@ from dendrinet.config import load_model, load_protocol
 from dendrinet.datasets import load_dataset
 from dendrinet.engine.finite import check_test_potentials, check_training_chunk, per_layer
 from dendrinet.errors import DendrinetError, TrainingError
-from dendrinet.run_folder import read_checkpoint
-from dendrinet.training import train
-from dendrinet.weights import initial_parameters
+from dendrinet.training.run_folder import read_checkpoint
+from dendrinet.training.trainer import train
+from dendrinet.model.weights import initial_parameters
 
 
 def _records(n=512, n_hidden_layers=1):

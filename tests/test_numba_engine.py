@@ -17,9 +17,9 @@ from dendrinet.jit.numerics import fast_exp_array, sigmoid_array
 from dendrinet.jit.random_streams import seed_streams
 from dendrinet.backends.numba.engine import replay
 from dendrinet.errors import DendrinetError
-from dendrinet import schedule as schedules
-from dendrinet.schedule import TARGET, test_schedule, training_schedule
-from dendrinet.weights import initial_parameters
+from dendrinet.config import schedule as schedules
+from dendrinet.config.schedule import TARGET, test_schedule, training_schedule
+from dendrinet.model.weights import initial_parameters
 
 N_IN = 64
 
@@ -374,7 +374,7 @@ def test_resume_from_state_is_bit_for_bit(digits, protocol, tmp_path):
     params.save(tmp_path / "params.npz")
     hist_a = eng.train_epoch(digits.X_train[:120], digits.y_train[:120], order=order[::-1])
 
-    from dendrinet.weights import Parameters
+    from dendrinet.model.weights import Parameters
     params_b = Parameters.load(tmp_path / "params.npz")
     eng_b = FastEngine(model, protocol, params_b, seed=7)
     with np.load(tmp_path / "state.npz") as data:

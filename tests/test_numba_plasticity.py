@@ -10,7 +10,7 @@ from dendrinet.config import load_model
 from dendrinet.errors import DendrinetError
 from dendrinet.learning.plasticity import (angle_degrees, apply_update, backprop_error, hidden_error,
                                   learn_example, output_error, stat_names)
-from dendrinet.weights import initial_parameters, symmetric_feedback
+from dendrinet.model.weights import initial_parameters, symmetric_feedback
 
 RTOL = 1e-12
 

@@ -294,7 +294,7 @@ def test_paper_figure_names_and_warns_about_different_data_sets(paper, run_dir, 
 
 def test_report_quotes_the_steady_state_time_without_compilation():
     from dendrinet.analysis.report import steady_state_timing
-    from dendrinet.run_folder import EpochResult
+    from dendrinet.training.run_folder import EpochResult
 
     epochs = [EpochResult(1, 0.5, 0.4, 40.0, 9.0, 60.0), EpochResult(2, 0.3, 0.3, 0.5, 0.4, 2.0),
               EpochResult(3, 0.2, 0.2, 0.7, 0.6, 2.0)]

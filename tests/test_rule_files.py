@@ -14,16 +14,17 @@ import shutil
 import numpy as np
 import pytest
 
-from dendrinet import datasets, rule_files
+from dendrinet import datasets
+from dendrinet.learning import rule_files
 from dendrinet.learning.rule_part import load_user_rule
 from dendrinet.cli import main
 from dendrinet.config import load_model
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import DatasetError, DendrinetError, RunError
-from dendrinet.estimator import SegregatedDendriteClassifier
-from dendrinet.evaluation import evaluate_run
-from dendrinet.run_folder import Run, read_marker
-from dendrinet.training import train
+from dendrinet.training.estimator import SegregatedDendriteClassifier
+from dendrinet.training.evaluation import evaluate_run
+from dendrinet.training.run_folder import Run, read_marker
+from dendrinet.training.trainer import train
 
 from test_rules import RULE_FILE  # noqa: E402 (a rule file with plateau_sign)
 

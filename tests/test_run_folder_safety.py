@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dendrinet._atomic import write_json_atomic, write_text_atomic
+from dendrinet.storage.files import write_json_atomic, write_text_atomic
 from dendrinet.config import load_model
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import RunError
-from dendrinet.evaluation import evaluate_run
-from dendrinet.folder_lock import FolderLock, LockLostError
-from dendrinet.run_folder import (RUN_MARKER, Run, RunFiles, folder_state, read_checkpoint,
+from dendrinet.training.evaluation import evaluate_run
+from dendrinet.storage.locks import FolderLock, LockLostError
+from dendrinet.training.run_folder import (RUN_MARKER, Run, RunFiles, folder_state, read_checkpoint,
                                   read_marker)
-from dendrinet.training import train
+from dendrinet.training.trainer import train
 
 KW = dict(engine="fast", progress=False, n_spike_samples=0)
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ import numpy as np
 from dendrinet.config import load_model
 from dendrinet.datasets import Dataset
 from dendrinet.errors import DendrinetError
-from dendrinet.training import train
+from dendrinet.training.trainer import train
 d = np.load(sys.argv[2])
 ds = Dataset("digits", d["X_train"], d["y_train"], d["X_test"], d["y_test"], (8, 8))
 model = dataclasses.replace(load_model("guerguiev2017-1hidden"), hidden=(8,))
@@ -213,7 +213,7 @@ def test_a_linked_weights_folder_is_refused_and_nothing_lands_outside(tmp_path, 
 def test_run_files_refuse_a_link_that_appears_while_the_run_is_written(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    from dendrinet.run_folder import new_marker
+    from dendrinet.training.run_folder import new_marker
     new_marker(out)
     files = RunFiles(out)
     elsewhere = tmp_path / "elsewhere"

@@ -2,8 +2,8 @@
 import numpy as np
 
 from dendrinet.config import load_protocol
-from dendrinet.schedule import FORWARD, TARGET, TEST, phase_steps, training_schedule
-from dendrinet.schedule import test_schedule as make_test_schedule
+from dendrinet.config.schedule import FORWARD, TARGET, TEST, phase_steps, training_schedule
+from dendrinet.config.schedule import test_schedule as make_test_schedule
 
 
 def test_phase_lengths_follow_the_shifted_wald_distribution():

@@ -684,7 +684,7 @@ def test_report_of_a_huge_declared_population_allocates_by_the_data(tmp_path):
 
 
 def test_dense_analysis_results_are_checked_against_the_machine(tmp_path, monkeypatch):
-    from dendrinet import limits
+    from dendrinet.config import limits
     from dendrinet.analysis import statistics
     from dendrinet.errors import DendrinetError
 

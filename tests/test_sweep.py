@@ -314,7 +314,7 @@ def test_a_grid_of_a_million_runs_is_refused_before_it_is_built(tmp_path, capsys
 
 
 def test_allow_large_accepts_a_sweep_above_the_limit(tmp_path, capsys, monkeypatch):
-    from dendrinet import limits
+    from dendrinet.config import limits
 
     monkeypatch.setattr(limits, "MAX_SWEEP_RUNS", 2)
     path = _sweep_file(tmp_path, GRID.replace("seeds = [0]", "seeds = [0, 1, 2]"))
@@ -586,7 +586,7 @@ def test_a_sweep_survives_a_killed_worker_and_is_not_repeated(dask_cluster, tmp_
     assert final["epochs"][:len(before)] == before
 
     # ... and every run ends bit for bit as the same runs trained one after another
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
     for spec in load_sweep(sweep_file).runs:
         if spec.run_id == FAILING:
             continue
@@ -641,7 +641,7 @@ epochs = 1
 
 
 def test_two_sweeps_cannot_share_a_folder(tmp_path, capsys):
-    from dendrinet.folder_lock import FolderLock
+    from dendrinet.storage.locks import FolderLock
 
     path = _sweep_file(tmp_path, GRID)
     with FolderLock(tmp_path / "out", what="sweep folder"):

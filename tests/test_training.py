@@ -1,4 +1,4 @@
-"""Run folders, checkpoints and --resume of dendrinet.training, on real small runs:
+"""Run folders, checkpoints and --resume of dendrinet.training.trainer, on real small runs:
 the fast engine, scikit-learn digits (64 inputs), a 64-20-10 network, the quick
 protocol, 1-2 epochs."""
 import dataclasses
@@ -19,11 +19,11 @@ from dendrinet.config import (MODELS_DIR, load_model, load_protocol, model_to_to
 from dendrinet.datasets import load_dataset
 from dendrinet.errors import ConfigError, RunError
 from dendrinet.store import SpikeStore
-from dendrinet.epochs import seed_streams
-from dendrinet.evaluation import evaluate_run
-from dendrinet.run_folder import Run
-from dendrinet.training import train
-from dendrinet.weights import initial_parameters
+from dendrinet.training.epochs import seed_streams
+from dendrinet.training.evaluation import evaluate_run
+from dendrinet.training.run_folder import Run
+from dendrinet.training.trainer import train
+from dendrinet.model.weights import initial_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE = "fast"
@@ -128,7 +128,7 @@ def test_sigkilled_process_resumes_to_the_same_weights(tmp_path, model, digits, 
         "import dataclasses, sys\n"
         "from dendrinet.config import load_model\n"
         "from dendrinet.datasets import load_dataset\n"
-        "from dendrinet.training import train\n"
+        "from dendrinet.training.trainer import train\n"
         "m = dataclasses.replace(load_model('guerguiev2017-1hidden'), hidden=(20,))\n"
         f"ds = load_dataset('digits', n_train={N_TRAIN}, n_test={N_TEST})\n"
         f"train(m, 'quick', ds, sys.argv[1], epochs=50, seed=3, engine={ENGINE!r},\n"
@@ -480,7 +480,7 @@ def test_a_folder_killed_before_its_summary_starts_anew(tmp_path, model, digits,
     checkpoint): a plain train starts it again without --force, and so does resume with a
     model; resume without one says there is nothing to resume. Temporary files are
     removed."""
-    from dendrinet.run_folder import new_marker, run_file
+    from dendrinet.training.run_folder import new_marker, run_file
 
     def killed_beginnings(out):
         out.mkdir(parents=True)
@@ -525,7 +525,7 @@ def test_the_next_writer_removes_temporaries_of_killed_writes(tmp_path, digits, 
 
 
 def test_a_held_folder_is_refused_and_force_deletes_nothing(tmp_path, model, digits, straight):
-    from dendrinet.folder_lock import FolderBusyError, FolderLock
+    from dendrinet.storage.locks import FolderBusyError, FolderLock
 
     out = tmp_path / "held"
     shutil.copytree(straight[0], out)

@@ -10,7 +10,7 @@ import pytest
 
 from dendrinet import resources
 from dendrinet.config import load_model
-from dendrinet.equation_units import STANDARD
+from dendrinet.config.equation_units import STANDARD
 from dendrinet.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def test_the_standard_dimensions_are_those_of_the_assembled_equations():
     import brian2
 
     from dendrinet.model.equations import hidden_equations, output_equations
-    from dendrinet.units import brian2_units
+    from dendrinet.config.units import brian2_units
 
     model = load_model("guerguiev2017-1hidden")
     units = brian2_units()

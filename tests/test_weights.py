@@ -4,7 +4,7 @@ import pytest
 
 from dendrinet.config import load_model
 from dendrinet.errors import DendrinetError
-from dendrinet.weights import Parameters, initial_parameters, refresh_feedback, symmetric_feedback
+from dendrinet.model.weights import Parameters, initial_parameters, refresh_feedback, symmetric_feedback
 
 
 def test_initial_basal_potentials_have_target_mean_and_spread():

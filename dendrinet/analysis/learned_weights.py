@@ -2,13 +2,13 @@
 feedback alignment.
 
 Weights are read one epoch at a time from ``weights/epoch_NNN.npz`` through
-:class:`dendrinet.run_folder.Run` (``epoch_000`` holds the initial parameters).
+:class:`dendrinet.training.run_folder.Run` (``epoch_000`` holds the initial parameters).
 Layouts follow ``docs/design.md``: ``W_l`` is ``(n_pre, n_post)`` (input-major),
 ``Y_l`` is ``(n_outputs, n_hidden_l)``. Weights are dimensionless.
 
 Feedback alignment: the feedback ``Y_l`` that backprop would use is the transpose of
 the product of the feedforward weights above hidden layer ``l``
-(:func:`dendrinet.weights.symmetric_feedback`; for the top hidden layer simply
+(:func:`dendrinet.model.weights.symmetric_feedback`; for the top hidden layer simply
 ``W_out^T``). :func:`alignment_angle` measures the angle between the two.
 """
 from __future__ import annotations
@@ -250,7 +250,7 @@ def feedback_alignment(run) -> FeedbackAlignment:
         With random fixed feedback the angle starts near 90 deg and falls as the
         forward weights come to align with ``Y^T``.
     """
-    from dendrinet.weights import symmetric_feedback
+    from dendrinet.model.weights import symmetric_feedback
 
     run = open_run(run)
     epochs = np.array(run.weight_epochs, dtype=np.int64)

@@ -1,6 +1,6 @@
 """How a training run learned: learning curves, losses, angle to backprop, confusion.
 
-Every function takes a :class:`dendrinet.run_folder.Run` or the path of a run folder
+Every function takes a :class:`dendrinet.training.run_folder.Run` or the path of a run folder
 (layout in ``docs/design.md``; opened by :mod:`~dendrinet.analysis.run_data`) and reads
 only the file it needs through ``Run``: ``summary.json`` for the learning curves,
 ``history.npz`` for losses and angles, ``predictions.npz`` for the confusion matrix.

@@ -2,7 +2,7 @@
 
 The analyses of a run (:mod:`~dendrinet.analysis.learning`,
 :mod:`~dendrinet.analysis.plateaus`, :mod:`~dendrinet.analysis.learned_weights`) take
-a :class:`dendrinet.run_folder.Run` or the path of a run folder and read it through the
+a :class:`dendrinet.training.run_folder.Run` or the path of a run folder and read it through the
 functions here, so that a missing file, column or layer gives the same message
 whichever analysis asked for it.
 
@@ -23,7 +23,7 @@ __all__ = ["open_run", "hidden_layers", "read_history", "history_column",
 
 
 def open_run(run, allow_unfinished: bool = True):
-    """Return ``run`` as a :class:`dendrinet.run_folder.Run`.
+    """Return ``run`` as a :class:`dendrinet.training.run_folder.Run`.
 
     Parameters
     ----------
@@ -38,7 +38,7 @@ def open_run(run, allow_unfinished: bool = True):
         Missing folder, missing/corrupt ``summary.json``, or an unfinished run when
         ``allow_unfinished`` is false.
     """
-    from dendrinet.run_folder import Run
+    from dendrinet.training.run_folder import Run
 
     if isinstance(run, Run):
         if not allow_unfinished and not run.summary.finished:

@@ -89,11 +89,11 @@ def _check_window(t_start: float, t_stop: float) -> None:
 
 def check_result_size(n_bytes: float, what: str) -> None:
     """Refuse a result larger than this machine can hold
-    (:func:`dendrinet.limits.check_memory`: "needs about X GB; this machine has Y GB")
+    (:func:`dendrinet.config.limits.check_memory`: "needs about X GB; this machine has Y GB")
     instead of a MemoryError after minutes. Results sized by a store's declared
     neurons (``n_nodes``) go through here."""
     from dendrinet.errors import ResourceError
-    from dendrinet.limits import check_memory
+    from dendrinet.config.limits import check_memory
 
     try:
         check_memory(n_bytes, what)

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from dendrinet import limits
+from dendrinet.config import limits
 from dendrinet.errors import DendrinetError
 
 __all__ = ["ENGINES", "make_engine", "engine_name", "engine_class", "engine_options"]
@@ -90,7 +90,7 @@ def engine_options(engine: str, **options) -> dict:
 
 def _check_resources(engine: str, model, protocol, params) -> None:
     """Refuse, before the engine allocates anything, a protocol with too many steps per
-    presentation or an engine whose estimated memory (:func:`dendrinet.limits.engine_bytes`)
+    presentation or an engine whose estimated memory (:func:`dendrinet.config.limits.engine_bytes`)
     exceeds the machine's (:class:`~dendrinet.errors.ResourceError`). Arguments of the
     wrong type are left to the engine's own checks, which name them."""
     from dendrinet.config import ModelConfig, ProtocolConfig

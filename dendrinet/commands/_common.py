@@ -16,7 +16,7 @@ DATA_DIR_HELP = "folder searched first for the data files"
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
-# files of a run folder (dendrinet.run_folder) -> what they are
+# files of a run folder (dendrinet.training.run_folder) -> what they are
 _RUN_FILES = {
     "checkpoint.npz": "a training checkpoint (a .npz with the weights and state that "
                       "'dendrinet train --resume' continues from)",

@@ -1,7 +1,7 @@
-"""``dendrinet cache``: the engines compiled for models (list them, clear them).
+"""``dendrinet cache``: the neuron parts compiled for models (list them, clear them).
 
-A model with its own equations or learning rule is compiled into a package of the cache
-folder (:mod:`dendrinet.backends.numba.model_part`); the folder is kept under a bound
+A model with its own equations gets its neuron part generated into a package of the
+cache folder (:mod:`dendrinet.backends.numba.model_part`); the folder is kept under a bound
 (:mod:`dendrinet.backends.numba.generated_cache`). This command shows what is there and
 removes packages; anything else in the folder is never touched.
 """

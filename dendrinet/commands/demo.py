@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from dendrinet.config import load_model
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     model = load_model(DEFAULT_MODEL)
     if args.hidden is not None:

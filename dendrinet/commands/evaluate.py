@@ -51,8 +51,8 @@ def check_run_folder(path) -> None:
 
 def run(args) -> int:
     from dendrinet.errors import DendrinetError
-    from dendrinet.evaluation import evaluate_run
-    from dendrinet.run_folder import Run
+    from dendrinet.training.evaluation import evaluate_run
+    from dendrinet.training.run_folder import Run
 
     if args.n_test == 0:
         raise DendrinetError("--n-test must be at least 1")

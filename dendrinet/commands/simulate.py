@@ -89,7 +89,7 @@ class TrainedWeights:
     def check(self, model, n_inputs: int) -> None:
         """Refuse a model or data set that cannot hold these weights; note other
         differences between ``model`` and the run's model."""
-        from dendrinet.run_folder import differences
+        from dendrinet.training.run_folder import differences
 
         sizes = "-".join(map(str, self.params.layer_sizes))
         wanted = model.layer_sizes(self.params.layer_sizes[0])
@@ -140,7 +140,7 @@ def check_output(out: str, force: bool) -> None:
     import os
     from pathlib import Path
 
-    from dendrinet._atomic import check_writable_folder
+    from dendrinet.storage.files import check_writable_folder
     from dendrinet.errors import StoreError
     from dendrinet.store import SpikeStore
 
@@ -176,7 +176,7 @@ def network_from_arguments(args):
                 load_protocol(DEFAULT_PROTOCOL if args.protocol is None else args.protocol),
                 None)
     from dendrinet.commands.evaluate import check_run_folder
-    from dendrinet.run_folder import Run
+    from dendrinet.training.run_folder import Run
 
     check_run_folder(args.run)
     run_ = Run.open(args.run, allow_unfinished=True)
@@ -193,9 +193,9 @@ def run(args) -> int:
 
     from dendrinet.backends import engine_options, make_engine
     from dendrinet.datasets import load_dataset
-    from dendrinet.schedule import PHASE_NAMES, test_schedule, training_schedule
-    from dendrinet.training import load_run_dataset
-    from dendrinet.weights import initial_parameters
+    from dendrinet.config.schedule import PHASE_NAMES, test_schedule, training_schedule
+    from dendrinet.training.trainer import load_run_dataset
+    from dendrinet.model.weights import initial_parameters
 
     if args.out:  # before the simulation: a bad --out fails at once
         check_output(args.out, args.force)

@@ -8,7 +8,7 @@ from dendrinet.commands._common import (
     non_negative_int,
     positive_int,
 )
-from dendrinet.limits import MAX_SWEEP_RUNS
+from dendrinet.config.limits import MAX_SWEEP_RUNS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

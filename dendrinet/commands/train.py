@@ -89,7 +89,7 @@ def print_result(summary) -> None:
 
 def run(args) -> int:
     from dendrinet.errors import DendrinetError
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     if args.model is None and not args.resume:
         raise DendrinetError("--model is required unless --resume (a model file or a shipped "

@@ -6,12 +6,12 @@ plasticity kernels all read a :class:`ModelConfig` and a :class:`ProtocolConfig`
 
 One concept per module:
 
-* :mod:`.fields`: how a key is declared (:func:`~.fields.setting`: table, key, unit,
+* :mod:`dendrinet.config.fields`: how a key is declared (:func:`~dendrinet.config.fields.setting`: table, key, unit,
   check, default, help), read, checked and written; units;
-* :mod:`.model` and :mod:`.protocol`: the dataclasses, each key declared once on the
+* :mod:`dendrinet.config.model` and :mod:`dendrinet.config.protocol`: the dataclasses, each key declared once on the
   field it fills, and the checks across fields;
-* :mod:`.reader`: files, shipped names and ``extends`` -> documents -> dataclasses;
-* :mod:`.writer`: dataclasses -> documents -> TOML files that read back equal.
+* :mod:`dendrinet.config.reader`: files, shipped names and ``extends`` -> documents -> dataclasses;
+* :mod:`dendrinet.config.writer`: dataclasses -> documents -> TOML files that read back equal.
 
 Units. Potentials are dimensionless, as in Guerguiev et al. (2017). Every dimensional
 parameter is written in the file with its unit (``"3 ms"``, ``"0.1 /ms"``,

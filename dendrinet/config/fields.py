@@ -4,13 +4,13 @@ Every key is declared once, on the dataclass field it fills, with :func:`setting
 table and key in the file, its unit kind (``"time"``, ``"rate"`` or none), its check
 (type, bounds, choices), its default and a one-line help. :func:`declared` turns those
 fields into :class:`Setting` records, and everything else is derived from them: the
-reader (:mod:`.reader`: keys allowed per table, the value of each key), the writers
-(:mod:`.writer`), the sweep's parameter paths (:mod:`dendrinet.sweep.parameters`), the
+reader (:mod:`dendrinet.config.reader`: keys allowed per table, the value of each key), the writers
+(:mod:`dendrinet.config.writer`), the sweep's parameter paths (:mod:`dendrinet.sweep.parameters`), the
 dataclass docstrings' ``Attributes`` and the key tables of the documentation
 (``docs/_ext/dendrinet_docs.py``).
 
 Units. Dimensional values are written with their unit (``"3 ms"``, ``"0.1 /ms"``,
-``"200 Hz"``), read by the grammar of :mod:`dendrinet.units` (no ``eval``) and stored as
+``"200 Hz"``), read by the grammar of :mod:`dendrinet.config.units` (no ``eval``) and stored as
 plain floats in a canonical unit: ms for times, 1/ms for rates and conductances.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any, Callable
 
 from dendrinet.errors import ConfigError
-from dendrinet.units import UnitSyntaxError, parse_quantity, parse_unit
+from dendrinet.config.units import UnitSyntaxError, parse_quantity, parse_unit
 
 __all__ = ["Bounds", "KIND_TEXT", "RATE_UNITS", "Setting", "TIME_UNITS", "TableParams",
            "UNIT_KINDS", "check_keys", "declared", "document_settings", "read_label",

@@ -20,15 +20,15 @@ from dendrinet.config.fields import (
     setting,
     table_where,
 )
-from dendrinet.equation_units import check_equation_dimensions
+from dendrinet.config.equation_units import check_equation_dimensions
 from dendrinet.errors import ConfigError
-from dendrinet.expressions import (
+from dendrinet.config.expressions import (
     ExpressionError,
     check_equation_lines,
     check_expression,
     check_identifier,
 )
-from dendrinet.units import UnitSyntaxError, brian2_units, parse_quantity
+from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity
 
 __all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "InitParams",
            "LEARNING_RULES", "LearningParams", "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig",
@@ -228,7 +228,7 @@ _EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin"
 
 def _equation_text(required: str | None, lines: bool):
     """The reader of one ``[equations]`` entry: text checked as data
-    (:mod:`dendrinet.expressions`), before Brian2, SymPy or the code generator see it;
+    (:mod:`dendrinet.config.expressions`), before Brian2, SymPy or the code generator see it;
     ``required``: the default of an entry that may not be empty."""
     def read(raw: Any, where: str) -> str:
         if not isinstance(raw, str):
@@ -272,9 +272,9 @@ class EquationTerms(TableParams):
 
     The text is data: :meth:`from_table` checks it when the file is read, before Brian2,
     SymPy or the code generator see it -- expressions over names, numbers, operators and
-    Brian2's functions only (:mod:`dendrinet.expressions`), units and parameter values
-    by one grammar (:mod:`dendrinet.units`), never ``eval``; :func:`load_model` then
-    checks the dimensions of every entry (:mod:`dendrinet.equation_units`).
+    Brian2's functions only (:mod:`dendrinet.config.expressions`), units and parameter values
+    by one grammar (:mod:`dendrinet.config.units`), never ``eval``; :func:`load_model` then
+    checks the dimensions of every entry (:mod:`dendrinet.config.equation_units`).
     """
 
     TABLE = "equations"
@@ -308,8 +308,8 @@ class EquationTerms(TableParams):
 def equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
     """``[equations.parameters]`` as sorted ``(name, value text)`` pairs, checked for
     names and values: a number, or a number and a unit of Brian2's (``"100 ms"``) read by
-    the grammar of :mod:`dendrinet.units` (:func:`check_equations` then checks their
-    dimensions where the equations use them, :mod:`dendrinet.equation_units`)."""
+    the grammar of :mod:`dendrinet.config.units` (:func:`check_equations` then checks their
+    dimensions where the equations use them, :mod:`dendrinet.config.equation_units`)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table of name = value (e.g. tau_w = \"100 ms\")")
     reserved = {s.name for s in declared(NeuronParams)} | _EQUATION_NAMES
@@ -338,7 +338,7 @@ def equation_parameters(table: Any, where: str) -> tuple[tuple[str, str], ...]:
 def equation_parameter_value(text: str, where: str):
     """``text`` (``"100 ms"``, ``"0.05 /ms"``, ``"2 mV"``, ``"0.5"``) read by the unit
     grammar, its unit names checked against Brian2's units; the parsed
-    :class:`~dendrinet.units.Quantity`."""
+    :class:`~dendrinet.config.units.Quantity`."""
     try:
         quantity = parse_quantity(text)
     except UnitSyntaxError as exc:
@@ -430,7 +430,7 @@ MODEL_SETTINGS = declared(ModelConfig) + tuple(
 
 def check_equations(model: ModelConfig, where: str) -> None:
     """The dimensions of ``model``'s ``[equations]`` (text already checked as data),
-    each mismatch a ConfigError naming the entry or line (:mod:`dendrinet.equation_units`)."""
+    each mismatch a ConfigError naming the entry or line (:mod:`dendrinet.config.equation_units`)."""
     if not model.equations.is_default:  # standard models do not pay Brian2's import
         table = table_where(where, "equations.parameters")
         parameters = {name: (text, equation_parameter_quantity(text, f"{table}.{name}"))

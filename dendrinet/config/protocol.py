@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from dendrinet import limits
+from dendrinet.config import limits
 from dendrinet.config.fields import Bounds, declared, document_settings, setting, table_where
 from dendrinet.errors import ConfigError
 

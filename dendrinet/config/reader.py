@@ -2,7 +2,7 @@
 
 A file is read into a *document* (its tables, every base it extends merged in), and a
 document into a dataclass by :func:`model_from_document` / :func:`protocol_from_document`,
-each key by its declaration (:mod:`.fields`). A sweep builds its variants from a document
+each key by its declaration (:mod:`dendrinet.config.fields`). A sweep builds its variants from a document
 in memory through the same two functions (:mod:`dendrinet.sweep.parameters`), so a value
 is checked the same way whether it comes from a file or a sweep.
 """
@@ -14,7 +14,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from dendrinet import limits, resources
+from dendrinet import resources
+from dendrinet.config import limits
 from dendrinet.config.fields import check_keys, read_values, table_where
 from dendrinet.config.model import (
     MODEL_SETTINGS,

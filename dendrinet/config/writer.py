@@ -1,7 +1,7 @@
 """Writing models and protocols back as documents and TOML files that read back equal.
 
 A config becomes a *document* (table -> key -> value as in a file: times as ``"3.0 ms"``,
-rates as ``"0.1 /ms"``), each key written by its declaration (:mod:`.fields`); the TOML
+rates as ``"0.1 /ms"``), each key written by its declaration (:mod:`dendrinet.config.fields`); the TOML
 writers serialise that document. The reader reads it back to an equal dataclass (floats
 are written with ``repr``, which round-trips exactly).
 """

@@ -60,7 +60,7 @@ what a run folder records, so ``--resume`` and ``dendrinet evaluate`` find it ag
 
 Sizes are checked before anything is read: the header of each ``.npz`` array (against
 the sizes in the zip directory) and of each idx file, and the memory the examples used
-need, raw and as float64, against this machine's (:mod:`dendrinet.limits`). With
+need, raw and as float64, against this machine's (:mod:`dendrinet.config.limits`). With
 ``n_train``/``n_test`` only those first examples of an ``.npz`` are read (decompressed),
 checked and converted. An idx file, raw or ``.gz`` (every file, official ones too), is
 read as a stream up to the size its header declares: a file holding more or less than

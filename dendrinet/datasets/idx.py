@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrinet.errors import DatasetError
-from dendrinet.limits import check_memory
+from dendrinet.config.limits import check_memory
 
 GZIP_MAGIC = b"\x1f\x8b"
 # idx type codes (third byte of the magic number); multi-byte types are big-endian.

@@ -16,7 +16,7 @@ import numpy as np
 from dendrinet.datasets.idx import GZIP_MAGIC, read_idx_content, read_into
 from dendrinet.datasets.registry import Dataset, manifest_datasets, subset_size
 from dendrinet.errors import DatasetError
-from dendrinet.limits import check_memory, gigabytes
+from dendrinet.config.limits import check_memory, gigabytes
 
 # --------------------------------------------------------------- your own data
 

@@ -1,7 +1,7 @@
 """The engine interface: what every simulation backend provides.
 
 An engine trains and tests one network (a :class:`~dendrinet.config.ModelConfig` under a
-:class:`~dendrinet.config.ProtocolConfig`, with :class:`~dendrinet.weights.Parameters`
+:class:`~dendrinet.config.ProtocolConfig`, with :class:`~dendrinet.model.weights.Parameters`
 that it updates in place). Training runs, the estimator, the benchmarks and
 ``dendrinet simulate`` use engines only through this interface and the registry
 :func:`dendrinet.backends.make_engine`; the backends live in :mod:`dendrinet.backends`.
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, trace_bytes
+from dendrinet.config.limits import check_memory, trace_bytes
 
 if TYPE_CHECKING:
     from dendrinet.engine.results import SimulationResult
-    from dendrinet.schedule import Schedule
+    from dendrinet.config.schedule import Schedule
 
 __all__ = ["Engine", "COMPILE_STAGES", "check_compile_stage", "check_present_options",
            "check_present_memory"]
@@ -90,7 +90,7 @@ class Engine(Protocol):
     def present(self, X: np.ndarray, schedule: Schedule, *, seed: int | None = None,
                 progress: Callable[[float, float], None] | None = None
                 ) -> SimulationResult:
-        """Present any :class:`~dendrinet.schedule.Schedule` (forward, target, test
+        """Present any :class:`~dendrinet.config.schedule.Schedule` (forward, target, test
         phases) with the current parameters, no learning.
 
         Parameters
@@ -149,7 +149,7 @@ def check_present_memory(n_inputs: int, n_units: int, n_extra: int, schedule: Sc
                          ) -> None:
     """Refuse, before it starts, a :meth:`Engine.present` whose recording (every spike,
     and the traces of ``n_units`` units with ``n_extra`` own state variables at every
-    step: :func:`dendrinet.limits.trace_bytes`) would not fit in memory (a
+    step: :func:`dendrinet.config.limits.trace_bytes`) would not fit in memory (a
     :class:`~dendrinet.errors.ResourceError`)."""
     steps = int(schedule.total_steps)
     check_memory(trace_bytes(n_inputs, n_units, n_extra, steps),

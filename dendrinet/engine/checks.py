@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dendrinet.config import ModelConfig, ProtocolConfig
-from dendrinet.encoding import max_spike_probability, validate_images
+from dendrinet.datasets.encoding import max_spike_probability, validate_images
 from dendrinet.errors import DendrinetError
 
 
@@ -92,12 +92,12 @@ def check_state_identity(state: dict, sizes: np.ndarray, seed: int) -> None:
 
 
 def check_parameters(model, params, n_inputs: int | None = None) -> tuple[int, ...]:
-    """``params`` is a valid :class:`~dendrinet.weights.Parameters` with the layer sizes
+    """``params`` is a valid :class:`~dendrinet.model.weights.Parameters` with the layer sizes
     of ``model`` (and ``n_inputs`` inputs, if given); returns the layer sizes."""
-    from dendrinet.weights import Parameters
+    from dendrinet.model.weights import Parameters
 
     if not isinstance(params, Parameters):
-        raise DendrinetError(f"params must be a dendrinet.weights.Parameters, got "
+        raise DendrinetError(f"params must be a dendrinet.model.weights.Parameters, got "
                              f"{type(params).__name__}")
     params.validate("parameters")
     sizes = tuple(int(s) for s in params.layer_sizes)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dendrinet.errors import DendrinetError
-from dendrinet.schedule import PHASE_NAMES, Schedule
+from dendrinet.config.schedule import PHASE_NAMES, Schedule
 
 
 def sigmoid(x):

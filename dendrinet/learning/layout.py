@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dendrinet.weights import Parameters
+from dendrinet.model.weights import Parameters
 
 
 #: Flat parameters with their layout offsets, as the plasticity kernels read them (the

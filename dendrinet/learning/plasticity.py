@@ -23,8 +23,8 @@ Feedback modes (``model.feedback.mode``):
     ``Y`` stays fixed (its sparsity pattern was drawn at initialisation).
 ``symmetric``, ``noisy_symmetric``
     After the updates ``Y_l = (W_{l+1} ... W_out)^T + noise_l`` (the fixed noise of
-    :attr:`~dendrinet.weights.Parameters.Y_noise`): the semantics of
-    :func:`dendrinet.weights.refresh_feedback`, recomputed in Numba.
+    :attr:`~dendrinet.model.weights.Parameters.Y_noise`): the semantics of
+    :func:`dendrinet.model.weights.refresh_feedback`, recomputed in Numba.
 ``learned``
     ``Y_l += eta_Y P_out outer(e_out, s_bar_f(hidden l))``: a local rule (output error
     times the hidden neuron's own forward-phase activity, both available at the
@@ -56,7 +56,7 @@ from dendrinet.jit.numerics import JIT, sigmoid
 from dendrinet.jit.random_streams import derive_key
 from dendrinet.learning.rules import HiddenLayer
 from dendrinet.errors import DendrinetError
-from dendrinet.weights import Parameters
+from dendrinet.model.weights import Parameters
 
 __all__ = [
     "MODE_CODES", "mode_code", "output_error",

@@ -7,7 +7,7 @@ once and call the rule through the :data:`~dendrinet.learning.plasticity.Rule` r
 a first-class function (:class:`dendrinet.jit.first_class.Bound`): a new rule compiles
 only itself, on every engine.
 
-A user's rule file is Python code, executed here (``dendrinet.rule_files`` decides which
+A user's rule file is Python code, executed here (``dendrinet.learning.rule_files`` decides which
 files may run and announces each once).
 """
 from __future__ import annotations
@@ -95,10 +95,10 @@ def load_user_rule(path: str, name: str):
 
     The file is Python code, executed here: the first time a process executes a
     content, one line on stderr names the file and its SHA-256
-    (:func:`dendrinet.rule_files.announce`). The bytes hashed are the bytes executed."""
+    (:func:`dendrinet.learning.rule_files.announce`). The bytes hashed are the bytes executed."""
     from numba.core.registry import CPUDispatcher
 
-    from dendrinet.rule_files import announce, file_sha256, read_rule
+    from dendrinet.learning.rule_files import announce, file_sha256, read_rule
 
     source = read_rule(path)
     digest = file_sha256(source)

@@ -158,7 +158,7 @@ def namespace(model: ModelConfig) -> dict:
 
 def extra_parameters(model: ModelConfig) -> dict:
     """``[equations.parameters]`` of ``model`` as Brian2 quantities (``"100 ms"`` ->
-    ``100*ms``), read by the unit grammar of :mod:`dendrinet.units` (never ``eval``): the
+    ``100*ms``), read by the unit grammar of :mod:`dendrinet.config.units` (never ``eval``): the
     number times the unit computed from Brian2's unit objects. A value that is not a
     number with Brian2 units raises :class:`~dendrinet.errors.ConfigError` naming the
     model file (a model read from a file was checked when it was read; this covers

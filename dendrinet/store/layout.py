@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 from dendrinet.errors import StoreError
-from dendrinet.schedule import PHASE_NAMES as PHASES
+from dendrinet.config.schedule import PHASE_NAMES as PHASES
 
 FORMAT = "dendrinet-spikes"
 FORMAT_VERSION = 1

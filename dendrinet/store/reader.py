@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from dendrinet.errors import StoreError
-from dendrinet.schedule import PHASE_NAMES as PHASES
+from dendrinet.config.schedule import PHASE_NAMES as PHASES
 from dendrinet.store.hdf5_files import CACHE_BYTES, NO_HDF5_LOCK
 from dendrinet.store.layout import (CHUNK_ROWS, FORMAT, FORMAT_VERSION, PRESENTATION_COLUMNS,
                                     as_int, attribute, check_layout, check_read, shown,

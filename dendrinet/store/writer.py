@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 
 from dendrinet.errors import StoreError
-from dendrinet.provenance import library_versions
-from dendrinet.schedule import PHASE_NAMES as PHASES
+from dendrinet.storage.provenance import library_versions
+from dendrinet.config.schedule import PHASE_NAMES as PHASES
 from dendrinet.storage.files import (commit_temporary, create_temporary, os_error_cause,
                                      remove_dead_temporaries, remove_file, writer_temporary)
 from dendrinet.storage.locks import OFD, flock_held_elsewhere, try_lock

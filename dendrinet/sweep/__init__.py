@@ -1,11 +1,11 @@
 """Sweeps: grids of training runs, run on Dask, each an ordinary run folder.
 
-``dendrinet sweep SWEEP.toml --out DIR`` expands a sweep file (:mod:`.spec`: models,
+``dendrinet sweep SWEEP.toml --out DIR`` expands a sweep file (:mod:`dendrinet.sweep.spec`: models,
 protocols, data sets, seeds and a grid over any model or protocol value) into runs,
-trains each with :func:`dendrinet.training.train` into ``DIR/runs/<run id>/`` as one
-Dask task (:mod:`.execute`: a local cluster, or an existing one; a run whose worker
+trains each with :func:`dendrinet.training.trainer.train` into ``DIR/runs/<run id>/`` as one
+Dask task (:mod:`dendrinet.sweep.execute`: a local cluster, or an existing one; a run whose worker
 dies continues from its last epoch checkpoint elsewhere) and writes ``DIR/results.csv``,
-``DIR/summary.md`` and ``DIR/learning_curves.png`` (:mod:`.results`)::
+``DIR/summary.md`` and ``DIR/learning_curves.png`` (:mod:`dendrinet.sweep.results`)::
 
     DIR/sweep.toml            copy of the sweep file
     DIR/sweep.json            the runs, their swept values, failures of the last invocation

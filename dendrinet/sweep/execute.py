@@ -1,14 +1,14 @@
 """Running a sweep's runs on Dask, each an ordinary run folder, none lost.
 
 * Every run is one Dask task, :func:`execute_run`, which calls
-  :func:`dendrinet.training.train` on ``DIR/runs/<run id>/`` with ``resume=True`` as
+  :func:`dendrinet.training.trainer.train` on ``DIR/runs/<run id>/`` with ``resume=True`` as
   soon as that folder holds a run. A worker that dies mid-run (killed, out of
   memory, node lost) makes the scheduler run the task again on another worker (up to
   Dask's ``distributed.scheduler.allowed-failures``, 3 by default); it continues from
   the last epoch checkpoint and ends bit for bit where an uninterrupted run would.
   Exceptions other than dendrinet's own (bad input, which would fail again) are
   retried ``retries`` times.
-* The sweep command holds ``DIR/.lock`` (:class:`~dendrinet.folder_lock.FolderLock`)
+* The sweep command holds ``DIR/.lock`` (:class:`~dendrinet.storage.locks.FolderLock`)
   while it lives: a second sweep on the same folder stops at once. A task holds
   ``DIR/locks/<run id>.lock`` while it trains its run, so a task still running on a
   worker after its sweep command was killed and the same run submitted again by the
@@ -33,10 +33,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dendrinet._atomic import write_text_atomic
+from dendrinet.storage.files import write_text_atomic
 from dendrinet.errors import ConfigError, DendrinetError, RunError
-from dendrinet.folder_lock import FolderLock
-from dendrinet.run_folder import SUMMARY, folder_state
+from dendrinet.storage.locks import FolderLock
+from dendrinet.training.run_folder import SUMMARY, folder_state
 from dendrinet.sweep.results import (
     RUNS_DIR,
     SWEEP_COPY,
@@ -89,7 +89,7 @@ class SweepOutcome:
 def sweep_folder_lock(out_dir: Path) -> FolderLock:
     """The lock held on the sweep folder for the life of a sweep command (``DIR/.lock``),
     so that two sweeps cannot share one folder: the second stops at once, naming the
-    first (:class:`~dendrinet.folder_lock.FolderBusyError`)."""
+    first (:class:`~dendrinet.storage.locks.FolderBusyError`)."""
     return FolderLock(out_dir, what="sweep folder")
 
 
@@ -164,7 +164,7 @@ def execute_run(spec: RunSpec, runs_dir: str) -> dict:
         ``resumed_at`` (epochs recorded before), ``epochs``, ``final_test_error``,
         ``seconds``, ``host``, ``worker``.
     """
-    from dendrinet.training import train
+    from dendrinet.training.trainer import train
 
     t0 = time.perf_counter()
     runs = Path(runs_dir)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dendrinet._atomic import atomic_open, write_json_atomic, write_text_atomic
+from dendrinet.storage.files import atomic_open, write_json_atomic, write_text_atomic
 from dendrinet.config import DEFAULT_PROTOCOL
 from dendrinet.errors import ConfigError, RunError
-from dendrinet.run_folder import SUMMARY, Run
+from dendrinet.training.run_folder import SUMMARY, Run
 
 __all__ = ["SWEEP_JSON", "SWEEP_COPY", "RUNS_DIR", "RESULTS_CSV", "SUMMARY_MD", "FIGURE",
            "SweepReport", "is_sweep_folder", "read_sweep_info", "write_sweep_info",

@@ -24,11 +24,11 @@ protocol. Values are written as in model and protocol files, units included
 (``"80 ms"``, ``"0.05 /ms"``), and parsed by the same code. Every combination is one
 run, named ``<model>__[<protocol>__]<dataset>__[<key>=<value>__...]seed<N>`` (the
 protocol only when it is not the default, ``paper-timing``). A name longer than
-:data:`~dendrinet.limits.MAX_RUN_NAME_CHARS` characters is cut, with a hash of the whole
-name and its ``seed<N>`` part (:func:`~dendrinet.limits.shorten_run_name`): the same
+:data:`~dendrinet.config.limits.MAX_RUN_NAME_CHARS` characters is cut, with a hash of the whole
+name and its ``seed<N>`` part (:func:`~dendrinet.config.limits.shorten_run_name`): the same
 name every time, so a resumed sweep finds its runs.
 
-Size. A sweep of more than :data:`~dendrinet.limits.MAX_SWEEP_RUNS` runs is refused
+Size. A sweep of more than :data:`~dendrinet.config.limits.MAX_SWEEP_RUNS` runs is refused
 unless ``allow_large`` (``dendrinet sweep --allow-large``); the number is counted from
 the lengths of the lists before any run is built.
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dendrinet import limits
+from dendrinet.config import limits
 from dendrinet.config import (
     DEFAULT_PROTOCOL,
     ModelConfig,
@@ -71,7 +71,7 @@ OPTIONAL_KEYS = ("protocols", "n_train", "n_test", "engine", "data_dir", "parame
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: everything :func:`dendrinet.training.train` needs.
+    """One run of a sweep: everything :func:`dendrinet.training.trainer.train` needs.
 
     Attributes
     ----------
@@ -167,7 +167,7 @@ def load_sweep(path, allow_large: bool = False) -> Sweep:
     path : path-like
         The sweep file.
     allow_large : bool
-        Accept more than :data:`~dendrinet.limits.MAX_SWEEP_RUNS` runs.
+        Accept more than :data:`~dendrinet.config.limits.MAX_SWEEP_RUNS` runs.
 
     Raises
     ------

@@ -37,7 +37,7 @@ from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS
 from dendrinet.learning.layout import FlatLayout, FlatParams
 from dendrinet.learning import plasticity
 from dendrinet.config import ModelConfig, ProtocolConfig
-from dendrinet.encoding import validate_images
+from dendrinet.datasets.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
@@ -47,9 +47,9 @@ from dendrinet.engine.finite import (check_test_potentials, check_training_chunk
 from dendrinet.engine.results import (SimulationResult, n_stats, population_kind, population_names, predictions,
                                       sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
-from dendrinet.schedule import (FORWARD, PRESENTATION_DTYPE, TARGET, TEST, test_schedule,
+from dendrinet.config.schedule import (FORWARD, PRESENTATION_DTYPE, TARGET, TEST, test_schedule,
                                 training_schedule)
-from dendrinet.weights import Parameters
+from dendrinet.model.weights import Parameters
 
 __all__ = ["Brian2Engine"]
 

@@ -1,6 +1,6 @@
 """The layered Brian2 network: inputs, any number of hidden layers, outputs, feedback.
 
-One :meth:`DendriticNetwork.run` presents a whole :class:`~dendrinet.schedule.Schedule`
+One :meth:`DendriticNetwork.run` presents a whole :class:`~dendrinet.config.schedule.Schedule`
 (many examples, forward/target/test phases) in a single Brian2 ``run``, so that Brian2
 (numpy, cython or C++ standalone) does the work, not a Python loop.
 
@@ -45,12 +45,12 @@ import numpy as np
 
 from dendrinet.model import equations
 from dendrinet.config import ModelConfig
-from dendrinet.encoding import max_spike_probability, validate_images
+from dendrinet.datasets.encoding import max_spike_probability, validate_images
 from dendrinet.engine.checks import check_parameters
 from dendrinet.engine.results import (SimulationResult, population_kind, population_names,
                                       sigmoid)
 from dendrinet.errors import DendrinetError
-from dendrinet.schedule import TARGET, TEST, Schedule
+from dendrinet.config.schedule import TARGET, TEST, Schedule
 from dendrinet.storage.files import create_temporary_folder
 
 TARGETS = ("numpy", "cython")
@@ -116,7 +116,7 @@ class DendriticNetwork:
     ----------
     model : ModelConfig
         Neuron parameters and architecture (any number of hidden layers).
-    params : dendrinet.weights.Parameters
+    params : dendrinet.model.weights.Parameters
         ``W[l]`` ``(n_pre, n_post)`` input-major, ``b[l]`` ``(n_post,)``, ``Y[l]``
         ``(n_outputs, n_hidden_l)``; copied into the Synapses (not kept).
     n_inputs : int
@@ -309,7 +309,7 @@ class DendriticNetwork:
         Returns
         -------
         W, b, Y : lists of ndarray
-            Copies, in the layouts of :class:`~dendrinet.weights.Parameters`.
+            Copies, in the layouts of :class:`~dendrinet.model.weights.Parameters`.
         """
         W = [np.array(s.weight[:]).reshape(self.sizes[self.names[l]], self.sizes[self.names[l + 1]])
              for l, s in enumerate(self.feedforward)]

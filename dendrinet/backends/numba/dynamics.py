@@ -58,7 +58,7 @@ from numba import njit
 from dendrinet.backends.numba.model_part import NeuronConstants
 from dendrinet.jit.numerics import JIT, exp_parts, sigmoid
 from dendrinet.jit.random_streams import uniform
-from dendrinet.encoding import max_spike_probability
+from dendrinet.datasets.encoding import max_spike_probability
 
 #: Constants and parameters (flat layout, see ``_layout``) read by the step.
 Net = namedtuple("Net", [

@@ -26,7 +26,7 @@ weights that change only between examples. It is fast because
 Random streams. ``seed`` fixes everything: the per-neuron and input streams of
 training (carried across epochs, part of :meth:`FastEngine.get_state`), the phase
 jitter (``numpy`` generator seeded with ``[seed, epoch]``, through
-:func:`dendrinet.schedule.training_schedule`), and the test streams, which are seeded per
+:func:`dendrinet.config.schedule.training_schedule`), and the test streams, which are seeded per
 example from ``(seed, row of X)``: evaluating the same images with the same parameters
 gives the same result, whatever the number of threads, and :meth:`FastEngine.record_spikes`
 shows exactly the spikes of :meth:`FastEngine.evaluate`.
@@ -67,7 +67,7 @@ from dendrinet.backends.numba import replay as replay_module
 from dendrinet.backends.numba.model_part import model_part
 from dendrinet.learning import plasticity
 from dendrinet.config import ModelConfig, ProtocolConfig
-from dendrinet.encoding import validate_images
+from dendrinet.datasets.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
                                      check_labels, check_parameters, check_state_identity,
@@ -77,9 +77,9 @@ from dendrinet.engine.results import (SimulationResult, n_stats, population_name
 from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
                                      parameter_arrays, per_layer)
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, recording_bytes
-from dendrinet.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
-from dendrinet.weights import Parameters
+from dendrinet.config.limits import check_memory, recording_bytes
+from dendrinet.config.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
+from dendrinet.model.weights import Parameters
 
 __all__ = ["FastEngine", "replay"]
 
@@ -147,8 +147,8 @@ class FastEngine:
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
                  seed: int = 0, input_precision: str = "single"):
         check_engine_args(model, protocol, seed)
-        # the model's compiled engine: the package's kernels, or code generated from its
-        # equations and learning rule (dendrinet.backends.numba.model_part)
+        # the model's neuron part: hand-written, or generated from its equations
+        # (dendrinet.backends.numba.model_part; the kernels are the same for every model)
         self._part = model_part(model)
         sizes = _check_params(model, params)
         if input_precision not in ("single", "double"):
@@ -215,9 +215,9 @@ class FastEngine:
         """Compile (or load from the cache) the kernels that training and testing do not
         run, those of :meth:`present` and :meth:`record_spikes`, by presenting the first
         row of ``X`` once to each: ``dendrinet train`` then ``dendrinet simulate`` of a
-        model compile once (:func:`dendrinet.epochs.warm_up` calls it on a throwaway
+        model compile once (:func:`dendrinet.training.epochs.warm_up` calls it on a throwaway
         engine; neither call changes an engine's state)."""
-        from dendrinet.schedule import test_schedule
+        from dendrinet.config.schedule import test_schedule
 
         self.present(X[:1], test_schedule(self.protocol, [0]))
         self.record_spikes(X[:1], [0])
@@ -406,7 +406,7 @@ class FastEngine:
         seed = check_present_options(seed, progress)
         key = self._key if seed is None else np.uint64(seed)
         if not isinstance(schedule, Schedule):
-            raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
+            raise DendrinetError("schedule must be a dendrinet.config.schedule.Schedule")
         if schedule.dt != self.protocol.dt:
             raise DendrinetError(f"schedule.dt = {schedule.dt} ms is not the protocol's dt = "
                                  f"{self.protocol.dt} ms")
@@ -464,7 +464,7 @@ class FastEngine:
         dict
             ``"input"``, ``"hidden_<l>"``, ``"output"``: ``(times_ms, ids)`` arrays in time
             order; ``"presentations"``: structured array with fields ``example_id``,
-            ``label``, ``phase`` (:data:`dendrinet.schedule.TEST`), ``t_start``,
+            ``label``, ``phase`` (:data:`dendrinet.config.schedule.TEST`), ``t_start``,
             ``t_stop`` (ms); ``"mean_V"`` (n, n_out) as in :meth:`evaluate`.
         """
         X = validate_images(X, self.n_inputs, "X")

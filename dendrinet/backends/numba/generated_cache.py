@@ -1,9 +1,10 @@
-"""The folder of generated engines (:mod:`~dendrinet.backends.numba.model_part`): what it
-holds, and keeping it under a bound, least recently used out.
+"""The folder of generated neuron parts (:mod:`~dendrinet.backends.numba.model_part`): what
+it holds, and keeping it under a bound, least recently used out.
 
-Each model with its own equations or rule gets a package ``dendrinet_generated_<hash>``
-in :func:`cache_root` (its sources, and the machine code Numba caches beside them: 8-14
-MB once compiled). Only folders that dendrinet wrote are ever listed or removed: a
+Each equation variant gets a package ``dendrinet_generated_<hash>`` in :func:`cache_root`
+(its generated module, and the machine code Numba caches beside it: well under 1 MB;
+dendrinet 0.3 wrote whole engine copies of 8-14 MB under the same pattern, listed and
+removed alike). Only folders that dendrinet wrote are ever listed or removed: a
 name of that pattern with the ``__init__.py`` text dendrinet writes. Beside the code, as
 data, ``dendrinet-package.json`` records the model that created the package, and the
 modification time of ``last-used`` is when a process last loaded it.
@@ -28,6 +29,8 @@ from dendrinet.storage.files import rename
 
 PREFIX = "dendrinet_generated_"
 #: The whole text of a generated package's ``__init__.py`` (its mark: nothing else is touched).
+#: The text that marks a package as dendrinet's (unchanged since 0.3, so that the old
+#: packages are recognised and removed too).
 INIT_TEXT = '"""A dendrinet engine compiled for a model (generated; safe to delete)."""\n'
 INFO_FILE = "dendrinet-package.json"
 STAMP_FILE = "last-used"

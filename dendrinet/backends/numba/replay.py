@@ -27,8 +27,8 @@ from dendrinet.config import ModelConfig
 from dendrinet.engine.results import PhaseAverages, n_stats, population_names, stat_names
 from dendrinet.engine.results import sigmoid as sigmoid_array
 from dendrinet.errors import DendrinetError
-from dendrinet.schedule import FORWARD, TARGET, Schedule
-from dendrinet.weights import Parameters
+from dendrinet.config.schedule import FORWARD, TARGET, Schedule
+from dendrinet.model.weights import Parameters
 
 
 @dataclass(kw_only=True)
@@ -122,14 +122,14 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
            learn: bool = False, input_precision: str = "double") -> ReplayResult:
     """Run the network's equations over ``schedule`` with the given spike trains.
 
-    Through this module's ``hooks``: the standard neuron and rule here; any model through
-    its own engine with :func:`dendrinet.backends.numba.engine.replay`.
+    Any model: its neuron part and rule reach the step as first-class functions
+    (:mod:`~dendrinet.backends.numba.model_part`).
 
     Parameters
     ----------
     model : ModelConfig
-        Any model the fast engine runs (edited equations and rules through their
-        generated engine, :mod:`~dendrinet.backends.numba.model_part`).
+        Any model the fast engine runs (edited equations through their generated neuron
+        part, :mod:`~dendrinet.backends.numba.model_part`).
     params : Parameters
         Not modified (a copy is learned with ``learn=True``).
     schedule : Schedule
@@ -151,7 +151,7 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     ReplayResult
     """
     if not isinstance(schedule, Schedule):
-        raise DendrinetError("schedule must be a dendrinet.schedule.Schedule")
+        raise DendrinetError("schedule must be a dendrinet.config.schedule.Schedule")
     if input_precision not in ("single", "double"):
         raise DendrinetError(f"input_precision must be 'single' or 'double', got "
                              f"{input_precision!r}")

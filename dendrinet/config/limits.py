@@ -181,9 +181,9 @@ def check_network_size(hidden, n_outputs: int, where: str) -> None:
 
 def parameter_bytes(sizes, drawing: bool = False) -> int:
     """Bytes of a network's parameters (float64 ``W``, ``b``, ``Y`` and ``Y_noise``,
-    :class:`~dendrinet.weights.Parameters`) for layer sizes ``(n_inputs, *hidden,
+    :class:`~dendrinet.model.weights.Parameters`) for layer sizes ``(n_inputs, *hidden,
     n_outputs)``; with ``drawing``, plus the largest layer once more (drawing a layer
-    needs a temporary of its size, :func:`dendrinet.weights.initial_parameters`)."""
+    needs a temporary of its size, :func:`dendrinet.model.weights.initial_parameters`)."""
     sizes = [int(s) for s in sizes]
     weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     feedback = [sizes[-1] * h for h in sizes[1:-1]]

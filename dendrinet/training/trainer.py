@@ -4,12 +4,12 @@ checkpoint per epoch, with ``--resume``.
 After every epoch the checkpoint is replaced atomically, so a run killed at any
 moment continues with ``resume=True`` from its last finished epoch and reaches
 bit-for-bit the weights and errors of an uninterrupted run with the same seed. A run
-folder has one writer at a time (:class:`~dendrinet.folder_lock.FolderLock`, taken
+folder has one writer at a time (:class:`~dendrinet.storage.locks.FolderLock`, taken
 before anything is loaded, deleted or written; a killed writer's lock goes with it),
 and an operating-system failure (full disk, ...) is one :class:`RunError` naming the
-file, with the last checkpoint intact. The folder's layout and :class:`~dendrinet.run_folder.Run` (reading it back) are in
-:mod:`dendrinet.run_folder`; the epoch loop and the random streams in
-:mod:`dendrinet.epochs`; re-evaluating a run in :mod:`dendrinet.evaluation`.
+file, with the last checkpoint intact. The folder's layout and :class:`~dendrinet.training.run_folder.Run` (reading it back) are in
+:mod:`dendrinet.training.run_folder`; the epoch loop and the random streams in
+:mod:`dendrinet.training.epochs`; re-evaluating a run in :mod:`dendrinet.training.evaluation`.
 """
 from __future__ import annotations
 
@@ -23,25 +23,25 @@ from typing import Callable
 
 import numpy as np
 
-from dendrinet._atomic import WriteError, os_error_text
-from dendrinet import limits
+from dendrinet.storage.files import WriteError, os_error_text
+from dendrinet.config import limits
 from dendrinet.backends import ENGINES, make_engine
 from dendrinet.backends import engine_name as registered_name
 from dendrinet.config import DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, model_to_toml
 from dendrinet.datasets import first_data_dir
 from dendrinet.engine.results import population_names
-from dendrinet.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
+from dendrinet.training.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
                               timed, train_epochs, warm_up)
 from dendrinet.errors import DatasetError, DendrinetError, RunError, StoreError, TrainingError
-from dendrinet.folder_lock import LOCK_NAME, FolderLock
-from dendrinet.rule_files import file_sha256, keep_copy, read_rule, user_rule_file
-from dendrinet.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, RUN_MARKER,
+from dendrinet.storage.locks import LOCK_NAME, FolderLock
+from dendrinet.learning.rule_files import file_sha256, keep_copy, read_rule, user_rule_file
+from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, RUN_MARKER,
                                   SPIKES, SUMMARY, WEIGHTS_DIR, EpochResult, RunFiles,
                                   RunSummary, StoredRun, check_no_links, clear_for_new_run,
                                   config_and_text, dataset_fingerprint, folder_state,
                                   read_checkpoint, read_marker, write_summary)
-from dendrinet.schedule import PHASE_NAMES
-from dendrinet.weights import initial_parameters
+from dendrinet.config.schedule import PHASE_NAMES
+from dendrinet.model.weights import initial_parameters
 
 __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sample"]
 
@@ -134,7 +134,7 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         ``resume=True``: the run's own model is used. A user's rule file
         (``[learning] rule``) is announced on stderr, copied into ``config/`` (its
         SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
-        (:mod:`dendrinet.rule_files`).
+        (:mod:`dendrinet.learning.rule_files`).
     protocol : ProtocolConfig, path or name
         Presentation protocol (default ``"paper-timing"``, or the run's own with
         ``resume=True``).
@@ -169,7 +169,7 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     data_dir : path, optional
         Folder searched first for data files (see :func:`dendrinet.datasets.load_dataset`).
         For a named data set, ``summary.json`` records it (or ``$DENDRINET_DATA_DIR``),
-        and ``resume=True`` and :func:`~dendrinet.evaluation.evaluate_run` search it
+        and ``resume=True`` and :func:`~dendrinet.training.evaluation.evaluate_run` search it
         again when no ``data_dir`` is given.
     n_train, n_test : int, optional
         Use only the first examples of a named data set.
@@ -194,7 +194,7 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         file and the cause; the last checkpoint stays intact).
     FolderBusyError
         Another process (or another call in this one) is writing ``out_dir``: a run
-        folder has one writer, holding :class:`~dendrinet.folder_lock.FolderLock`.
+        folder has one writer, holding :class:`~dendrinet.storage.locks.FolderLock`.
     ConfigError, DatasetError
         Bad model/protocol file or data set.
     """

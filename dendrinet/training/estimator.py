@@ -1,14 +1,14 @@
 """A scikit-learn estimator around the segregated-dendrite network.
 
 >>> from sklearn.datasets import load_digits
->>> from dendrinet.estimator import SegregatedDendriteClassifier
+>>> from dendrinet.training.estimator import SegregatedDendriteClassifier
 >>> X, y = load_digits(return_X_y=True)
 >>> clf = SegregatedDendriteClassifier(hidden=100, epochs=3).fit(X[:1400] / 16, y[:1400])
 >>> clf.score(X[1400:] / 16, y[1400:])  # doctest: +SKIP
 
-Training runs in memory (no run folder; use :func:`dendrinet.training.train` for
+Training runs in memory (no run folder; use :func:`dendrinet.training.trainer.train` for
 that). With the same seed, model, protocol and data, :meth:`fit` reaches exactly the
-parameters :func:`~dendrinet.training.train` writes for the same epoch.
+parameters :func:`~dendrinet.training.trainer.train` writes for the same epoch.
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from dendrinet.config import (DEFAULT_PROTOCOL, ModelConfig, ProtocolConfig, loa
                               load_protocol)
 from dendrinet.errors import ConfigError, DendrinetError
 from dendrinet.backends import make_engine
-from dendrinet.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
+from dendrinet.training.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
                               seed_streams, train_epochs)
-from dendrinet.weights import initial_parameters
+from dendrinet.model.weights import initial_parameters
 
 __all__ = ["SegregatedDendriteClassifier"]
 
@@ -340,7 +340,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         run : Run or path
-            A run folder written by :func:`dendrinet.training.train` (``dendrinet
+            A run folder written by :func:`dendrinet.training.trainer.train` (``dendrinet
             train``); an unfinished run gives its finished epochs.
         epoch : int, optional
             Epoch whose weights are used (0 = the initial weights; default the last
@@ -365,7 +365,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
             naming a rule file that is not the run's own unchanged copy (a run's rule
             copy runs, and is announced on stderr, when the classifier first predicts).
         """
-        from dendrinet.run_folder import Run
+        from dendrinet.training.run_folder import Run
 
         if not isinstance(run, Run):
             run = Run.open(run, allow_unfinished=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dendrinet._atomic import atomic_open
+from dendrinet.storage.files import atomic_open
 from dendrinet.config import ModelConfig
 from dendrinet.errors import DendrinetError
-from dendrinet.limits import check_memory, network_text, parameter_bytes
+from dendrinet.config.limits import check_memory, network_text, parameter_bytes
 
 
 @dataclass

@@ -7,10 +7,10 @@ from typing import Callable
 import numpy as np
 
 from dendrinet.backends import make_engine
-from dendrinet.epochs import ProgressBar, check_seed, evaluation_seed
+from dendrinet.training.epochs import ProgressBar, check_seed, evaluation_seed
 from dendrinet.errors import RunError
-from dendrinet.run_folder import Run
-from dendrinet.training import check_dataset_labels, load_run_dataset
+from dendrinet.training.run_folder import Run
+from dendrinet.training.trainer import check_dataset_labels, load_run_dataset
 
 __all__ = ["evaluate_run"]
 

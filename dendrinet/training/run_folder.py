@@ -5,7 +5,7 @@
     runs/NAME/.dendrinet-run    the marker, written first: run id and the files the run wrote
     runs/NAME/summary.json      per-epoch errors and timings, machine, status, checksums
     runs/NAME/config/           exact copies of the model and protocol files (and of a
-                                user's rule file: :mod:`dendrinet.rule_files`)
+                                user's rule file: :mod:`dendrinet.learning.rule_files`)
     runs/NAME/weights/          epoch_000.npz (initial) ... epoch_NNN.npz
     runs/NAME/history.npz       per-training-example learning history
     runs/NAME/predictions.npz   test predictions of the last epoch
@@ -53,12 +53,12 @@ import numpy as np
 from dendrinet.config import (ModelConfig, ProtocolConfig, config_file, load_model,
                               load_protocol, model_to_toml, protocol_to_toml)
 from dendrinet.errors import ConfigError, DendrinetError, RunError
-from dendrinet.provenance import library_versions, machine_info
-from dendrinet.rule_files import check_run_rule
+from dendrinet.storage.provenance import library_versions, machine_info
+from dendrinet.learning.rule_files import check_run_rule
 from dendrinet.storage.files import (atomic_open, check_no_symlinks, write_json_atomic,
                                      write_text_atomic)
 from dendrinet.storage.locks import LOCK_NAME
-from dendrinet.weights import Parameters
+from dendrinet.model.weights import Parameters
 
 __all__ = [
     "SUMMARY", "CHECKPOINT", "HISTORY", "PREDICTIONS", "SPIKES", "CONFIG_DIR", "WEIGHTS_DIR",
@@ -813,7 +813,7 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
     :func:`dataset_fingerprint`, if the caller has it (it reads every array).
     ``data_dir``: the absolute folder a named data set was looked for first (found again
     by ``--resume`` and ``evaluate``). ``rule_file``: the run's copy of its learning
-    rule file (:func:`dendrinet.rule_files.keep_copy`)."""
+    rule file (:func:`dendrinet.learning.rule_files.keep_copy`)."""
     info = {
         "format": SUMMARY_FORMAT,
         "model": model.name,

@@ -19,7 +19,7 @@ so the text is checked when the model file is read, before anything else sees it
 * an **equation line** (``hidden_extra``, ``output_extra``; one per line, ``#``
   comments allowed) is ``dX/dt = EXPR : UNIT``, ``X = EXPR : UNIT`` or ``X : UNIT``,
   optionally followed by flags in parentheses (:data:`FLAGS`); ``UNIT`` is ``1``,
-  ``boolean``, ``integer`` or a unit of :mod:`dendrinet.units`'s grammar.
+  ``boolean``, ``integer`` or a unit of :mod:`dendrinet.config.units`'s grammar.
 
 Errors are :class:`ExpressionError` with a reason that names the offending piece; the
 model reader (:mod:`dendrinet.config`) adds the file and the key.
@@ -33,7 +33,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from dendrinet.units import UnitSyntaxError, brian2_units, parse_unit
+from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_unit
 
 __all__ = ["FLAGS", "FUNCTIONS", "EquationLine", "ExpressionError", "check_equation_lines",
            "check_expression", "check_identifier"]

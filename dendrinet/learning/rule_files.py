@@ -93,7 +93,7 @@ def keep_copy(run: Path, model: ModelConfig, write) -> tuple[ModelConfig, ModelC
         A model with a user rule (see :func:`user_rule_file`).
     write : callable
         ``write(relpath, data)``: the run folder's writer (atomic, listed in the run's
-        marker, following no link; :meth:`dendrinet.run_folder.RunFiles.write_bytes`).
+        marker, following no link; :meth:`dendrinet.training.run_folder.RunFiles.write_bytes`).
 
     Returns
     -------

@@ -14,15 +14,15 @@ them equal) and of the user's own declarations, with Brian2's
 * a line of ``hidden_extra`` / ``output_extra`` gives its declared unit (per second for
   ``dx/dt``).
 
-The text given here was checked by :mod:`dendrinet.expressions` before (only names,
+The text given here was checked by :mod:`dendrinet.config.expressions` before (only names,
 numbers, operators and Brian2's functions reach Brian2's parser). A name that is not
 known is left to the equation builder, which names it.
 """
 from __future__ import annotations
 
 from dendrinet.errors import ConfigError
-from dendrinet.expressions import check_equation_lines
-from dendrinet.units import brian2_units, parse_unit
+from dendrinet.config.expressions import check_equation_lines
+from dendrinet.config.units import brian2_units, parse_unit
 
 __all__ = ["STANDARD", "check_equation_dimensions"]
 
