@@ -72,9 +72,12 @@ def make_engine(name: str, n_inputs: int, seed: int = 0, input_precision: str = 
     if (Path(dendrinet.__file__).parent / "backends").is_dir():
         from dendrinet.backends import make_engine as registry
     else:  # a checkout from before the engine registry (A/B comparisons)
-        from dendrinet.training.trainer import make_engine as registry
+        from dendrinet.training import make_engine as registry
     from dendrinet.config import load_model, load_protocol
-    from dendrinet.model.weights import initial_parameters
+    try:
+        from dendrinet.model.weights import initial_parameters
+    except ImportError:  # a checkout from before the subpackages (A/B comparisons)
+        from dendrinet.weights import initial_parameters
     model = load_model(name)
     params = initial_parameters(model, n_inputs, seed)
     engine = "fast" if input_precision == "single" else "fast-double"

@@ -79,7 +79,10 @@ import numpy as np
 from dendrinet.config import load_model, load_protocol
 from dendrinet.datasets import load_dataset
 from dendrinet.backends.numba.engine import FastEngine
-from dendrinet.model.weights import initial_parameters
+try:
+    from dendrinet.model.weights import initial_parameters
+except ImportError:  # dendrinet <= 0.3 (for A/B runs against an older checkout)
+    from dendrinet.weights import initial_parameters
 
 model = load_model(sys.argv[1])
 protocol = load_protocol("quick")

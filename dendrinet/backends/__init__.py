@@ -27,6 +27,8 @@ _REGISTRY = {
                     {"input_precision": "double"}, "Numba, float64 throughout (5-7 % slower)"),
     "brian2": ("dendrinet.backends.brian2.engine", "Brian2Engine", {},
                "the Brian2 network (any equations; 30-40x slower)"),
+    "rate": ("dendrinet.backends.rate.engine", "RateEngine", {},
+             "mean field: spike probabilities instead of spikes, no noise (to explore)"),
 }
 
 #: Names of the registered engines.
@@ -43,7 +45,7 @@ def make_engine(engine: str | Callable, model, protocol, params, seed: int = 0, 
 
     Parameters
     ----------
-    engine : {"fast", "fast-double", "brian2"} or callable
+    engine : {"fast", "fast-double", "brian2", "rate"} or callable
         A registered name, or a callable ``engine(model, protocol, params, seed=seed)``
         returning an object with the :class:`dendrinet.engine.Engine` interface.
     model, protocol : ModelConfig, ProtocolConfig

@@ -479,8 +479,9 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
                   f"{r.ms_per_test_example:.3f} ms/test example  {r.seconds:.1f} s", flush=True)
         t_epoch = time.perf_counter()
 
-    if n_spike_samples:
-        recorder = make_engine(engine, model, protocol, params, evaluation_seed(seed, epochs))
+    recorder = make_engine(engine, model, protocol, params, evaluation_seed(seed, epochs)) \
+        if n_spike_samples else None
+    if recorder is not None and getattr(recorder, "has_spikes", True):  # a rate engine: none
         record_spike_sample(files.path(SPIKES), recorder, ds, model, protocol, seed, engine_name,
                              int(n_spike_samples))
     return summarize(epochs=done, status="finished")

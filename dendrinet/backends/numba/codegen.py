@@ -281,23 +281,60 @@ def _substituted(expr: str, temps: dict, consts: dict):
 
 
 def _hoisted(exprs: list, constant: set[str], prefix: str):
-    """``exprs`` with every largest subexpression of ``constant`` names alone (that is
-    not a plain name or number) replaced by a new symbol, and the ``(symbol,
-    expression)`` pairs: computed once before the loop over units."""
-    from sympy import Symbol
+    """``exprs`` with the work on ``constant`` names alone taken out of the loop over
+    units: the terms of every sum collected by their varying factor (``g_B*bL - g_B*bS
+    + 2*g_A*x + 80*x`` -> ``g_B*(bL - bS) ...``, ``(2*g_A + 80)*x``), and every largest
+    subexpression of constant names (not a plain name or number) replaced by a new
+    symbol. Returns the new expressions and the ``(symbol, expression)`` pairs, computed
+    once before the loop (with the values folded in the source, SymPy did this
+    itself)."""
+    from sympy import Add, Mul, Symbol
 
     found: dict = {}
+
+    def is_constant(e) -> bool:
+        return {str(s) for s in e.free_symbols} <= constant
+
+    def hoist(e):
+        if e.is_Atom:
+            return e
+        if e not in found:
+            found[e] = Symbol(f"{prefix}{len(found)}")
+        return found[e]
+
+    def collected(e):
+        if e.is_Atom or is_constant(e):
+            return e
+        e = e.func(*[collected(a) for a in e.args])
+        if not isinstance(e, Add):
+            return e
+        by_factor: dict = {}
+        for term in e.args:  # coefficient (constant factors) times varying factor
+            factors = Mul.make_args(term)
+            coefficient = Mul(*[f for f in factors if is_constant(f)])
+            varying = Mul(*[f for f in factors if not is_constant(f)])
+            by_factor[varying] = by_factor.get(varying, 0) + coefficient
+        by_coefficient: dict = {}  # one product per coefficient: c*(x + y), not c*x + c*y
+        for varying, coefficient in by_factor.items():
+            if not coefficient.is_Number and coefficient.could_extract_minus_sign():
+                coefficient, varying = -coefficient, -varying  # g*(x - y), not g*x - g*y
+            key = coefficient if coefficient.is_Number else hoist(coefficient)
+            by_coefficient[key] = by_coefficient.get(key, 0) + varying
+        return Add(*[c * v for c, v in by_coefficient.items()])
 
     def walk(e):
         if e.is_Atom:
             return e
-        if {str(s) for s in e.free_symbols} <= constant:
-            if e not in found:
-                found[e] = Symbol(f"{prefix}{len(found)}")
-            return found[e]
+        if is_constant(e):
+            return hoist(e)
+        if isinstance(e, Mul):  # the constant factors of a product: one hoisted number
+            const = [f for f in e.args if is_constant(f) and not f.is_Number]
+            if len(const) > 1:
+                rest = [walk(f) for f in e.args if not (is_constant(f) and not f.is_Number)]
+                return Mul(walk(Mul(*const)), *rest)
         return e.func(*[walk(a) for a in e.args])
 
-    out = [walk(e) for e in exprs]
+    out = [walk(collected(e)) for e in exprs]
     return out, [(symbol, e) for e, symbol in found.items()]
 
 

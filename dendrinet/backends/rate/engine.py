@@ -1,0 +1,381 @@
+"""The rate engine: the mean-field version of the fast engine's discrete-time network.
+
+Every Bernoulli spike of probability ``p`` is replaced by ``p`` (inputs: ``p_max x``;
+units: ``p_max sig(V)``, ``p_max = phi_max dt``; :mod:`.rate_kernels`). It runs the same
+model (the neuron part of :mod:`dendrinet.backends.numba.model_part`: standard or
+generated equations, extra state variables, parameter values as data), the same
+learning (:func:`dendrinet.learning.plasticity.learn`), the same phase schedule and
+jitter (:func:`dendrinet.config.schedule.training_schedule`), and writes the same run
+folders; it is deterministic (no spike noise). Use it to explore settings quickly, and
+confirm with the spiking engine (docs/rate_engine.rst).
+
+Why it is faster: an input's rate is constant during a phase, so the first layer's input
+is one matrix-vector product per example instead of a sum of weight rows per step; no
+random numbers are drawn; the input traces are a closed form.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from dendrinet.backends.numba import dynamics
+from dendrinet.backends.numba.dynamics import STATE_FLOATS
+from dendrinet.backends.numba.jit_cache import cache_folder, is_cached
+from dendrinet.backends.numba.model_part import ENGINE_MODULES, model_part
+from dendrinet.backends.numba.replay import fill_phase_averages
+from dendrinet.backends.rate import rate_kernels as kernels
+from dendrinet.config import ModelConfig, ProtocolConfig
+from dendrinet.config.schedule import TARGET, Schedule, training_schedule
+from dendrinet.datasets.encoding import validate_images
+from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
+from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
+                                     check_labels, check_parameters, check_state_identity,
+                                     check_training_args)
+from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
+                                     parameter_arrays, per_layer)
+from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
+                                      sample_buffers, training_history)
+from dendrinet.errors import DendrinetError
+from dendrinet.jit.random_streams import derive_key
+from dendrinet.learning import plasticity
+from dendrinet.learning.layout import FlatLayout
+from dendrinet.model.weights import Parameters
+
+__all__ = ["RateEngine", "NO_SPIKES"]
+
+#: Training examples per Numba call (progress and finiteness checks between chunks).
+TRAIN_CHUNK = 256
+#: Test examples per parallel Numba call.
+TEST_CHUNK = 1024
+#: Default fixed-point tolerance of test presentations (per step, potentials and traces).
+STEADY_TOL = 1e-12
+#: What a caller asking the rate engine for spikes is told.
+NO_SPIKES = "the rate engine has no spikes; use --engine fast"
+_STATE_FORMAT = 1
+_STAMP = "dendrinet-rate-sources.sha256"
+_refreshed: list[bool] = []
+
+
+def refresh_rate_cache() -> None:
+    """Numba's cache of the rate kernels dropped when their source, or that of any
+    kernel they contain (the fast engine's modules), changed since it was written (Numba
+    checks a function's own file only); once per process, before the first compile."""
+    if _refreshed:
+        return
+    _refreshed.append(True)
+    digest = hashlib.sha256()
+    for name in (*ENGINE_MODULES, kernels.__name__):
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    folder = cache_folder(kernels.rate_train_chunk)
+    if folder is None:
+        return
+    stamp = digest.hexdigest()
+    try:
+        if (folder / _STAMP).read_text().strip() == stamp:
+            return
+    except OSError:
+        pass
+    stem = Path(kernels.__file__).stem
+    try:
+        for old in folder.glob(stem + ".*"):
+            if old.suffix in (".nbi", ".nbc"):
+                os.remove(old)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _STAMP).write_text(stamp + "\n")
+    except OSError:  # a read-only installation: Numba compiles in memory
+        pass
+
+
+def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
+    sizes = check_parameters(model, params)
+    for name in ("W", "b", "Y"):
+        for l, a in enumerate(getattr(params, name)):
+            if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+                raise DendrinetError(f"parameters: {name}_{l} must be a writable, C-contiguous "
+                                     f"float64 array (the engine updates it in place)")
+    if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
+        raise DendrinetError("parameters: Y_noise must have the shapes of Y")
+    return sizes
+
+
+class RateEngine:
+    """Trains and tests a segregated-dendrite network in the mean field (no spikes).
+
+    Parameters
+    ----------
+    model : ModelConfig
+        Any model the fast engine runs (its neuron part and rule).
+    protocol : ProtocolConfig
+        Phase lengths, windows, ``dt`` (ms); the phase jitter of training is the fast
+        engine's (same seed, same epoch: same phase lengths).
+    params : Parameters
+        Trained in place.
+    seed : int
+        Seed of the phase jitter and of rules that draw noise (non-negative).
+    steady_tol : float
+        A test presentation stops once no state variable changes by more than this per
+        step (a fixed point: the remaining steps of the window are copies;
+        :func:`~dendrinet.backends.rate.rate_kernels.rate_presentation`); 0 simulates
+        every step. The error of a mean potential is about ``10 steady_tol``.
+    """
+
+    name = "rate"
+    #: No spike trains to record (``dendrinet train`` writes no spike sample for it).
+    has_spikes = False
+
+    def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
+                 seed: int = 0, steady_tol: float = STEADY_TOL):
+        check_engine_args(model, protocol, seed)
+        if isinstance(steady_tol, bool) or not isinstance(steady_tol, (int, float)) \
+                or not 0.0 <= steady_tol < 1e-3:
+            raise DendrinetError(f"steady_tol must be a number in [0, 1e-3), got "
+                                 f"{steady_tol!r}")
+        self.steady_tol = float(steady_tol)
+        self._part = model_part(model)
+        refresh_rate_cache()
+        sizes = _check_params(model, params)
+        self.model = model
+        self.protocol = protocol
+        self.params = params
+        self.seed = int(seed)
+        self.layout = FlatLayout.from_sizes(sizes)
+        self._state = dynamics.make_state(self.layout.n_inputs, self.layout.n_units,
+                                          self._part.n_extra)
+        self._key = np.uint64(derive_key(np.uint64(self.seed), np.uint64(11)))
+        self.epochs_done = 0
+        # the projected apical potential where it is exact (as FastEngine)
+        own = not model.equations.is_default
+        fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
+        self._apical_train = own or not (model.neuron.g_A == 0.0 and fixed_Y)
+        self._apical_test = own or model.neuron.g_A != 0.0
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layout.n_inputs
+
+    def describe(self) -> str:
+        """:meth:`dendrinet.engine.Engine.describe`."""
+        return "rate engine (mean field, Numba)"
+
+    def settings(self) -> dict:
+        """:meth:`dendrinet.engine.Engine.settings`: the fixed-point tolerance of tests."""
+        return {"steady_tol": self.steady_tol}
+
+    def compile_note(self, what: str = "train") -> str | None:
+        """A line for the user when the first calls of ``what`` will compile the rate
+        kernels (no on-disk cache yet), else None."""
+        k = kernels
+        stage = check_compile_stage(what)
+        needed = (k.rate_present_schedule,) if stage == "present" else \
+            (k.rate_train_chunk, k.rate_evaluate, k.rate_present_schedule)
+        if not is_cached(*needed):
+            return ("compiling the rate engine's kernels (once per installation, for every "
+                    "model: a minute or two on a small machine; cached afterwards)")
+        m = self._part.module
+        if self._part.generated and not is_cached(m.update_hidden, m.update_output,
+                                                  m.add_apical, m.apical_row):
+            return (f"compiling the neuron of {self.model.name!r}, once: the update generated "
+                    f"from its equations (seconds; cached in {self._part.folder})")
+        return None
+
+    def precompile(self, X) -> None:
+        """Compile (or load) the kernel of :meth:`present` too (see
+        :meth:`dendrinet.backends.numba.engine.FastEngine.precompile`)."""
+        from dendrinet.config.schedule import test_schedule
+
+        self.present(X[:1], test_schedule(self.protocol, [0]))
+
+    def _net(self):
+        _check_params(self.model, self.params)  # the caller may have replaced arrays
+        W, b, Y, Yn = self.layout.pack(self.params)
+        net = dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt, self._part,
+                                single_inputs=False)
+        return net, Yn
+
+    def _scratch(self):
+        lay = self.layout
+        return kernels.new_rate_scratch(lay.n_inputs, lay.n_units, int(lay.sizes[1]),
+                                        self.model.n_outputs, int(lay.wo[-1]),
+                                        self._part.n_extra)
+
+    # ------------------------------------------------------------ training
+    def train_epoch(self, X, y, order=None, progress=None, sample_every: int = 100
+                    ) -> dict[str, np.ndarray]:
+        """One pass over the examples ``order`` (rows of ``X``), learning after each;
+        the history of :meth:`dendrinet.backends.numba.engine.FastEngine.train_epoch`."""
+        X, y, order = check_training_args(X, y, order, progress, sample_every, self.n_inputs,
+                                          self.model.n_outputs)
+        n = order.size
+        layout = self.layout
+        n_hidden_layers = layout.n_layers - 1
+        rng = np.random.default_rng([self.seed, self.epochs_done])
+        schedule = training_schedule(self.protocol, order, y[order], rng)
+        n_fwd = np.ascontiguousarray(schedule.n_steps[0::2])
+        n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
+        settle = self.protocol.settle_steps
+        net, Yn = self._net()
+        rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
+        ex = plasticity.new_example(layout.n_inputs, layout.n_units)
+        upd = plasticity.new_updates(layout.sizes)
+        scr = self._scratch()
+        acc = dynamics.new_acc(layout.n_inputs, layout.n_units)
+        records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
+        samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
+                                                           layout.n_hidden_units)
+        key = np.uint64(derive_key(self._key, np.uint64(self.epochs_done)))
+        done, k = 0, 0
+        while done < n:
+            stop = min(n, done + TRAIN_CHUNK)
+            k += kernels.rate_train_chunk(
+                net, self._state, scr, acc, rule, ex, upd, X, y, order[done:stop],
+                n_fwd[done:stop], n_tgt[done:stop], settle, records[done:stop], samples_f[k:],
+                samples_t[k:], sample_rows[k:], sample_every, done, self._apical_train, key)
+            check_training_chunk(records, order, done, stop, self.epochs_done + 1,
+                                 n_hidden_layers, self._chunk_arrays(net, ex, acc))
+            done = stop
+            if progress is not None:
+                progress(done, int(records[:done, 0].sum()))
+        layout.unpack_into(self.params, net.W, net.b, net.Y)
+        self.epochs_done += 1
+        return training_history(self.epochs_done, order, y, records, layout.uo, samples_f,
+                                samples_t, sample_rows)
+
+    def _chunk_arrays(self, net, ex, acc):
+        """What a chunk leaves, named for :func:`check_training_chunk` (lazy)."""
+        lay = self.layout
+        L, uo = lay.n_layers, lay.uo
+        yield from per_layer("mean apical potential V_a (target phase, last example)",
+                             acc.Va, uo, L, range(L - 1))
+        yield from per_layer("mean somatic potential V (forward phase, last example)",
+                             ex.V_f, uo, L)
+        yield from per_layer("mean rate phi (target phase, last example)", acc.phi, uo, L)
+        yield from per_layer("filtered rates s (forward phase, last example)",
+                             ex.s_units, uo, L)
+        st = self._state
+        for name in STATE_FLOATS:
+            value = getattr(st, name)
+            if name.startswith("xin"):
+                yield f"input trace {name}", value
+            else:
+                yield from per_layer(f"state variable {name}", value, uo, L)
+        if st.X.size:
+            yield "the model's extra state variables", st.X
+        yield from parameter_arrays(lay, net.W, net.b, net.Y)
+
+    # ---------------------------------------------------------------- test
+    def evaluate(self, X, y=None, progress=None) -> dict:
+        """Test presentations (state reset, ``test_duration``) of every row of ``X`` in
+        the mean field, on every core: ``pred``, ``mean_V`` (and ``correct``, ``error``
+        with ``y``), as :meth:`dendrinet.backends.numba.engine.FastEngine.evaluate`."""
+        X = validate_images(X, self.n_inputs, "X")
+        labels = None if y is None else check_labels(y, X.shape[0], self.model.n_outputs)
+        check_callback(progress)
+        n = X.shape[0]
+        net, _ = self._net()
+        steps, settle = self.protocol.test_steps, self.protocol.test_settle_steps
+        mean_V = np.zeros((n, self.model.n_outputs))
+        threads = numba.get_num_threads()
+        done, n_correct = 0, 0
+        while done < n:
+            stop = min(n, done + TEST_CHUNK)
+            blocks = min(stop - done, 4 * threads)
+            kernels.rate_evaluate(net, X[done:stop], steps, settle, mean_V[done:stop], blocks,
+                                  self._apical_test, self.steady_tol)
+            check_test_potentials(mean_V, done, stop)
+            if labels is not None:
+                n_correct += int(np.count_nonzero(
+                    mean_V[done:stop].argmax(axis=1) == labels[done:stop]))
+            done = stop
+            if progress is not None:
+                progress(done, None if labels is None else n_correct)
+        return predictions(mean_V, labels)
+
+    def present(self, X, schedule: Schedule, *, seed: int | None = None,
+                progress=None) -> SimulationResult:
+        """Present a schedule in the mean field (no learning): the traces of every unit
+        after each step and the phase averages; no spikes (``result.spikes`` is empty).
+        ``seed`` is checked and unused (nothing is random)."""
+        X = validate_images(X, self.n_inputs, "X")
+        check_present_options(seed, progress)
+        if not isinstance(schedule, Schedule):
+            raise DendrinetError("schedule must be a dendrinet.config.schedule.Schedule")
+        if schedule.dt != self.protocol.dt:
+            raise DendrinetError(f"schedule.dt = {schedule.dt} ms is not the protocol's dt = "
+                                 f"{self.protocol.dt} ms")
+        check_indices(schedule.example_id, X.shape[0], "schedule.example_id")
+        lay = self.layout
+        n_in, n_units = lay.n_inputs, lay.n_units
+        net, _ = self._net()
+        st = dynamics.make_state(n_in, n_units, self._part.n_extra)
+        T, n_pres = int(schedule.total_steps), len(schedule)
+        check_present_memory(n_in, n_units, net.n_x, schedule)
+        if progress is not None:
+            progress(0.0, T * schedule.dt)
+        tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
+        tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
+        means = dynamics.new_means(n_pres, n_in, n_units)
+        kernels.rate_present_schedule(
+            net, st, self._scratch(), dynamics.new_acc(n_in, n_units), X,
+            schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
+            np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), tr[0], tr[1],
+            tr[2], tr[3], means)
+        if progress is not None:
+            progress(T * schedule.dt, T * schedule.dt)
+        names = population_names(self.model)
+        result = SimulationResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
+                                  schedule=schedule, t_offset=0.0, spikes={})
+        for l, name in enumerate(names[1:]):
+            result.trace_neurons[name] = np.arange(int(lay.sizes[l + 1]))
+        return fill_phase_averages(result, lay, means, tr, T, self._part.extra_state)
+
+    def record_spikes(self, X, example_ids, labels=None) -> dict:
+        """Always a :class:`~dendrinet.errors.DendrinetError`: the mean field has no
+        spikes."""
+        raise DendrinetError(NO_SPIKES)
+
+    # --------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Potentials, traces and the epoch count: what continuing training needs."""
+        st = self._state
+        state = {name: getattr(st, name).copy() for name in STATE_FLOATS}
+        if not self._apical_train:
+            lay = self.layout  # not simulated: Y^T times the output's own traces
+            for l, Y in enumerate(self.params.Y):
+                part = slice(lay.uo[l], lay.uo[l + 1])
+                state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
+                state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
+        if st.X.shape[0]:
+            state["X"] = st.X.copy()
+        state["epochs_done"] = np.array(self.epochs_done, np.int64)
+        state["seed"] = np.array(self.seed, np.uint64)
+        state["layer_sizes"] = self.layout.sizes.copy()
+        state["rate_format"] = np.array(_STATE_FORMAT, np.int64)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` dictionary (validated: keys, shapes, finite)."""
+        if not isinstance(state, dict):
+            raise DendrinetError("engine state must be a dict from RateEngine.get_state()")
+        needed = set(STATE_FLOATS) | {"epochs_done", "seed", "layer_sizes", "rate_format"}
+        missing = sorted(needed - set(state))
+        if missing:
+            raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a rate-engine "
+                                 f"state?)")
+        check_state_identity(state, self.layout.sizes, self.seed)
+        st = self._state
+        arrays = [(name, getattr(st, name)) for name in STATE_FLOATS]
+        if st.X.shape[0]:
+            arrays.append(("X", st.X))
+        for name, target in arrays:
+            value = np.asarray(state.get(name, np.zeros(0)), dtype=np.float64)
+            if value.shape != target.shape or not np.all(np.isfinite(value)):
+                raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
+                                     f"values, got shape {value.shape}")
+        for name, target in arrays:
+            target[...] = np.asarray(state[name], dtype=np.float64)
+        self.epochs_done = int(np.asarray(state["epochs_done"]))

@@ -1,0 +1,518 @@
+"""The mean-field step: the discrete-time network of docs/design.md with every Bernoulli
+spike replaced by its probability.
+
+:func:`rate_presentation` is :func:`dendrinet.backends.numba.dynamics.run_presentation`
+with expectations in place of spikes, in the same order within a step:
+
+1. state update of every layer through the model's neuron part (the same first-class
+   functions of the ``Net``: any model the fast engine runs, extra state variables
+   included), then the own traces ``x <- (x + J p) d`` with last step's probabilities
+   ``p`` in place of its spikes;
+2. window sums of ``V``, ``V_a``, ``phi_max sig(V)``, ``xL - xS`` from the updated state;
+3. "spikes": the probability ``p = p_max sig(V)`` of every unit (``p_max = phi_max dt``);
+4. propagation: the pending input of a layer is ``W^T p_pre``, the expectation of the
+   sum of the weight rows of its spiking inputs (added to ``bL, bS`` with factor ``J``
+   by the next step's update); the apical traces get ``J Y^T p_out`` at once.
+
+An input's probability ``p_in = p_max x`` is constant during a presentation, so the
+input layer's pending input ``W_0^T p_in`` is one matrix-vector product per example
+(:func:`input_drive`), copied into the pending sum every step. The input traces act on
+nothing; their window means are a closed form (:func:`input_traces`): with ``z`` the
+trace after the previous presentation, the value read in step ``t`` is
+``z d^(t+1) + J p_in (d + ... + d^t)``.
+
+Everything linear in the spikes (the traces, the basal potential ``V_b``, the soma of the
+standard hidden neuron) therefore equals the spiking engine's expectation exactly for the
+first hidden layer; above it the rate engine propagates ``sig(E[V])`` where the spiking
+network's mean is ``E[sig(V)]`` (tests/test_rate_engine.py measures the difference).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
+                                               FLUSH_EVERY, TINY, TRACES, flush_tiny,
+                                               mean_apical, new_acc, new_state, reset_acc,
+                                               reset_state, store_means)
+from dendrinet.backends.numba.model_part import NeuronConstants
+from dendrinet.jit.numerics import JIT, sigmoid
+from dendrinet.jit.random_streams import derive_key
+from dendrinet.learning.plasticity import learn
+
+#: Scratch arrays of one simulation thread: sigmoids and probabilities of the units
+#: (``p``: last step's, the "spikes" of the mean field), pending inputs (``c`` of the
+#: layers above the first, ``ca`` apical, ``c_in`` of the first), the teaching drive,
+#: the input probabilities ``p_in`` and the first layer's input ``drive_in = W_0^T p_in``.
+RateScratch = namedtuple("RateScratch", ["p", "c", "ca", "drive", "c_in", "p_in",
+                                         "drive_in", "WT", "prev", "prevX"])
+
+#: Steps between two checks for a fixed point (see :func:`rate_presentation`).
+STEADY_EVERY = 8
+#: State variables compared by the fixed-point check.
+_N_COMPARED = 7
+
+
+@njit(**JIT)
+def new_rate_scratch(n_inputs, n_units, n_first, n_out, n_weights, n_x):
+    """Scratch for a network with ``n_weights`` weights (``WT`` holds the transposes of
+    the weight matrices above the first: their products per step are dot products) and
+    ``n_x`` extra state variables; ``prev``, ``prevX``: the state of the step before,
+    for the fixed-point check."""
+    return RateScratch(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
+                       np.zeros(n_out), np.zeros(n_first), np.zeros(n_inputs),
+                       np.zeros(n_first), np.zeros(n_weights - n_inputs * n_first),
+                       np.zeros((_N_COMPARED, n_units)), np.zeros((n_x, n_units)))
+
+
+@njit(**JIT)
+def _state_rows(st):
+    return (st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS)
+
+
+@njit(**JIT)
+def _snapshot(st, scr):
+    rows = _state_rows(st)
+    for r in range(_N_COMPARED):
+        scr.prev[r, :] = rows[r]
+    scr.prevX[:, :] = st.X
+
+
+@njit(**JIT)
+def _max_change(a, b):
+    m = 0.0
+    for j in range(a.size):
+        m = max(m, abs(a[j] - b[j]))
+    return m
+
+
+@njit(**JIT)
+def _is_steady(st, scr, tol):
+    """Whether no state variable changed by more than ``tol`` since :func:`_snapshot`."""
+    rows = _state_rows(st)
+    for r in range(_N_COMPARED):
+        if _max_change(rows[r], scr.prev[r]) > tol:
+            return False
+    for r in range(st.X.shape[0]):
+        if _max_change(st.X[r], scr.prevX[r]) > tol:
+            return False
+    return True
+
+
+@njit(**JIT)
+def transpose_upper(net, WT):
+    """The weight matrices above the first, transposed, into ``WT`` (layer ``l``'s at
+    ``wo[l] - wo[1]``): rewritten whenever the weights changed."""
+    sizes, wo = net.sizes, net.wo
+    base = wo[1]
+    for l in range(1, sizes.size - 1):
+        m = sizes[l]
+        n = sizes[l + 1]
+        W = net.W[wo[l]:wo[l + 1]]
+        T = WT[wo[l] - base:wo[l + 1] - base]
+        for i in range(m):
+            for k in range(n):
+                T[k * m + i] = W[i * n + k]
+
+
+# ------------------------------------------------------------------- loops
+
+
+@njit(**JIT)
+def _decay_jump_rates(xL, xS, p, J, dL, dS, V, p_max):
+    """Own traces: last step's jump ``J p`` (expected), then this step's decay; then the
+    new probabilities ``p = p_max sig(V)`` (one pass over the arrays)."""
+    for j in range(xL.size):
+        jump = J * p[j]
+        xL[j] = (xL[j] + jump) * dL
+        xS[j] = (xS[j] + jump) * dS
+        p[j] = p_max * sigmoid(V[j])
+
+
+@njit(**JIT)
+def _add(acc, x):
+    for j in range(acc.size):
+        acc[j] += x[j]
+
+
+@njit(**JIT)
+def _add_scaled(acc, x, a):
+    for j in range(acc.size):
+        acc[j] += a * x[j]
+
+
+@njit(**JIT)
+def _add_diff(acc, L_, S_):
+    for j in range(acc.size):
+        acc[j] += L_[j] - S_[j]
+
+
+@njit(**JIT)
+def _decay_jump(xL, xS, p, J, dL, dS):
+    """Own traces: last step's jump ``J p`` (expected), then this step's decay."""
+    for j in range(xL.size):
+        jump = J * p[j]
+        xL[j] = (xL[j] + jump) * dL
+        xS[j] = (xS[j] + jump) * dS
+
+
+@njit(**JIT)
+def _apply_pending(L_, S_, c, J):
+    for j in range(c.size):
+        v = J * c[j]
+        L_[j] += v
+        S_[j] += v
+        c[j] = 0.0
+
+
+@njit(**{**JIT, "fastmath": {"contract", "reassoc"}})
+def _dots(T, p, c):
+    """``c += T p`` for ``T`` flat, ``c.size`` rows of ``p.size`` columns: dot products,
+    vectorised (``reassoc`` lets LLVM sum in several lanes: the order of the additions
+    changes, by rounding only; 10x faster than in order)."""
+    m = p.size
+    for k in range(c.size):
+        row = T[k * m:(k + 1) * m]
+        a = 0.0
+        for i in range(m):
+            a += row[i] * p[i]
+        c[k] += a
+
+
+@njit(**JIT)
+def _matvec_t(M, p, c):
+    """``c += M^T p`` for ``M`` flat, ``p.size`` rows of ``c.size`` columns."""
+    n = c.size
+    for i in range(p.size):
+        a = p[i]
+        row = M[i * n:(i + 1) * n]
+        for k in range(n):
+            c[k] += a * row[k]
+
+
+@njit(**JIT)
+def input_drive(net, x, scr):
+    """``p_in = p_max x`` and ``drive_in = W_0^T p_in`` (one product per example)."""
+    drive = scr.drive_in
+    n = drive.size
+    drive[:] = 0.0
+    W_in = net.W_in
+    for i in range(x.size):
+        p = net.p_max * x[i]
+        scr.p_in[i] = p
+        if p != 0.0:
+            row = W_in[i * n:(i + 1) * n]
+            for k in range(n):
+                drive[k] += p * row[k]
+
+
+@njit(**JIT)
+def input_traces(xinL, xinS, p_in, J, dL, dS, n_steps, settle, s_in, accumulate):
+    """Input traces over a presentation of ``n_steps`` with constant probabilities
+    ``p_in``, in closed form: window sums into ``s_in`` (if ``accumulate``), then the
+    traces after the last step (the value read in the next step is that times ``d``).
+
+    Per decay ``d``: the value read in step ``t`` is ``z d^(t+1) + J p G_t`` with
+    ``G_t = d + ... + d^t``; the window sum is ``z A + J p B``, ``A`` and ``B`` the sums
+    of ``d^(t+1)`` and ``G_t`` over the window; after the last step the trace is
+    ``z d^n + J p (1 + G_(n-1))``. Traces below ``TINY`` are set to 0 (as the fast
+    engine does: learning skips the rows of silent inputs)."""
+    if n_steps <= 0:
+        return
+    AL, AS, BL, BS = 0.0, 0.0, 0.0, 0.0
+    pwL, pwS, GL, GS = 1.0, 1.0, 0.0, 0.0
+    for t in range(n_steps):
+        pwL *= dL  # d^(t+1)
+        pwS *= dS
+        if t >= settle:
+            AL += pwL
+            AS += pwS
+            BL += GL
+            BS += GS
+        if t < n_steps - 1:
+            GL += pwL  # G_(t+1)
+            GS += pwS
+    EL = 1.0 + GL
+    ES = 1.0 + GS
+    for i in range(p_in.size):
+        zL = xinL[i]
+        zS = xinS[i]
+        jp = J * p_in[i]
+        if accumulate:
+            s_in[i] += zL * AL - zS * AS + jp * (BL - BS)
+        zL = zL * pwL + jp * EL
+        zS = zS * pwS + jp * ES
+        xinL[i] = zL if abs(zL) >= TINY else 0.0
+        xinS[i] = zS if abs(zS) >= TINY else 0.0
+
+
+# ------------------------------------------------------------ presentation
+
+
+@njit(**JIT)
+def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, tr_V, tr_Vb,
+                      tr_Va, tr_X, tr0, steady_tol):
+    """Simulate one presentation of ``n_steps`` steps in the mean field, the input being
+    the one :func:`input_drive` prepared in ``scr``.
+
+    Parameters are those of :func:`~dendrinet.backends.numba.dynamics.run_presentation`
+    without the spikes: ``flags`` takes ``ACC_V``, ``ACC_S``, ``ACC_PHI_ALL``,
+    ``ACC_VA``, ``TRACES``, ``APICAL`` (the projected apical potential of that function's
+    Notes holds here too: it is linear).
+
+    Fixed point. With ``steady_tol > 0`` (test presentations; not with ``TRACES``) the
+    state is compared every :data:`STEADY_EVERY` steps with that of the step before;
+    when no state variable changed by more than ``steady_tol``, the input being constant
+    every later step is the same, so the remaining window steps are added to the window
+    sums as copies of this one and the loop stops. The error of a window mean is below
+    ``steady_tol / (1 - d)`` for state that approaches its fixed point geometrically by a
+    factor ``d`` per step (``d = exp(-dt / tau_L) = 0.905``: 1e-11 for 1e-12).
+    """
+    sizes, uo, wo, yo = net.sizes, net.uo, net.wo, net.yo
+    L = sizes.size - 1
+    n_units = uo[L]
+    n_hid = uo[L - 1]
+    J = net.J
+    dL = net.dL
+    dS = net.dS
+    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
+    if teach:
+        E_out = net.E_teach
+        cD = net.cD_teach
+        for k in range(sizes[L]):
+            scr.drive[k] = net.drive_E if k == label else net.drive_I
+    else:
+        E_out = net.E_free
+        cD = net.cD_free
+        for k in range(sizes[L]):
+            scr.drive[k] = 0.0
+    acc_v = (flags & ACC_V) != 0
+    acc_s = (flags & ACC_S) != 0
+    acc_va = (flags & ACC_VA) != 0
+    traces = (flags & TRACES) != 0
+    apical = (flags & APICAL) != 0
+    sig_lo = 0 if (flags & ACC_PHI_ALL) != 0 else n_hid
+    V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
+    X = st.X
+    b, p, c, ca = net.b, scr.p, scr.c, scr.ca
+    phi_per_p = net.phi_max / net.p_max  # phi = phi_max sig(V) = p / dt
+    base = wo[1]
+    c_in = scr.c_in
+    drive_in = scr.drive_in
+    for t in range(n_steps):
+        if t % FLUSH_EVERY == 0:
+            flush_tiny(st)
+        window = t >= settle
+        # 1. state update (the neuron part), own traces with last step's probabilities
+        for l in range(L - 1):
+            lo = uo[l]
+            hi = uo[l + 1]
+            if apical:
+                if l == 0:
+                    net.update_hidden_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
+                                         aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
+                else:
+                    net.update_hidden(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
+                                      aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
+            elif l == 0:
+                net.update_hidden_projected_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
+                                               b[lo:hi], X, lo, hi)
+            else:
+                net.update_hidden_projected(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
+                                            b[lo:hi], X, lo, hi)
+        if L == 1:
+            net.update_output_in(consts, V, bL, bS, c_in, b, X, 0, n_units, scr.drive, E_out,
+                                 cD, teach, label)
+        else:
+            net.update_output(consts, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:],
+                              b[n_hid:], X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
+        # own traces with last step's probabilities; then 3., the mean field's
+        # "spikes", p = p_max sig(V) (early: only the window sums read p before step 4)
+        _decay_jump_rates(xL, xS, p, J, dL, dS, V, net.p_max)
+        # 2. window sums and traces from the updated state
+        if window:
+            _add_scaled(acc.phi[sig_lo:], p[sig_lo:], phi_per_p)
+            if acc_v:
+                _add(acc.V, V)
+            if acc_s:
+                _add_diff(acc.s, xL, xS)
+            if acc_va:
+                if apical:
+                    net.add_apical(consts, acc.Va[:n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid],
+                                   aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
+                elif not acc_s:
+                    _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
+        if traces:
+            row = tr0 + t
+            for j in range(n_units):
+                tr_V[row, j] = V[j]
+                tr_Vb[row, j] = bL[j] - bS[j] + b[j]
+            for j in range(n_hid, n_units):
+                tr_Va[row, j] = aL[j] - aS[j]
+            net.apical_row(consts, tr_Va[row, :n_hid], V[:n_hid], bL[:n_hid], bS[:n_hid],
+                           aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
+            tr_X[row, :, :] = X
+        # 4. propagation: expected sums of weight rows into the pending inputs
+        _add(c_in, drive_in)
+        for l in range(L - 1):
+            _dots(scr.WT[wo[l + 1] - base:wo[l + 2] - base], p[uo[l]:uo[l + 1]],
+                  c[uo[l + 1]:uo[l + 2]])
+        if apical:
+            for h in range(L - 1):
+                lo = uo[h]
+                hi = uo[h + 1]
+                _matvec_t(net.Y[yo[h]:yo[h + 1]], p[n_hid:], ca[lo:hi])
+                _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
+        if steady_tol > 0.0 and not traces:
+            phase = (t + 1) % STEADY_EVERY
+            if phase == 0 and t > 0 and _is_steady(st, scr, steady_tol):
+                rest = n_steps - max(t + 1, settle)  # window steps not simulated
+                if rest > 0:
+                    _add_scaled(acc.phi[sig_lo:], p[sig_lo:], phi_per_p * rest)
+                    if acc_v:
+                        _add_scaled(acc.V, V, float(rest))
+                    if acc_s:
+                        _add_scaled(acc.s, xL, float(rest))
+                        _add_scaled(acc.s, xS, -float(rest))
+                    if acc_va:
+                        for _ in range(rest):
+                            if apical:
+                                net.add_apical(consts, acc.Va[:n_hid], V[:n_hid], bL[:n_hid],
+                                               bS[:n_hid], aL[:n_hid], aS[:n_hid], b[:n_hid],
+                                               X, 0, n_hid)
+                            elif not acc_s:
+                                _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
+                break
+            if phase == STEADY_EVERY - 1:
+                _snapshot(st, scr)
+    # leave a plain state (as the fast engine does): pending inputs and jumps added
+    _apply_pending(bL, bS, c, J)
+    _apply_pending(bL[:uo[1]], bS[:uo[1]], c_in, J)
+    _decay_jump(xL, xS, p, J, 1.0, 1.0)
+    p[:] = 0.0
+    input_traces(st.xinL, st.xinS, scr.p_in, J, dL, dS, n_steps, settle, acc.s_in,
+                 acc_s and n_steps > settle)
+
+
+# ----------------------------------------------------------------- drivers
+
+
+@njit(**JIT)
+def _dummies():
+    return np.zeros((1, 1)), np.zeros((1, 1, 1))
+
+
+@njit(**JIT)
+def rate_train_chunk(net, st, scr, acc, rule, ex, upd, X, y, order, n_fwd, n_tgt, settle,
+                     records, samples_f, samples_t, sample_rows, sample_every, pos0, apical,
+                     key):
+    """:func:`dendrinet.backends.numba.drivers.train_chunk` in the mean field: per
+    example a forward phase (window means of ``V``, ``V_a``, ``s``), a target phase
+    (``V_a``, ``phi``) and the plasticity; the rule's key of the example at epoch
+    position ``m`` is ``derive_key(key, m)``. Returns the number of samples written."""
+    no_f8, no_f3 = _dummies()
+    base = ACC_VA | (APICAL if apical else 0)
+    L = net.sizes.size - 1
+    n_units = net.uo[L]
+    out_lo = net.uo[L - 1]
+    n_hid = out_lo
+    n_samples = 0
+    for q in range(order.size):
+        i_x = order[q]
+        label = y[i_x]
+        nf = n_fwd[q]
+        nt = n_tgt[q]
+        input_drive(net, X[i_x], scr)
+        transpose_upper(net, scr.WT)  # the weights learned from the previous example
+        # forward phase
+        reset_acc(acc)
+        rate_presentation(net, st, scr, acc, nf, settle, False, label, base | ACC_V | ACC_S,
+                          no_f8, no_f8, no_f8, no_f3, 0, 0.0)
+        nw = nf - settle
+        best = out_lo
+        for j in range(n_units):
+            ex.V_f[j] = acc.V[j] / nw
+            ex.s_units[j] = acc.s[j] / nw
+        mean_apical(net, acc, nw, apical, ex.alpha_f)
+        for j in range(n_hid):
+            ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
+        for j in range(out_lo, n_units):
+            if ex.V_f[j] > ex.V_f[best]:
+                best = j
+        for i in range(acc.s_in.size):
+            ex.s_in[i] = acc.s_in[i] / nw
+        # target phase
+        reset_acc(acc)
+        rate_presentation(net, st, scr, acc, nt, settle, True, label, base, no_f8, no_f8,
+                          no_f8, no_f3, 0, 0.0)
+        nw = nt - settle
+        mean_apical(net, acc, nw, apical, ex.alpha_t)
+        for j in range(n_hid):
+            ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
+        for j in range(out_lo, n_units):
+            ex.phi_t[j] = acc.phi[j] / nw
+        ex.key[0] = derive_key(key, pos0 + q)
+        learn(net, rule, ex, upd)
+        records[q, 0] = 1.0 if best - out_lo == label else 0.0
+        for k in range(upd.stats.size):
+            records[q, 1 + k] = upd.stats[k]
+        if (pos0 + q) % sample_every == 0:
+            for j in range(n_hid):
+                samples_f[n_samples, j] = ex.alpha_f[j]
+                samples_t[n_samples, j] = ex.alpha_t[j]
+            sample_rows[n_samples] = pos0 + q
+            n_samples += 1
+    return n_samples
+
+
+@njit(parallel=True, **JIT)
+def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady_tol):
+    """Test presentations (state reset) of every row of ``X`` in the mean field, in
+    parallel over ``n_blocks`` blocks; ``mean_V`` (n, n_out): the output's mean ``V``
+    over the window (deterministic: no random streams). ``steady_tol``: see
+    :func:`rate_presentation` (0: every step simulated)."""
+    n = X.shape[0]
+    sizes = net.sizes
+    L = sizes.size - 1
+    n_in = sizes[0]
+    n_units = net.uo[L]
+    out_lo = net.uo[L - 1]
+    flags = ACC_V | (APICAL if apical else 0)
+    nw = n_steps - settle
+    for blk in prange(n_blocks):
+        start = blk * n // n_blocks
+        stop = (blk + 1) * n // n_blocks
+        st = new_state(n_in, n_units, net.n_x)
+        scr = new_rate_scratch(n_in, n_units, sizes[1], sizes[L], net.W.size, net.n_x)
+        transpose_upper(net, scr.WT)
+        acc = new_acc(n_in, n_units)
+        no_f8, no_f3 = _dummies()
+        for q in range(start, stop):
+            reset_state(st)
+            reset_acc(acc)
+            input_drive(net, X[q], scr)
+            rate_presentation(net, st, scr, acc, n_steps, settle, False, -1, flags, no_f8,
+                              no_f8, no_f8, no_f3, 0, steady_tol)
+            for k in range(n_units - out_lo):
+                mean_V[q, k] = acc.V[out_lo + k] / nw
+
+
+@njit(**JIT)
+def rate_present_schedule(net, st, scr, acc, X, example_id, n_steps, settle, teach, label,
+                          reset, tr_V, tr_Vb, tr_Va, tr_X, means):
+    """Present any schedule in the mean field (no learning): traces of every unit after
+    each step and the window means of every presentation (explicit apical traces)."""
+    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES
+    transpose_upper(net, scr.WT)
+    row = 0
+    for k in range(example_id.size):
+        if reset[k]:
+            reset_state(st)
+        reset_acc(acc)
+        input_drive(net, X[example_id[k]], scr)
+        rate_presentation(net, st, scr, acc, n_steps[k], settle[k], teach[k], label[k], flags,
+                          tr_V, tr_Vb, tr_Va, tr_X, row, 0.0)
+        store_means(acc, n_steps[k] - settle[k], means, k)
+        row += n_steps[k]
