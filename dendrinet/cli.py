@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import sys
+import warnings
 
 from dendrinet import __version__
 from dendrinet.errors import DendrinetError
@@ -106,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """dendrinet's own warnings (a training that stalls) as one line on stderr, like
+    its errors; other warnings as Python prints them."""
+    from dendrinet.training.epochs import LearningStalledWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LearningStalledWarning):
+            print(f"dendrinet {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -113,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _one_line_warnings(args.command)
+            return int(args.func(args) or 0)
     except DendrinetError as exc:
         print(f"dendrinet {args.command}: error: {exc}", file=sys.stderr)
         return 2

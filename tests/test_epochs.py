@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from dendrinet.config import load_protocol
-from dendrinet.training.epochs import (History, check_epochs, check_seed, evaluation_seed, seed_streams,
-                              train_epochs, warm_up)
+from dendrinet.training.epochs import (History, LearningStalledWarning, check_epochs, check_seed,
+                                      evaluation_seed, seed_streams, stalled_message,
+                                      train_epochs, warm_up)
 from dendrinet.errors import DendrinetError
 
 
@@ -132,3 +133,56 @@ def test_is_cached_tells_a_cold_numba_cache_from_a_warm_one(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_a_training_error_at_chance_is_told_apart_from_learning():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 1000)
+    at_chance = rng.random(1000) < 0.1  # right one time in ten: 90 % error
+    message = stalled_message(y, at_chance, 1)
+    assert message.startswith("training error 89.5 %") and "epoch 1 is at chance" in message
+    assert "\n" not in message and "smaller learning rates" in message
+    assert stalled_message(y, rng.random(1000) < 0.2, 1) is None  # 80 %: learning
+    # unbalanced classes: chance is always answering the most frequent one (70 %)
+    y = np.r_[np.zeros(700, np.int64), np.ones(300, np.int64)]
+    assert stalled_message(y, y == 0, 2) is not None           # 30 % error = chance
+    assert stalled_message(y, rng.random(1000) < 0.8, 2) is None  # 20 % error
+    assert stalled_message(y[:10], np.zeros(10, bool), 1) is None  # too few to tell
+
+
+class StalledEngine(OrderRecorder):
+    """Right on one example in ten, whatever it is shown."""
+
+    def train_epoch(self, X, y, order=None, progress=None, sample_every=100):
+        hist = super().train_epoch(X, y, order, progress, sample_every)
+        return {**hist, "label": y[order], "correct": np.arange(len(order)) % 10 == 0}
+
+
+def test_train_epochs_warns_once_when_training_stalls():
+    protocol = load_protocol("quick")
+    X, y = np.zeros((200, 3)), np.arange(200) % 10
+    with pytest.warns(LearningStalledWarning) as caught:
+        list(train_epochs(StalledEngine(), protocol, X, y, seed_streams(0)[1], 1, 3,
+                          progress=False))
+    assert len(caught) == 1 and "epoch 1 is at chance" in str(caught[0].message)
+
+
+def test_the_cli_prints_the_stall_warning_in_one_line(tmp_path, capsys):
+    """Labels that have nothing to do with the features: training cannot learn them,
+    and dendrinet train says so, once, in one line (with what to try)."""
+    from dendrinet.cli import main
+
+    rng = np.random.default_rng(1)
+    data = tmp_path / "noise.npz"
+    np.savez(data, X_train=rng.random((300, 16)), y_train=rng.integers(0, 4, 300),
+             X_test=rng.random((40, 16)), y_test=rng.integers(0, 4, 40))
+    model = tmp_path / "m.toml"
+    model.write_text('extends = "guerguiev2017-0hidden"\n[network]\nn_outputs = 4\n')
+    assert main(["train", "--model", str(model), "--dataset", str(data), "--protocol", "quick",
+                 "--epochs", "2", "--spike-samples", "0", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("dendrinet train: warning: training error") and \
+        "is at chance" in lines[0]

@@ -31,6 +31,7 @@ from dendrinet.config import load_model, load_protocol  # noqa: E402
 from dendrinet.config.schedule import (concatenate_schedules, test_schedule,  # noqa: E402
                                        training_schedule)
 from dendrinet.datasets import load_dataset  # noqa: E402
+from dendrinet.datasets.encoding import max_spike_probability  # noqa: E402
 from dendrinet.errors import DendrinetError  # noqa: E402
 from dendrinet.model.weights import initial_parameters  # noqa: E402
 
@@ -105,6 +106,32 @@ def test_first_layer_equals_the_spiking_expectation(setup, digits, quantity):
     assert _max_z(rate, trials, schedule, LINEAR[quantity]) < BOUND
 
 
+def test_input_traces_follow_the_step_by_step_recursion(setup, digits):
+    """The closed form of the input traces (rate_kernels.input_traces) equals the step
+    recursion ``x <- x d`` (read), then ``x += J p`` (the expected jump), carried from
+    phase to phase and reset with the state: to rounding, so an off-by-one in a power
+    or a lost jump fails (the statistical test above is too coarse for those)."""
+    model, protocol, params, schedule, _ = setup
+    rate = _rate_result(setup, digits)
+    n = model.neuron
+    dL, dS = np.exp(-protocol.dt / n.tau_L), np.exp(-protocol.dt / n.tau_s)
+    xL = xS = np.zeros(digits.n_inputs)
+    for k in range(len(schedule)):
+        if schedule.reset[k]:
+            xL = xS = np.zeros(digits.n_inputs)
+        jump = n.psp_jump * max_spike_probability(n.phi_max, protocol.dt) \
+            * digits.X_train[schedule.example_id[k]]
+        total = np.zeros(digits.n_inputs)
+        for t in range(schedule.n_steps[k]):
+            xL, xS = xL * dL, xS * dS
+            if t >= schedule.settle[k]:
+                total += xL - xS
+            xL, xS = xL + jump, xS + jump
+        np.testing.assert_allclose(rate.s_bar["input"][k],
+                                   total / (schedule.n_steps[k] - schedule.settle[k]),
+                                   rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("factor", [1.1, 2.0])
 def test_the_bound_catches_a_wrong_input_rate(setup, digits, factor):
     """The statistical bound is tight enough: input rates 10 % too high, or doubled,
@@ -151,11 +178,12 @@ def _small(hidden=(50,)):
     return dataclasses.replace(model, hidden=hidden)
 
 
-def test_a_few_epochs_on_digits_lower_the_training_error(digits):
-    """64-50-10 under the paper-timing protocol: the training error falls from chance
-    and the test error ends far below chance (90 %)."""
+def test_a_few_epochs_on_digits_lower_the_training_error():
+    """64-50-10 on the 1437 digits, protocol guerguiev2017: the training error falls from
+    near chance and the test error ends far below chance (90 %)."""
+    digits = load_dataset("digits")
     model = _small()
-    protocol = load_protocol("paper-timing")
+    protocol = load_protocol("guerguiev2017")
     engine = make_engine("rate", model, protocol,
                          initial_parameters(model, digits.n_inputs, 0), 0)
     errors = []
@@ -256,13 +284,17 @@ def test_the_cli_trains_with_the_rate_engine(tmp_path, capsys):
     assert (out / "summary.json").is_file()
 
 
-def test_the_estimator_takes_the_rate_engine(digits):
+def test_the_estimator_takes_the_rate_engine():
+    """64-10 on the 1437 digits, 2 quick epochs: accuracy far above chance (measured
+    60 %; the fast engine 51 %)."""
     from dendrinet.training.estimator import SegregatedDendriteClassifier
 
+    digits = load_dataset("digits")
     clf = SegregatedDendriteClassifier(model="guerguiev2017-0hidden", protocol="quick",
                                        epochs=2, seed=0, engine="rate")
     clf.fit(digits.X_train, digits.y_train)
     assert clf.score(digits.X_test, digits.y_test) > 0.5
+    assert clf.train_errors_[-1] < clf.train_errors_[0] - 0.1
 
 
 def test_a_sweep_may_name_the_rate_engine(tmp_path):

@@ -281,7 +281,7 @@ class Setting:
         """What a file writes for this key (the docs' "type and unit")."""
         if self.unit == "time":
             return "time, e.g. ``\"3 ms\"``"
-        if self.unit == "rate":
+        if self.unit:  # the other unit kind (no string compared: "rate" names an engine)
             return "rate, e.g. ``\"0.1 /ms\"``, ``\"200 Hz\"``"
         text = KIND_TEXT[self.kind]
         if self.kind == "choice":

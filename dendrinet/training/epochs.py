@@ -9,8 +9,10 @@ phase jitter; each test evaluation runs on a fresh engine seeded with
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -18,7 +20,41 @@ import numpy as np
 from dendrinet.errors import DendrinetError, TrainingError
 
 __all__ = ["check_seed", "check_epochs", "seed_streams", "evaluation_seed", "ProgressBar",
-           "History", "warm_up", "train_epochs", "timed"]
+           "History", "warm_up", "train_epochs", "timed", "LearningStalledWarning",
+           "stalled_message"]
+
+
+class LearningStalledWarning(UserWarning):
+    """The training error of an epoch is still at chance (:func:`stalled_message`)."""
+
+
+def stalled_message(y, correct, epoch: int) -> str | None:
+    """One line saying that training stalled, with what to try, when the training error
+    of ``epoch`` is at chance: not below the error of always answering the most
+    frequent class by more than two standard errors of that error (binomial, ``n``
+    examples). None otherwise.
+
+    Parameters
+    ----------
+    y : array of int
+        Labels of the epoch's examples.
+    correct : array of bool
+        Whether each forward-phase prediction was right.
+    epoch : int
+    """
+    y = np.asarray(y)
+    n = y.size
+    if n < 20:  # too few examples to tell
+        return None
+    chance = 1.0 - np.bincount(y).max() / n
+    error = 1.0 - np.count_nonzero(correct) / n
+    if error < chance - 2.0 * math.sqrt(max(chance * (1.0 - chance), 1e-12) / n):
+        return None
+    return (f"training error {100 * error:.1f} % in epoch {epoch} is at chance "
+            f"({100 * chance:.1f} %, always the most frequent class): the network is not "
+            f"learning. Try inputs scaled to [0, 1] with a mean pixel near MNIST's 0.13, "
+            f"smaller learning rates ([learning] eta, e.g. 10x lower), the model without a "
+            f"hidden layer (guerguiev2017-0hidden) first, or more examples per class")
 
 
 def check_seed(seed) -> int:
@@ -151,12 +187,19 @@ def train_epochs(engine, protocol, X, y, order_rng: np.random.Generator, first: 
 
     The example order of each epoch is ``order_rng.permutation(n)`` (or ``0 .. n-1``
     when the protocol does not shuffle); ``progress`` shows a bar per epoch with the
-    running training error.
+    running training error. The first epoch whose training error is still at chance
+    warns once (:class:`LearningStalledWarning`, :func:`stalled_message`).
     """
+    warned = False
     for epoch in range(first, last + 1):
         order = order_rng.permutation(len(X)) if protocol.shuffle else np.arange(len(X))
         hist, seconds = timed(engine.train_epoch, X, y, order=order, sample_every=sample_every,
                               bar=(progress, len(X), f"epoch {epoch}/{last}", True))
+        message = None if warned or "label" not in hist else \
+            stalled_message(hist["label"], hist["correct"], epoch)
+        if message:  # once per run: the first epoch that is still at chance
+            warnings.warn(message, LearningStalledWarning, stacklevel=2)
+            warned = True
         yield epoch, hist, seconds
 
 
