@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     acc = S.new_acc(lay.n_inputs, lay.n_units)
     ev = new_events(lay.n_inputs, 200)
     no8, nof = np.zeros((1, 1), np.uint8), np.zeros((1, 1))
+    none, no_traces = S.Rows(no8, 0), S.Traces(nof, nof, nof, np.zeros((1, 1, 1)), 0)
     base = S.DRAW | S.ACC_VA | (S.APICAL if engine._apical_train else 0)
     settle, nf, nt = 30, 51, 52
     X = ds.X_train
@@ -84,12 +85,14 @@ def main(argv=None) -> int:
         spikes += LP._input_events(X[max(q, 0)], net.p_max, nf + nt, st, ev)
         c1 = time.thread_time()
         S.reset_acc(acc)
-        S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, 0,
-                           base | S.ACC_V | S.ACC_S, no8, 0, no8, 0, nof, nof, nof, 0)
+        S.run_presentation(net, st, scr, acc,
+                           S.Presentation(ev.ptr, ev.ids, 0, nf, settle, False, 0,
+                                          base | S.ACC_V | S.ACC_S), none, none, no_traces)
         c2 = time.thread_time()
         S.reset_acc(acc)
-        S.run_presentation(net, st, scr, acc, ev.ptr, ev.ids, nf, nt, settle, True, 0, base,
-                           no8, 0, no8, 0, nof, nof, nof, 0)
+        S.run_presentation(net, st, scr, acc,
+                           S.Presentation(ev.ptr, ev.ids, nf, nt, settle, True, 0, base),
+                           none, none, no_traces)
         c3 = time.thread_time()
         learn_flat(net, rule, ex, upd)
         c4 = time.thread_time()

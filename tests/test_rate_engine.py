@@ -12,6 +12,9 @@ Relation to the spiking engine, measured here with the same weights and schedule
   the mean: measured, the output layer's mean ``V`` differs from the spiking mean by at
   most 0.10 (median 1 % of its value), the hidden rates ``phi_bar`` by a median 2 % (at
   most 17 %), the output rates by a median 6 %, the plateaus ``alpha`` by at most 0.065.
+  With two hidden layers (64-20-10-10) the first stays within 2.4 s.e., the second's
+  mean ``V`` differs by at most 0.13 and the output's by at most 0.21; with ``g_A = 0.05``
+  (apical input to the soma) the first layer is still within 2.2 s.e.
 """
 from __future__ import annotations
 
@@ -153,7 +156,7 @@ def test_deeper_layers_follow_the_spiking_means_as_measured(setup, digits):
     assert np.abs(rate.alpha["hidden_0"] - mean["alpha"]).max() < 0.1
 
 
-def test_present_has_traces_and_no_spikes(setup, digits):
+def test_present_has_traces_and_expected_rates_and_no_spikes(setup, digits, tmp_path):
     model, protocol, params, schedule, _ = setup
     engine = make_engine("rate", model, protocol, params.copy(), 0)
     calls = []
@@ -163,11 +166,26 @@ def test_present_has_traces_and_no_spikes(setup, digits):
     assert result.spikes == {}
     assert result.traces["hidden_0"]["V"].shape == (schedule.total_steps, 20)
     assert np.all(np.isfinite(result.V_bar["output"]))
-    with pytest.raises(DendrinetError, match="no spikes of 'input' were recorded"):
-        result.rates("input")
+    # rates: expected spike counts per duration, Hz (what `dendrinet simulate` prints)
+    phi_max = model.neuron.phi_max
+    np.testing.assert_allclose(result.rates("input"),
+                               1000 * phi_max * digits.X_train[schedule.example_id])
+    first = schedule.n_steps[0]
+    V = result.traces["output"]["V"][:first]
+    np.testing.assert_allclose(result.rates("output")[0],
+                               1000 * phi_max * (1 / (1 + np.exp(-V))).mean(axis=0))
+    assert 0 < result.mean_rate("hidden_0") < 1000 * phi_max
+    with pytest.raises(DendrinetError, match="the rate engine has no spikes; use --engine fast"):
+        result.write_store(tmp_path / "spikes.h5")
     with pytest.raises(DendrinetError, match="the rate engine has no spikes; use --engine fast"):
         engine.record_spikes(digits.X_test, [0, 1])
     assert str(NO_SPIKES) == "the rate engine has no spikes; use --engine fast"
+
+
+def test_expected_input_rates_are_the_spiking_rates(setup, digits):
+    *_, schedule, trials = setup
+    rate = _rate_result(setup, digits)
+    assert _max_z(rate, trials, schedule, lambda r, s: r.rates("input")) < BOUND
 
 
 # -------------------------------------------------------------------- learning
@@ -253,6 +271,7 @@ def test_a_fixed_point_ends_a_test_presentation_without_changing_its_result(digi
 # ---------------------------------------------------- run folders, estimator, sweeps
 
 
+@pytest.mark.filterwarnings("ignore:training error")  # 300 examples, 2 quick epochs: chance
 def test_run_folders_resume_to_the_uninterrupted_run(tmp_path, digits):
     """``train(engine="rate")`` writes a run folder (no spike sample: there are no
     spikes); resumed after one epoch it ends with the uninterrupted run's weights."""

@@ -165,7 +165,7 @@ def add_engine_argument(parser: argparse.ArgumentParser, *, default: str | None 
 
     parser.add_argument("--engine", default=default, choices=ENGINES,
                         help="simulation engine (default fast; fast-double: input spikes summed "
-                        "in float64)")
+                        "in float64; rate: the mean field, no spikes, to explore settings)")
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser, *,

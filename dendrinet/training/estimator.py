@@ -77,8 +77,8 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Seed of the initial weights, the example order, the spikes and the phase
         jitter. Prediction uses a fresh engine seeded from it, so :meth:`predict` is
         deterministic.
-    engine : {"fast", "fast-double", "brian2"}, default "fast"
-        Simulation engine.
+    engine : {"fast", "fast-double", "brian2", "rate"}, default "fast"
+        Simulation engine (``"rate"``: the mean field, no spikes; to explore settings).
     verbose : bool, default False
         Show a progress bar and one line per epoch on stderr/stdout.
 

@@ -149,8 +149,8 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         larger number extends a run.
     seed : int, optional
         Seed of everything random (default 0).
-    engine : {"fast", "fast-double", "brian2"} or engine class, optional
-        Simulation engine (default ``"fast"``).
+    engine : {"fast", "fast-double", "brian2", "rate"} or engine class, optional
+        Simulation engine (default ``"fast"``; ``"rate"``: the mean field, docs/rate_engine.rst).
     resume : bool
         Continue the run in ``out_dir`` from its last checkpoint. Arguments that are
         given must match the run's. A run killed before it wrote its summary (or a

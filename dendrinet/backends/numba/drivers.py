@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from collections import namedtuple
+
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, DRAW,
-                                               RECORD, TRACES,
+                                               RECORD, TRACES, Presentation, Rows, Traces,
                                                mean_apical, new_acc, new_scratch, new_state,
                                                reset_acc, reset_state, run_presentation,
                                                store_means)
@@ -13,6 +15,25 @@ from dendrinet.backends.numba.input_spikes import input_events, new_events
 from dendrinet.jit.numerics import JIT, sigmoid
 from dendrinet.learning.plasticity import learn
 from dendrinet.jit.random_streams import derive_key, seed_streams
+
+#: The learning rule's constants and buffers (:mod:`dendrinet.learning.plasticity`):
+#: ``Rule``, ``Example``, ``Updates``.
+Learner = namedtuple("Learner", ["rule", "ex", "upd"])
+
+#: A chunk of training examples: rows ``order`` of ``X`` with labels from ``y``, the
+#: forward and target phase lengths of each (steps), the settle steps, the epoch position
+#: of the first, and whether the apical traces are explicit (see
+#: ``dynamics.run_presentation``; otherwise the projected apical potential, ``g_A = 0``
+#: and fixed ``Y`` only).
+Chunk = namedtuple("Chunk", ["X", "y", "order", "n_fwd", "n_tgt", "settle", "pos0", "apical"])
+
+#: What a training chunk writes: per example the forward-phase prediction correct (0/1),
+#: then the statistics of :func:`dendrinet.learning.plasticity.learn_flat`
+#: (``records``); the plateau vectors of the examples at epoch positions divisible by
+#: ``sample_every`` (``samples_f``, ``samples_t``) and those positions (``sample_rows``).
+ChunkOutput = namedtuple("ChunkOutput", ["records", "samples_f", "samples_t", "sample_rows",
+                                         "sample_every"])
+
 
 @njit(**JIT)
 def _input_events(x, p_max, n_steps, st, ev):
@@ -28,42 +49,41 @@ def _dummies():
 
 
 @njit(**JIT)
-def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt, settle,
-                records, samples_f, samples_t, sample_rows, sample_every, pos0,
-                apical, record, rec, rec0):
-    """Train on the examples ``order`` (rows of ``X``), one after the other.
+def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
+    """Train on the examples of ``chunk``, one after the other.
 
     Per example: input events for the forward + target phases, forward phase (window
-    sums of ``V``, ``V_a``, ``s``), target phase (``V_a``, ``phi``), plasticity.
+    sums of ``V``, ``V_a``, ``s``), target phase (``V_a``, ``phi``), plasticity
+    (``learner``: :data:`Learner`). ``chunk``: :data:`Chunk`; ``out``:
+    :data:`ChunkOutput` (written).
 
     Parameters
     ----------
-    records : float64 array (n, 1 + n_stats), output
-        Per example: forward-phase prediction correct (0/1), then the statistics of
-        :func:`dendrinet.learning.plasticity.learn_flat`.
-    samples_f, samples_t : float64 arrays (n_samples, n_hidden_units), output
-        Plateau vectors of the examples at epoch positions ``pos0 + q`` divisible by
-        ``sample_every``; their positions go to ``sample_rows``.
-    apical : bool
-        Explicit apical traces (see ``dynamics.run_presentation``); otherwise the
-        projected apical potential (``g_A = 0`` and fixed ``Y`` only).
     record : bool
-        Record every spike into ``rec`` from row ``rec0`` on (tests).
+        Record every spike into ``rec`` (:data:`~dendrinet.backends.numba.dynamics.Rows`)
+        from its row ``row0`` on (tests).
 
     Returns
     -------
     (int, int)
-        Number of samples written, number of rows of ``rec`` used.
+        Number of samples written, the next free row of ``rec``.
     """
     no_u8, no_f8, no_f3 = _dummies()
+    rule, ex, upd = learner.rule, learner.ex, learner.upd
+    X, y, order, n_fwd, n_tgt = chunk.X, chunk.y, chunk.order, chunk.n_fwd, chunk.n_tgt
+    settle, pos0, apical = chunk.settle, chunk.pos0, chunk.apical
+    records, samples_f, samples_t = out.records, out.samples_f, out.samples_t
+    sample_rows, sample_every = out.sample_rows, out.sample_every
     base = DRAW | ACC_VA | (APICAL if apical else 0) | (RECORD if record else 0)
+    no_given = Rows(no_u8, 0)
+    no_traces = Traces(no_f8, no_f8, no_f8, no_f3, 0)
     sizes, uo = net.sizes, net.uo
     L = sizes.size - 1
     n_units = uo[L]
     out_lo = uo[L - 1]
     n_hid = uo[L - 1]
     n_samples = 0
-    row = rec0
+    row = rec.row0
     for q in range(order.size):
         i_x = order[q]
         label = y[i_x]
@@ -72,8 +92,10 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
         _input_events(X[i_x], net.p_max, nf + nt, st, ev)
         # forward phase
         reset_acc(acc)
-        run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, nf, settle, False, label,
-                         base | ACC_V | ACC_S, no_u8, 0, rec, row, no_f8, no_f8, no_f8, no_f3, 0)
+        run_presentation(net, st, scr, acc,
+                         Presentation(ev.ptr, ev.ids, 0, nf, settle, False, label,
+                                      base | ACC_V | ACC_S),
+                         no_given, Rows(rec.spikes, row), no_traces)
         row += nf
         nw = nf - settle
         best = out_lo
@@ -90,8 +112,9 @@ def train_chunk(net, st, scr, acc, rule, ex, upd, ev, X, y, order, n_fwd, n_tgt,
             ex.s_in[i] = acc.s_in[i] / nw
         # target phase
         reset_acc(acc)
-        run_presentation(net, st, scr, acc, ev.ptr, ev.ids, nf, nt, settle, True, label,
-                         base, no_u8, 0, rec, row, no_f8, no_f8, no_f8, no_f3, 0)
+        run_presentation(net, st, scr, acc,
+                         Presentation(ev.ptr, ev.ids, nf, nt, settle, True, label, base),
+                         no_given, Rows(rec.spikes, row), no_traces)
         row += nt
         nw = nt - settle
         mean_apical(net, acc, nw, apical, ex.alpha_t)
@@ -127,8 +150,9 @@ def _test_one(net, st, scr, acc, ev, x, key, n_steps, settle, mean_V, apical, re
     _input_events(x, net.p_max, n_steps, st, ev)
     reset_acc(acc)
     flags = DRAW | ACC_V | (APICAL if apical else 0) | (RECORD if record else 0)
-    run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, n_steps, settle, False, -1, flags,
-                     no_u8, 0, rec, rec0, no_f8, no_f8, no_f8, no_f3, 0)
+    run_presentation(net, st, scr, acc,
+                     Presentation(ev.ptr, ev.ids, 0, n_steps, settle, False, -1, flags),
+                     Rows(no_u8, 0), Rows(rec, rec0), Traces(no_f8, no_f8, no_f8, no_f3, 0))
     nw = n_steps - settle
     for k in range(n_units - out_lo):
         mean_V[k] = acc.V[out_lo + k] / nw
@@ -181,7 +205,8 @@ def present_schedule(net, st, scr, acc, ev, X, example_id, n_steps, settle, teac
                      reset, rec, tr_V, tr_Vb, tr_Va, tr_X, means):
     """Present any schedule (rows ``example_id`` of ``X``, no learning), drawing every
     spike, recording all of them into ``rec`` and the traces ``V, V_b, V_a`` of every
-    unit after each step (and the extra state variables, ``tr_X``), and the window means of every presentation (``means``)."""
+    unit after each step (and the extra state variables, ``tr_X``), and the window means
+    of every presentation (``means``)."""
     flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES | DRAW | RECORD
     no_u8 = np.zeros((1, 1), np.uint8)
     row = 0
@@ -190,7 +215,9 @@ def present_schedule(net, st, scr, acc, ev, X, example_id, n_steps, settle, teac
             reset_state(st)
         reset_acc(acc)
         _input_events(X[example_id[k]], net.p_max, n_steps[k], st, ev)
-        run_presentation(net, st, scr, acc, ev.ptr, ev.ids, 0, n_steps[k], settle[k], teach[k],
-                         label[k], flags, no_u8, 0, rec, row, tr_V, tr_Vb, tr_Va, tr_X, row)
+        run_presentation(net, st, scr, acc,
+                         Presentation(ev.ptr, ev.ids, 0, n_steps[k], settle[k], teach[k],
+                                      label[k], flags),
+                         Rows(no_u8, 0), Rows(rec, row), Traces(tr_V, tr_Vb, tr_Va, tr_X, row))
         store_means(acc, n_steps[k] - settle[k], means, k)
         row += n_steps[k]

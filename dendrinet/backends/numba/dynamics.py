@@ -96,6 +96,23 @@ Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive",
 #: Window sums of one presentation.
 Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in"])
 
+#: What one presentation is: its input spikes (CSR by step: step ``t`` has the input ids
+#: ``ids[ptr[t0 + t]:ptr[t0 + t + 1]]``), its length and window (steps), the phase
+#: (``teach``: target phase, with the teaching input of ``label``) and the ``flags``
+#: (:data:`ACC_V` ... :data:`APICAL`) of what to draw, sum and record.
+Presentation = namedtuple("Presentation", ["ptr", "ids", "t0", "n_steps", "settle", "teach",
+                                           "label", "flags"])
+
+#: Rows of a step-by-unit array from row ``row0`` on: spikes given instead of drawn
+#: (``Presentation`` without ``DRAW``), or spikes recorded (with ``RECORD``; columns are
+#: inputs, then units).
+Rows = namedtuple("Rows", ["spikes", "row0"])
+
+#: Traces after the state update of every step (with ``TRACES``), from row ``row0`` on:
+#: ``V``, ``V_b``, ``V_a`` of every unit and the extra state variables ``X`` (rows, n_x,
+#: units).
+Traces = namedtuple("Traces", ["V", "Vb", "Va", "X", "row0"])
+
 #: Window means of a sequence of presentations, one row each: ``V``, ``V_a``, ``phi``
 #: (1/ms) and ``s`` of every unit, ``s`` of every input.
 Means = namedtuple("Means", ["V", "Va", "phi", "s", "s_in"])
@@ -436,36 +453,27 @@ APICAL = 128       # explicit apical traces aL, aS (otherwise "projected", see b
 
 
 @njit(**JIT)
-def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, teach, label,
-                     flags, given, given0, rec, rec0, tr_V, tr_Vb, tr_Va, tr_X, tr0):
-    """Simulate one presentation of ``n_steps`` steps.
+def run_presentation(net, st, scr, acc, pres, given, rec, traces):
+    """Simulate one presentation.
 
     Parameters
     ----------
     net, st, scr, acc : Net, State, Scratch, Acc
         Constants, state (updated), scratch, window sums (added to; zero them before).
-    ev_ptr, ev_ids : int64 arrays
-        Input spikes (CSR by step): step ``t`` of this presentation has the input ids
-        ``ev_ids[ev_ptr[ev0 + t]:ev_ptr[ev0 + t + 1]]``.
-    n_steps, settle : int
-        Length of the presentation and steps excluded from the window.
-    teach : bool
-        Target phase (teaching conductances on the output layer).
-    label : int
-        Target class (used when ``teach``).
-    flags : int
-        Bits :data:`ACC_V`, :data:`ACC_S`, :data:`ACC_PHI_ALL`, :data:`ACC_VA`,
-        :data:`DRAW`, :data:`RECORD`, :data:`TRACES`, :data:`APICAL`.
-    given, given0 : uint8 array, int
-        Without ``DRAW``: unit spikes of step ``t`` are row ``given0 + t`` (columns =
-        units).
-    rec, rec0 : uint8 array, int
-        With ``RECORD``: spikes of step ``t`` go to row ``rec0 + t`` (columns = inputs,
-        then units).
-    tr_V, tr_Vb, tr_Va, tr_X, tr0 : float64 arrays, int
+    pres : Presentation
+        Input spikes, length, window, phase, label and flags: :data:`ACC_V`,
+        :data:`ACC_S`, :data:`ACC_PHI_ALL`, :data:`ACC_VA`, :data:`DRAW`, :data:`RECORD`,
+        :data:`TRACES`, :data:`APICAL`.
+    given : Rows
+        Without ``DRAW``: unit spikes of step ``t`` are row ``given.row0 + t`` of
+        ``given.spikes`` (uint8, columns = units).
+    rec : Rows
+        With ``RECORD``: spikes of step ``t`` go to row ``rec.row0 + t`` (columns =
+        inputs, then units).
+    traces : Traces
         With ``TRACES``: ``V``, ``V_b``, ``V_a`` of every unit after the state update of
-        step ``t`` go to row ``tr0 + t`` (``tr_X``: the extra state variables, shape
-        ``(rows, n_x, n_units)``).
+        step ``t`` go to row ``traces.row0 + t`` (``traces.X``: the extra state
+        variables, shape ``(rows, n_x, n_units)``).
 
     Notes
     -----
@@ -478,6 +486,12 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
     here in ``acc.s`` of the output units when ``ACC_VA`` is set): the same quantity,
     with different rounding (about 1e-16 relative).
     """
+    ev_ptr, ev_ids, ev0 = pres.ptr, pres.ids, pres.t0
+    n_steps, settle, teach, label, flags = (pres.n_steps, pres.settle, pres.teach, pres.label,
+                                            pres.flags)
+    given_spikes, given0 = given.spikes, given.row0
+    rec_spikes, rec0 = rec.spikes, rec.row0
+    tr_V, tr_Vb, tr_Va, tr_X, tr0 = traces.V, traces.Vb, traces.Va, traces.X, traces.row0
     sizes, uo, wo, yo = net.sizes, net.uo, net.wo, net.yo
     L = sizes.size - 1
     n_in = sizes[0]
@@ -590,7 +604,7 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
             _draw(V, st.s0, st.s1, net.p_max, spk, scr, uo, idx, cnt)
         else:
             for j in range(n_units):
-                spk[j] = given[given0 + t, j]
+                spk[j] = given_spikes[given0 + t, j]
             cnt[0] = 0
             for l in range(L):
                 cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
@@ -599,9 +613,9 @@ def run_presentation(net, st, scr, acc, ev_ptr, ev_ids, ev0, n_steps, settle, te
         if record:
             r = rec0 + t
             for e in range(e0, e1):
-                rec[r, ev_ids[e]] = 1
+                rec_spikes[r, ev_ids[e]] = 1
             for j in range(n_units):
-                rec[r, n_in + j] = spk[j]
+                rec_spikes[r, n_in + j] = spk[j]
         # 4. propagation: inputs -> layer 0, layer l -> layer l + 1, output -> apical;
         #    the rows of one step's spikes are summed, then added to both traces
         if e1 > e0:

@@ -275,6 +275,7 @@ class FastEngine:
         rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
         ex = plasticity.new_example(layout.n_inputs, layout.n_units)
         upd = plasticity.new_updates(layout.sizes)
+        learner = drivers.Learner(rule, ex, upd)
         n_in, n_units = layout.n_inputs, layout.n_units
         scr = dynamics.new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs,
                                         net.W_in)
@@ -288,11 +289,12 @@ class FastEngine:
         done, k, row = 0, 0, 0
         while done < n:
             stop = min(n, done + TRAIN_CHUNK)
-            ks, row = drivers.train_chunk(net, self._state, scr, acc, rule, ex, upd, ev, X, y, order[done:stop],
-                                  n_fwd[done:stop], n_tgt[done:stop], settle,
-                                  records[done:stop], samples_f[k:], samples_t[k:],
-                                  sample_rows[k:], sample_every, done, self._apical_train,
-                                  record, rec, row)
+            chunk = drivers.Chunk(X, y, order[done:stop], n_fwd[done:stop], n_tgt[done:stop],
+                                  settle, done, self._apical_train)
+            out = drivers.ChunkOutput(records[done:stop], samples_f[k:], samples_t[k:],
+                                      sample_rows[k:], sample_every)
+            ks, row = drivers.train_chunk(net, self._state, scr, acc, ev, learner, chunk, out,
+                                          record, dynamics.Rows(rec, row))
             k += ks
             # once per chunk, outside the compiled loop: a NaN or infinity stops training
             check_training_chunk(records, order, done, stop, self.epochs_done + 1,

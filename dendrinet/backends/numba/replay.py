@@ -15,7 +15,8 @@ import numpy as np
 from numba import njit
 
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
-                                               TRACES, make_net, make_state, new_acc,
+                                               TRACES, Presentation, Rows, Traces, make_net,
+                                               make_state, new_acc,
                                                new_means, new_scratch, reset_acc, reset_state,
                                                run_presentation, store_means)
 from dendrinet.learning.layout import FlatLayout
@@ -65,9 +66,11 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
         if reset[k]:
             reset_state(st)
         reset_acc(acc)
-        run_presentation(net, st, scr, acc, ev_ptr, ev_ids, start[k], n_steps[k], settle[k],
-                         phase[k] == TARGET, label[k], flags, given, start[k], no_rec, 0, tr_V,
-                         tr_Vb, tr_Va, tr_X, start[k])
+        run_presentation(net, st, scr, acc,
+                         Presentation(ev_ptr, ev_ids, start[k], n_steps[k], settle[k],
+                                      phase[k] == TARGET, label[k], flags),
+                         Rows(given, start[k]), Rows(no_rec, 0),
+                         Traces(tr_V, tr_Vb, tr_Va, tr_X, start[k]))
         store_means(acc, n_steps[k] - settle[k], means, k)
         if learn_after and k > 0 and phase[k] == TARGET and phase[k - 1] == FORWARD:
             for j in range(n_hid):

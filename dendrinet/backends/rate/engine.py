@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba
@@ -39,14 +40,14 @@ from dendrinet.engine.checks import (check_callback, check_engine_args, check_in
 from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
                                      parameter_arrays, per_layer)
 from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
-                                      sample_buffers, training_history)
+                                      sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
 from dendrinet.jit.random_streams import derive_key
 from dendrinet.learning import plasticity
 from dendrinet.learning.layout import FlatLayout
 from dendrinet.model.weights import Parameters
 
-__all__ = ["RateEngine", "NO_SPIKES"]
+__all__ = ["RateEngine", "RateResult", "NO_SPIKES"]
 
 #: Training examples per Numba call (progress and finiteness checks between chunks).
 TRAIN_CHUNK = 256
@@ -89,6 +90,58 @@ def refresh_rate_cache() -> None:
         (folder / _STAMP).write_text(stamp + "\n")
     except OSError:  # a read-only installation: Numba compiles in memory
         pass
+
+
+@dataclass(kw_only=True)
+class RateResult(SimulationResult):
+    """What :meth:`RateEngine.present` returns: a
+    :class:`~dendrinet.engine.results.SimulationResult` without spikes, whose
+    :meth:`rates` are the *expected* spike counts per presentation divided by its
+    duration (inputs: ``phi_max x``; units: ``phi_max`` times the mean of ``sig(V)`` over
+    every step), Hz. There is no spike store to write.
+
+    Attributes
+    ----------
+    expected_rates : dict of str -> ndarray (n_presentations, n)
+        Those rates per population, Hz.
+    """
+
+    expected_rates: dict = field(default_factory=dict)
+
+    def rates(self, population: str) -> np.ndarray:
+        """Expected spike count per presentation divided by its duration, Hz."""
+        if population not in self.expected_rates:
+            raise DendrinetError(f"no population {population!r} (populations: "
+                                 f"{', '.join(self.sizes)})")
+        return self.expected_rates[population].copy()
+
+    def mean_rate(self, population: str) -> float:
+        """Expected mean rate of a population over the whole run, Hz."""
+        weights = self.schedule.n_steps.astype(np.float64)
+        if not weights.sum():
+            return 0.0
+        return float((self.rates(population).mean(axis=1) * weights).sum() / weights.sum())
+
+    def write_store(self, path, metadata: dict | None = None, *,
+                    overwrite: bool = True) -> None:
+        """Always a :class:`~dendrinet.errors.DendrinetError`: no spikes to store."""
+        raise DendrinetError(NO_SPIKES)
+
+
+def _expected_rates(X, schedule: Schedule, V_trace: np.ndarray, layout: FlatLayout,
+                    names, phi_max: float) -> dict:
+    """Expected spike counts per presentation divided by its duration, Hz, per
+    population (``V_trace``: V of every unit after every step)."""
+    bounds = np.concatenate([[0], np.cumsum(schedule.n_steps)]).astype(np.int64)
+    out = {names[0]: 1000.0 * phi_max * X[schedule.example_id]}
+    for l, name in enumerate(names[1:]):
+        part = V_trace[:, layout.uo[l]:layout.uo[l + 1]]
+        rates = np.zeros((len(schedule), part.shape[1]))
+        for k in range(len(schedule)):
+            if bounds[k + 1] > bounds[k]:
+                rates[k] = sigmoid(part[bounds[k]:bounds[k + 1]]).mean(axis=0)
+        out[name] = 1000.0 * phi_max * rates
+    return out
 
 
 def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
@@ -296,10 +349,10 @@ class RateEngine:
         return predictions(mean_V, labels)
 
     def present(self, X, schedule: Schedule, *, seed: int | None = None,
-                progress=None) -> SimulationResult:
+                progress=None) -> RateResult:
         """Present a schedule in the mean field (no learning): the traces of every unit
-        after each step and the phase averages; no spikes (``result.spikes`` is empty).
-        ``seed`` is checked and unused (nothing is random)."""
+        after each step, the phase averages and the expected rates; no spikes
+        (:class:`RateResult`). ``seed`` is checked and unused (nothing is random)."""
         X = validate_images(X, self.n_inputs, "X")
         check_present_options(seed, progress)
         if not isinstance(schedule, Schedule):
@@ -327,8 +380,10 @@ class RateEngine:
         if progress is not None:
             progress(T * schedule.dt, T * schedule.dt)
         names = population_names(self.model)
-        result = SimulationResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
-                                  schedule=schedule, t_offset=0.0, spikes={})
+        result = RateResult(sizes={n: int(s) for n, s in zip(names, lay.sizes)},
+                            schedule=schedule, t_offset=0.0, spikes={},
+                            expected_rates=_expected_rates(X, schedule, tr[0][:T], lay, names,
+                                                           self.model.neuron.phi_max))
         for l, name in enumerate(names[1:]):
             result.trace_neurons[name] = np.arange(int(lay.sizes[l + 1]))
         return fill_phase_averages(result, lay, means, tr, T, self._part.extra_state)
