@@ -184,3 +184,37 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     good = tmp_path / "good.py"
     good.write_text(RULE_FILE)
     check_rule_compiles(load_user_rule(str(good), "plateau_sign"), "good.py:plateau_sign")
+
+
+RAISING_RULE = """\
+from numba import njit
+
+@njit
+def raises_while_training(layer, e):
+    if layer.V_f[0] != 0.0:  # not in the check before training (V_f = 0 there)
+        raise ValueError("my rule refuses this example")
+    for j in range(e.size):
+        e[j] = 0.0
+"""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_rule_that_raises_during_training_stops_it(tmp_path):
+    """An exception raised inside a rule cannot propagate through the compiled kernels
+    (first-class functions): Numba prints it, and the errors the rule left unwritten are
+    NaN, so training stops at the end of the chunk with one message, never learning from
+    stale errors (the exception itself goes to stderr, through Python's hook for
+    exceptions that cannot be raised)."""
+    from dendrinet.datasets import load_dataset
+    from dendrinet.errors import TrainingError
+    from dendrinet.training import train
+
+    (tmp_path / "raising.py").write_text(RAISING_RULE)
+    model = tmp_path / "m.toml"
+    model.write_text('extends = "guerguiev2017-1hidden"\n[network]\nhidden = [8]\n'
+                     '[learning]\nrule = "raising.py:raises_while_training"\n')
+    data = load_dataset("digits", n_train=10, n_test=5)
+    with pytest.raises(TrainingError, match="not finite|NaN|non-finite") as info:
+        train(model, "quick", data, tmp_path / "run", epochs=1, progress=False,
+              n_spike_samples=0)
+    assert "epoch 1" in str(info.value), info.value

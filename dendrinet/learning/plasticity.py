@@ -338,6 +338,10 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     for l in range(L - 2, -1, -1):
         lo = uo[l]
         hi = uo[l + 1]
+        # an exception inside the rule cannot cross the function pointer (Numba prints it
+        # and goes on): NaN errors make such an example stop training at the chunk's
+        # finiteness check instead of learning from the last example's errors
+        e[lo:hi] = np.nan
         rule.hidden_layer_error(HiddenLayer(l, V_f[lo:hi], alpha_f[lo:hi], alpha_t[lo:hi],
                                        s_in if l == 0 else s_units[uo[l - 1]:uo[l]],
                                        s_units[lo:hi], e[uo[L - 1]:uo[L]],
