@@ -29,7 +29,10 @@ from dendrinet.training.trainer import train
 
 KW = dict(engine="fast", progress=False, n_spike_samples=0)
 REPO = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+# the tiny runs here train from chance: their one-line stall warning is not what these
+# tests look at (tests/test_epochs.py does)
+ENV = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           PYTHONWARNINGS="ignore::UserWarning")
 
 # a writer in a process of its own: argv = run folder, digits .npz; a DendrinetError is
 # printed as one line with exit status 2, as the command line does
