@@ -130,20 +130,20 @@ def test_cache_lists_packages_newest_first_with_the_total(cache, capsys):
     assert lines[0].split() == ["package", "model", "size", "last", "used"]
     assert [line.split()[1] for line in lines[1:4]] == ["my-rule", "apical-tanh", "?"]
     assert "2.0 MB" in lines[2] and "500.1 kB" in lines[1]  # payload and record
-    assert lines[4].startswith("3 compiled engine(s) in ")
+    assert lines[4].startswith("3 compiled model part(s) in ")
     assert "2.5 MB of 1.0 GB (DENDRINET_CACHE_MAX" in lines[4]
 
 
 def test_cache_of_an_empty_folder(cache, capsys):
     assert main(["cache", "list"]) == 0
-    assert "no compiled engines in" in capsys.readouterr().out
+    assert "no compiled model parts in" in capsys.readouterr().out
 
 
 def test_clear_older_than_and_all(cache, capsys):
     _package(cache, 1, 10, 40 * DAY)
     young = _package(cache, 2, 10, 2 * DAY)
     assert main(["cache", "clear", "--older-than", "30"]) == 0
-    assert "removed 1 compiled engine(s)" in capsys.readouterr().out
+    assert "removed 1 compiled model part(s)" in capsys.readouterr().out
     assert _names(cache) == {young.name}
     assert main(["cache", "clear", "--all"]) == 0
     assert _names(cache) == set()

@@ -24,18 +24,19 @@ def _days(text: str) -> float:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "cache", help="list or clear the engines compiled for models",
-        description="List the engines compiled for models with their own equations or "
-                    "learning rule (model, size, last use, total against the bound "
-                    "$DENDRINET_CACHE_MAX, default 1 GB), or clear them. A cleared model "
-                    "compiles again the next time it runs. Least recently used packages are "
+        "cache", help="list or clear the neuron parts compiled for models",
+        description="List the neuron parts compiled for models with their own equations "
+                    "(model, size, last use, total against the bound $DENDRINET_CACHE_MAX, "
+                    "default 1 GB), or clear them; packages of whole engines that dendrinet "
+                    "0.3 compiled are listed too. A cleared model compiles again (seconds) "
+                    "the next time it runs. Least recently used packages are "
                     "also removed automatically when a new one would exceed the bound.",
         epilog="examples: dendrinet cache; dendrinet cache clear --older-than 30; "
                "dendrinet cache clear --all")
     parser.add_argument("action", nargs="?", choices=("list", "clear"), default="list",
                         help="list (default) or clear")
     parser.add_argument("--all", action="store_true",
-                        help="with clear: remove every compiled engine")
+                        help="with clear: remove every compiled model part")
     parser.add_argument("--older-than", metavar="DAYS", type=_days, default=None,
                         help="with clear: remove the engines not used for DAYS days")
     parser.set_defaults(func=run)
@@ -73,10 +74,10 @@ def run(args) -> int:
         chosen = [p for p in found if args.all or p.last_used < cutoff]
         removed = [p for p in chosen if cache.remove(p)]
         freed = sum(p.size for p in removed)
-        print(f"removed {len(removed)} compiled engine(s), {_size_text(freed)}, from {root}")
+        print(f"removed {len(removed)} compiled model part(s), {_size_text(freed)}, from {root}")
         return 0
     if not found:
-        print(f"no compiled engines in {root} (bound {_size_text(bound)}, {cache.MAX_ENV})")
+        print(f"no compiled model parts in {root} (bound {_size_text(bound)}, {cache.MAX_ENV})")
         return 0
     width = max([len("model")] + [len(p.model or "?") for p in found])
     print(f"{'package':<{len(found[0].path.name)}}  {'model':<{width}}  {'size':>9}  last used")
@@ -84,6 +85,6 @@ def run(args) -> int:
         print(f"{p.path.name}  {p.model or '?':<{width}}  {_size_text(p.size):>9}  "
               f"{_when(p.last_used)}")
     total = sum(p.size for p in found)
-    print(f"{len(found)} compiled engine(s) in {root}: {_size_text(total)} of "
+    print(f"{len(found)} compiled model part(s) in {root}: {_size_text(total)} of "
           f"{_size_text(bound)} ({cache.MAX_ENV}; least recently used removed beyond it)")
     return 0
