@@ -9,9 +9,13 @@ jitter (:func:`dendrinet.config.schedule.training_schedule`), and writes the sam
 folders; it is deterministic (no spike noise). Use it to explore settings quickly, and
 confirm with the spiking engine (docs/rate_engine.rst).
 
-Why it is faster: an input's rate is constant during a phase, so the first layer's input
-is one matrix-vector product per example instead of a sum of weight rows per step; no
-random numbers are drawn; the input traces are a closed form.
+Where it is faster: an input's rate is constant during a phase, so the first layer's
+input is one matrix-vector product per example instead of a sum of weight rows per step;
+no random numbers are drawn; the input traces are a closed form; a test presentation
+stops at its fixed point. Where it is not: a layer above the first receives a dense
+product ``W^T p`` every step (the spiking engine adds the rows of the few units that
+spiked), so with two hidden layers training is slower than the fast engine's
+(docs/rate_engine.rst, "Speed").
 """
 from __future__ import annotations
 
