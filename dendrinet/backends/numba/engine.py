@@ -56,7 +56,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dendrinet.backends.numba.dynamics import STATE_FLOATS
+from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
+                                                   restore_state, saved_state)
 from dendrinet.backends.numba.input_spikes import new_events
 from dendrinet.backends.numba.jit_cache import is_cached
 from dendrinet.learning.layout import FlatLayout
@@ -70,12 +71,10 @@ from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.datasets.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
-                                     check_labels, check_parameters, check_state_identity,
-                                     check_training_args)
+                                     check_labels, check_training_args)
 from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
                                       sample_buffers, training_history)
-from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
-                                     parameter_arrays, per_layer)
+from dendrinet.engine.finite import check_test_potentials, check_training_chunk
 from dendrinet.errors import DendrinetError
 from dendrinet.config.limits import check_memory, recording_bytes
 from dendrinet.config.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
@@ -97,20 +96,6 @@ TRAIN_CHUNK = 256
 #: Test examples per parallel Numba call.
 TEST_CHUNK = 1024
 _STATE_FORMAT = 2  # 2: one random stream per input neuron
-
-
-def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
-    """:func:`~dendrinet.engine.checks.check_parameters`, and arrays the kernels can
-    update in place."""
-    sizes = check_parameters(model, params)
-    for name in ("W", "b", "Y"):
-        for l, a in enumerate(getattr(params, name)):
-            if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
-                raise DendrinetError(f"parameters: {name}_{l} must be a writable, C-contiguous "
-                                     f"float64 array (the engine updates it in place)")
-    if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
-        raise DendrinetError("parameters: Y_noise must have the shapes of Y")
-    return sizes
 
 
 class FastEngine:
@@ -150,7 +135,7 @@ class FastEngine:
         # the model's neuron part: hand-written, or generated from its equations
         # (dendrinet.backends.numba.model_part; the kernels are the same for every model)
         self._part = model_part(model)
-        sizes = _check_params(model, params)
+        sizes = check_kernel_parameters(model, params)
         if input_precision not in ("single", "double"):
             raise DendrinetError(f"input_precision must be 'single' or 'double', got "
                                  f"{input_precision!r}")
@@ -223,7 +208,7 @@ class FastEngine:
         self.record_spikes(X[:1], [0])
 
     def _net(self):
-        _check_params(self.model, self.params)  # the caller may have replaced arrays
+        check_kernel_parameters(self.model, self.params)  # the caller may have replaced arrays
         W, b, Y, Yn = self.layout.pack(self.params)
         net = dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt, self._part,
                                 single_inputs=self.input_precision == "single")
@@ -309,28 +294,7 @@ class FastEngine:
         return hist, schedule, rec
 
     def _chunk_arrays(self, net, ex, acc):
-        """What a training chunk leaves (its last example's potentials and rates, the
-        state, the parameters), named for :func:`check_training_chunk`; lazy: an
-        array is looked at only when everything before it was finite."""
-        lay = self.layout
-        L, uo = lay.n_layers, lay.uo
-        yield from per_layer("mean apical potential V_a (target phase, last example)",
-                             acc.Va, uo, L, range(L - 1))
-        yield from per_layer("mean somatic potential V (forward phase, last example)",
-                             ex.V_f, uo, L)
-        yield from per_layer("mean rate phi (target phase, last example)", acc.phi, uo, L)
-        yield from per_layer("filtered spike trains s (forward phase, last example)",
-                             ex.s_units, uo, L)
-        st = self._state
-        for name in STATE_FLOATS:
-            value = getattr(st, name)
-            if value.size == lay.n_inputs and name.startswith("xin"):
-                yield f"input trace {name}", value
-            else:
-                yield from per_layer(f"state variable {name}", value, uo, L)
-        if st.X.size:
-            yield "the model's extra state variables", st.X
-        yield from parameter_arrays(lay, net.W, net.b, net.Y)
+        return chunk_arrays(self.layout, self._state, net, ex, acc)
 
     # ---------------------------------------------------------------- test
     def evaluate(self, X, y=None, progress=None) -> dict:
@@ -499,66 +463,38 @@ class FastEngine:
         """Everything needed to continue training bit for bit (with the parameters,
         which are saved separately): potentials, traces, random streams, epoch count."""
         st = self._state
-        state = {name: getattr(st, name).copy() for name in STATE_FLOATS}
-        if not self._apical_train:
-            # not simulated: the apical traces are Y^T times the output's own traces
-            lay = self.layout
-            for l, Y in enumerate(self.params.Y):
-                part = slice(lay.uo[l], lay.uo[l + 1])
-                state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
-                state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
-        if st.X.shape[0]:
-            state["X"] = st.X.copy()
+        state = saved_state(st, self.layout, self.params, self._apical_train,
+                            self.epochs_done, self.seed)
         state["rng_units"] = np.stack([st.s0, st.s1], axis=1)
         state["rng_input"] = np.stack([st.rin0, st.rin1], axis=1)
-        state["epochs_done"] = np.array(self.epochs_done, np.int64)
-        state["seed"] = np.array(self.seed, np.uint64)
-        state["layer_sizes"] = self.layout.sizes.copy()
         state["format"] = np.array(_STATE_FORMAT, np.int64)
         return state
 
     def set_state(self, state: dict) -> None:
         """Restore a :meth:`get_state` dictionary (validated: keys, shapes, finite)."""
-        if not isinstance(state, dict):
-            raise DendrinetError("engine state must be a dict from FastEngine.get_state()")
-        needed = set(STATE_FLOATS) | {"rng_units", "rng_input", "epochs_done", "seed",
-                                      "layer_sizes"}
-        missing = sorted(needed - set(state))
-        if missing:
-            raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a fast-engine "
-                                 f"state?)")
-        check_state_identity(state, self.layout.sizes, self.seed)
-        fmt = int(np.asarray(state.get("format", 1)))
-        if fmt != _STATE_FORMAT:
-            raise DendrinetError(f"engine state has format {fmt}, this dendrinet reads format "
-                                 f"{_STATE_FORMAT} (a checkpoint of an older version: start the "
-                                 f"run anew)")
         st = self._state
-        for name in STATE_FLOATS:
-            value = np.asarray(state[name], dtype=np.float64)
-            target = getattr(st, name)
-            if value.shape != target.shape or not np.all(np.isfinite(value)):
-                raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
-                                     f"values, got shape {value.shape}")
-            target[...] = value
-        if st.X.shape[0]:
-            value = np.asarray(state.get("X", np.zeros(0)), dtype=np.float64)
-            if value.shape != st.X.shape or not np.all(np.isfinite(value)):
-                raise DendrinetError(f"engine state 'X' (extra state variables): expected "
-                                     f"{st.X.shape} finite values, got shape {value.shape}")
-            st.X[...] = value
-        units = np.asarray(state["rng_units"])
-        inp = np.asarray(state["rng_input"])
-        if units.shape != (st.s0.size, 2) or inp.shape != (st.rin0.size, 2):
-            raise DendrinetError(f"engine state: random stream arrays have the wrong shape "
-                                 f"({units.shape} and {inp.shape}, expected "
-                                 f"{(st.s0.size, 2)} and {(st.rin0.size, 2)}; a state saved "
-                                 f"by an older dendrinet cannot be resumed)")
+
+        def check_format_and_streams(state):
+            fmt = int(np.asarray(state.get("format", 1)))
+            if fmt != _STATE_FORMAT:
+                raise DendrinetError(
+                    f"engine state has format {fmt}, this dendrinet reads format "
+                    f"{_STATE_FORMAT} (a checkpoint of an older version: start the run anew)")
+            units, inp = np.asarray(state["rng_units"]), np.asarray(state["rng_input"])
+            if units.shape != (st.s0.size, 2) or inp.shape != (st.rin0.size, 2):
+                raise DendrinetError(
+                    f"engine state: random stream arrays have the wrong shape ({units.shape} "
+                    f"and {inp.shape}, expected {(st.s0.size, 2)} and {(st.rin0.size, 2)}; a "
+                    f"state saved by an older dendrinet cannot be resumed)")
+
+        self.epochs_done = restore_state(st, state, self.layout, self.seed,
+                                         {"rng_units", "rng_input"}, "fast-engine",
+                                         check_format_and_streams)
+        units, inp = np.asarray(state["rng_units"]), np.asarray(state["rng_input"])
         st.s0[...] = units[:, 0].astype(np.uint64)
         st.s1[...] = units[:, 1].astype(np.uint64)
         st.rin0[...] = inp[:, 0].astype(np.uint64)
         st.rin1[...] = inp[:, 1].astype(np.uint64)
-        self.epochs_done = int(np.asarray(state["epochs_done"]))
 
 
 def spikes_from_matrix(rec: np.ndarray, layout: FlatLayout, dt: float, names) -> dict:

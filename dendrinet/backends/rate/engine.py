@@ -29,7 +29,8 @@ import numba
 import numpy as np
 
 from dendrinet.backends.numba import dynamics
-from dendrinet.backends.numba.dynamics import STATE_FLOATS
+from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
+                                                   restore_state, saved_state)
 from dendrinet.backends.numba.jit_cache import cache_folder, is_cached
 from dendrinet.backends.numba.model_part import ENGINE_MODULES, model_part
 from dendrinet.backends.numba.replay import fill_phase_averages
@@ -39,10 +40,8 @@ from dendrinet.config.schedule import TARGET, Schedule, training_schedule
 from dendrinet.datasets.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
-                                     check_labels, check_parameters, check_state_identity,
-                                     check_training_args)
-from dendrinet.engine.finite import (check_test_potentials, check_training_chunk,
-                                     parameter_arrays, per_layer)
+                                     check_labels, check_training_args)
+from dendrinet.engine.finite import check_test_potentials, check_training_chunk
 from dendrinet.engine.results import (SimulationResult, n_stats, population_names, predictions,
                                       sample_buffers, sigmoid, training_history)
 from dendrinet.errors import DendrinetError
@@ -148,18 +147,6 @@ def _expected_rates(X, schedule: Schedule, V_trace: np.ndarray, layout: FlatLayo
     return out
 
 
-def _check_params(model: ModelConfig, params: Parameters) -> tuple[int, ...]:
-    sizes = check_parameters(model, params)
-    for name in ("W", "b", "Y"):
-        for l, a in enumerate(getattr(params, name)):
-            if a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
-                raise DendrinetError(f"parameters: {name}_{l} must be a writable, C-contiguous "
-                                     f"float64 array (the engine updates it in place)")
-    if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
-        raise DendrinetError("parameters: Y_noise must have the shapes of Y")
-    return sizes
-
-
 class RateEngine:
     """Trains and tests a segregated-dendrite network in the mean field (no spikes).
 
@@ -195,7 +182,7 @@ class RateEngine:
         self.steady_tol = float(steady_tol)
         self._part = model_part(model)
         refresh_rate_cache()
-        sizes = _check_params(model, params)
+        sizes = check_kernel_parameters(model, params)
         self.model = model
         self.protocol = protocol
         self.params = params
@@ -248,7 +235,7 @@ class RateEngine:
         self.present(X[:1], test_schedule(self.protocol, [0]))
 
     def _net(self):
-        _check_params(self.model, self.params)  # the caller may have replaced arrays
+        check_kernel_parameters(self.model, self.params)  # the caller may have replaced arrays
         W, b, Y, Yn = self.layout.pack(self.params)
         net = dynamics.make_net(self.layout, W, b, Y, self.model, self.protocol.dt, self._part,
                                 single_inputs=False)
@@ -303,26 +290,7 @@ class RateEngine:
                                 samples_t, sample_rows)
 
     def _chunk_arrays(self, net, ex, acc):
-        """What a chunk leaves, named for :func:`check_training_chunk` (lazy)."""
-        lay = self.layout
-        L, uo = lay.n_layers, lay.uo
-        yield from per_layer("mean apical potential V_a (target phase, last example)",
-                             acc.Va, uo, L, range(L - 1))
-        yield from per_layer("mean somatic potential V (forward phase, last example)",
-                             ex.V_f, uo, L)
-        yield from per_layer("mean rate phi (target phase, last example)", acc.phi, uo, L)
-        yield from per_layer("filtered rates s (forward phase, last example)",
-                             ex.s_units, uo, L)
-        st = self._state
-        for name in STATE_FLOATS:
-            value = getattr(st, name)
-            if name.startswith("xin"):
-                yield f"input trace {name}", value
-            else:
-                yield from per_layer(f"state variable {name}", value, uo, L)
-        if st.X.size:
-            yield "the model's extra state variables", st.X
-        yield from parameter_arrays(lay, net.W, net.b, net.Y)
+        return chunk_arrays(self.layout, self._state, net, ex, acc, "filtered rates")
 
     # ---------------------------------------------------------------- test
     def evaluate(self, X, y=None, progress=None) -> dict:
@@ -400,41 +368,12 @@ class RateEngine:
     # --------------------------------------------------------------- state
     def get_state(self) -> dict[str, np.ndarray]:
         """Potentials, traces and the epoch count: what continuing training needs."""
-        st = self._state
-        state = {name: getattr(st, name).copy() for name in STATE_FLOATS}
-        if not self._apical_train:
-            lay = self.layout  # not simulated: Y^T times the output's own traces
-            for l, Y in enumerate(self.params.Y):
-                part = slice(lay.uo[l], lay.uo[l + 1])
-                state["aL"][part] = Y.T @ st.xL[lay.n_hidden_units:]
-                state["aS"][part] = Y.T @ st.xS[lay.n_hidden_units:]
-        if st.X.shape[0]:
-            state["X"] = st.X.copy()
-        state["epochs_done"] = np.array(self.epochs_done, np.int64)
-        state["seed"] = np.array(self.seed, np.uint64)
-        state["layer_sizes"] = self.layout.sizes.copy()
+        state = saved_state(self._state, self.layout, self.params, self._apical_train,
+                            self.epochs_done, self.seed)
         state["rate_format"] = np.array(_STATE_FORMAT, np.int64)
         return state
 
     def set_state(self, state: dict) -> None:
         """Restore a :meth:`get_state` dictionary (validated: keys, shapes, finite)."""
-        if not isinstance(state, dict):
-            raise DendrinetError("engine state must be a dict from RateEngine.get_state()")
-        needed = set(STATE_FLOATS) | {"epochs_done", "seed", "layer_sizes", "rate_format"}
-        missing = sorted(needed - set(state))
-        if missing:
-            raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a rate-engine "
-                                 f"state?)")
-        check_state_identity(state, self.layout.sizes, self.seed)
-        st = self._state
-        arrays = [(name, getattr(st, name)) for name in STATE_FLOATS]
-        if st.X.shape[0]:
-            arrays.append(("X", st.X))
-        for name, target in arrays:
-            value = np.asarray(state.get(name, np.zeros(0)), dtype=np.float64)
-            if value.shape != target.shape or not np.all(np.isfinite(value)):
-                raise DendrinetError(f"engine state {name!r}: expected {target.shape} finite "
-                                     f"values, got shape {value.shape}")
-        for name, target in arrays:
-            target[...] = np.asarray(state[name], dtype=np.float64)
-        self.epochs_done = int(np.asarray(state["epochs_done"]))
+        self.epochs_done = restore_state(self._state, state, self.layout, self.seed,
+                                         {"rate_format"}, "rate-engine")
