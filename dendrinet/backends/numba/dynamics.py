@@ -453,21 +453,6 @@ APICAL = 128       # explicit apical traces aL, aS (otherwise "projected", see b
 
 
 @njit(**JIT)
-def phase_drive(net, teach, label, drive):
-    """The output layer's teaching input of a phase into ``drive`` (``g_T E_E / g`` for
-    the label's unit and ``g_T E_I / g`` for the others in the target phase, else 0);
-    returns the output soma's ``exp(-g dt)`` and ``g_D / g`` for the phase."""
-    n_out = drive.size
-    if teach:
-        for k in range(n_out):
-            drive[k] = net.drive_E if k == label else net.drive_I
-        return net.E_teach, net.cD_teach
-    for k in range(n_out):
-        drive[k] = 0.0
-    return net.E_free, net.cD_free
-
-
-@njit(**JIT)
 def run_presentation(net, st, scr, acc, pres, given, rec, traces):
     """Simulate one presentation.
 
@@ -517,7 +502,16 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
     dS = net.dS
     # what the model's neuron part reads (model_part.NeuronConstants)
     consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
-    E_out, cD = phase_drive(net, teach, label, scr.drive)
+    if teach:
+        E_out = net.E_teach
+        cD = net.cD_teach
+        for k in range(sizes[L]):
+            scr.drive[k] = net.drive_E if k == label else net.drive_I
+    else:
+        E_out = net.E_free
+        cD = net.cD_free
+        for k in range(sizes[L]):
+            scr.drive[k] = 0.0
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
     acc_va = (flags & ACC_VA) != 0

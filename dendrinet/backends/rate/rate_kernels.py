@@ -35,8 +35,8 @@ from numba import njit, prange
 
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
                                                FLUSH_EVERY, TINY, TRACES, flush_tiny,
-                                               new_acc, new_state, phase_drive, reset_acc,
-                                               reset_state, store_means)
+                                               new_acc, new_state, reset_acc, reset_state,
+                                               store_means)
 from dendrinet.backends.numba.drivers import (forward_phase_means, record_example,
                                               target_phase_means)
 from dendrinet.backends.numba.model_part import NeuronConstants
@@ -280,7 +280,16 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
     dL = net.dL
     dS = net.dS
     consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
-    E_out, cD = phase_drive(net, teach, label, scr.drive)
+    if teach:
+        E_out = net.E_teach
+        cD = net.cD_teach
+        for k in range(sizes[L]):
+            scr.drive[k] = net.drive_E if k == label else net.drive_I
+    else:
+        E_out = net.E_free
+        cD = net.cD_free
+        for k in range(sizes[L]):
+            scr.drive[k] = 0.0
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
     acc_va = (flags & ACC_VA) != 0
