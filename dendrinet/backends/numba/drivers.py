@@ -49,60 +49,6 @@ def _dummies():
 
 
 @njit(**JIT)
-def forward_phase_means(net, acc, nw, apical, ex):
-    """The forward phase's window means into ``ex`` (``V_f``, ``s_units``, ``s_in``, the
-    plateaus ``alpha_f``) from the window sums ``acc`` over ``nw`` steps; returns the
-    predicted unit (the output unit with the highest mean potential, flat index)."""
-    L = net.sizes.size - 1
-    n_units = net.uo[L]
-    out_lo = net.uo[L - 1]
-    best = out_lo
-    for j in range(n_units):
-        ex.V_f[j] = acc.V[j] / nw
-        ex.s_units[j] = acc.s[j] / nw
-    mean_apical(net, acc, nw, apical, ex.alpha_f)
-    for j in range(out_lo):
-        ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
-    for j in range(out_lo, n_units):
-        if ex.V_f[j] > ex.V_f[best]:
-            best = j
-    for i in range(acc.s_in.size):
-        ex.s_in[i] = acc.s_in[i] / nw
-    return best
-
-
-@njit(**JIT)
-def target_phase_means(net, acc, nw, apical, ex):
-    """The target phase's window means into ``ex``: plateaus ``alpha_t`` and the output
-    rates ``phi_t`` (1/ms)."""
-    L = net.sizes.size - 1
-    n_units = net.uo[L]
-    out_lo = net.uo[L - 1]
-    mean_apical(net, acc, nw, apical, ex.alpha_t)
-    for j in range(out_lo):
-        ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
-    for j in range(out_lo, n_units):
-        ex.phi_t[j] = acc.phi[j] / nw
-
-
-@njit(**JIT)
-def record_example(q, pos0, best, label, out_lo, upd, ex, out, n_samples):
-    """An example's record (prediction correct, then the learning statistics) and, at
-    epoch positions divisible by ``out.sample_every``, its plateau vectors; returns the
-    number of samples written so far."""
-    out.records[q, 0] = 1.0 if best - out_lo == label else 0.0
-    for k in range(upd.stats.size):
-        out.records[q, 1 + k] = upd.stats[k]
-    if (pos0 + q) % out.sample_every == 0:
-        for j in range(out_lo):
-            out.samples_f[n_samples, j] = ex.alpha_f[j]
-            out.samples_t[n_samples, j] = ex.alpha_t[j]
-        out.sample_rows[n_samples] = pos0 + q
-        n_samples += 1
-    return n_samples
-
-
-@njit(**JIT)
 def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     """Train on the examples of ``chunk``, one after the other.
 
@@ -126,6 +72,8 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     rule, ex, upd = learner.rule, learner.ex, learner.upd
     X, y, order, n_fwd, n_tgt = chunk.X, chunk.y, chunk.order, chunk.n_fwd, chunk.n_tgt
     settle, pos0, apical = chunk.settle, chunk.pos0, chunk.apical
+    records, samples_f, samples_t = out.records, out.samples_f, out.samples_t
+    sample_rows, sample_every = out.sample_rows, out.sample_every
     base = DRAW | ACC_VA | (APICAL if apical else 0) | (RECORD if record else 0)
     no_given = Rows(no_u8, 0)
     no_traces = Traces(no_f8, no_f8, no_f8, no_f3, 0)
@@ -133,6 +81,7 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     L = sizes.size - 1
     n_units = uo[L]
     out_lo = uo[L - 1]
+    n_hid = uo[L - 1]
     n_samples = 0
     row = rec.row0
     for q in range(order.size):
@@ -148,18 +97,43 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
                                       base | ACC_V | ACC_S),
                          no_given, Rows(rec.spikes, row), no_traces)
         row += nf
-        best = forward_phase_means(net, acc, nf - settle, apical, ex)
+        nw = nf - settle
+        best = out_lo
+        for j in range(n_units):
+            ex.V_f[j] = acc.V[j] / nw
+            ex.s_units[j] = acc.s[j] / nw
+        mean_apical(net, acc, nw, apical, ex.alpha_f)
+        for j in range(n_hid):
+            ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
+        for j in range(out_lo, n_units):
+            if ex.V_f[j] > ex.V_f[best]:
+                best = j
+        for i in range(acc.s_in.size):
+            ex.s_in[i] = acc.s_in[i] / nw
         # target phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc,
                          Presentation(ev.ptr, ev.ids, nf, nt, settle, True, label, base),
                          no_given, Rows(rec.spikes, row), no_traces)
         row += nt
-        target_phase_means(net, acc, nt - settle, apical, ex)
+        nw = nt - settle
+        mean_apical(net, acc, nw, apical, ex.alpha_t)
+        for j in range(n_hid):
+            ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
+        for j in range(out_lo, n_units):
+            ex.phi_t[j] = acc.phi[j] / nw
         # plasticity (the key: a number unique to the example, for rules that draw noise)
         ex.key[0] = st.s0[0] ^ st.s1[n_units - 1]
         learn(net, rule, ex, upd)
-        n_samples = record_example(q, pos0, best, label, out_lo, upd, ex, out, n_samples)
+        records[q, 0] = 1.0 if best - out_lo == label else 0.0
+        for k in range(upd.stats.size):
+            records[q, 1 + k] = upd.stats[k]
+        if (pos0 + q) % sample_every == 0:
+            for j in range(n_hid):
+                samples_f[n_samples, j] = ex.alpha_f[j]
+                samples_t[n_samples, j] = ex.alpha_t[j]
+            sample_rows[n_samples] = pos0 + q
+            n_samples += 1
     return n_samples, row
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from dendrinet.backends.numba import drivers, dynamics
+from dendrinet.backends.numba import dynamics
 from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
                                                    restore_state, saved_state)
 from dendrinet.backends.numba.jit_cache import cache_folder, is_cached
@@ -275,12 +275,10 @@ class RateEngine:
         done, k = 0, 0
         while done < n:
             stop = min(n, done + TRAIN_CHUNK)
-            chunk = drivers.Chunk(X, y, order[done:stop], n_fwd[done:stop], n_tgt[done:stop],
-                                  settle, done, self._apical_train)
-            out = drivers.ChunkOutput(records[done:stop], samples_f[k:], samples_t[k:],
-                                      sample_rows[k:], sample_every)
-            k += kernels.rate_train_chunk(net, self._state, scr, acc,
-                                          drivers.Learner(rule, ex, upd), chunk, out, key)
+            k += kernels.rate_train_chunk(
+                net, self._state, scr, acc, rule, ex, upd, X, y, order[done:stop],
+                n_fwd[done:stop], n_tgt[done:stop], settle, records[done:stop], samples_f[k:],
+                samples_t[k:], sample_rows[k:], sample_every, done, self._apical_train, key)
             check_training_chunk(records, order, done, stop, self.epochs_done + 1,
                                  n_hidden_layers, self._chunk_arrays(net, ex, acc))
             done = stop

@@ -35,10 +35,8 @@ from numba import njit, prange
 
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
                                                FLUSH_EVERY, TINY, TRACES, flush_tiny,
-                                               new_acc, new_state, reset_acc, reset_state,
-                                               store_means)
-from dendrinet.backends.numba.drivers import (forward_phase_means, record_example,
-                                              target_phase_means)
+                                               mean_apical, new_acc, new_state, reset_acc,
+                                               reset_state, store_means)
 from dendrinet.backends.numba.model_part import NeuronConstants
 from dendrinet.jit.numerics import JIT, sigmoid
 from dendrinet.jit.random_streams import derive_key
@@ -407,19 +405,19 @@ def _dummies():
 
 
 @njit(**JIT)
-def rate_train_chunk(net, st, scr, acc, learner, chunk, out, key):
-    """:func:`dendrinet.backends.numba.drivers.train_chunk` in the mean field (the same
-    records: ``Learner``, ``Chunk``, ``ChunkOutput``): per example a forward phase
-    (window means of ``V``, ``V_a``, ``s``), a target phase (``V_a``, ``phi``) and the
-    plasticity; the rule's key of the example at epoch position ``m`` is
-    ``derive_key(key, m)``. Returns the number of samples written."""
+def rate_train_chunk(net, st, scr, acc, rule, ex, upd, X, y, order, n_fwd, n_tgt, settle,
+                     records, samples_f, samples_t, sample_rows, sample_every, pos0, apical,
+                     key):
+    """:func:`dendrinet.backends.numba.drivers.train_chunk` in the mean field: per
+    example a forward phase (window means of ``V``, ``V_a``, ``s``), a target phase
+    (``V_a``, ``phi``) and the plasticity; the rule's key of the example at epoch
+    position ``m`` is ``derive_key(key, m)``. Returns the number of samples written."""
     no_f8, no_f3 = _dummies()
-    rule, ex, upd = learner.rule, learner.ex, learner.upd
-    X, y, order, n_fwd, n_tgt = chunk.X, chunk.y, chunk.order, chunk.n_fwd, chunk.n_tgt
-    settle, pos0, apical = chunk.settle, chunk.pos0, chunk.apical
     base = ACC_VA | (APICAL if apical else 0)
     L = net.sizes.size - 1
+    n_units = net.uo[L]
     out_lo = net.uo[L - 1]
+    n_hid = out_lo
     n_samples = 0
     for q in range(order.size):
         i_x = order[q]
@@ -432,15 +430,40 @@ def rate_train_chunk(net, st, scr, acc, learner, chunk, out, key):
         reset_acc(acc)
         rate_presentation(net, st, scr, acc, nf, settle, False, label, base | ACC_V | ACC_S,
                           no_f8, no_f8, no_f8, no_f3, 0, 0.0)
-        best = forward_phase_means(net, acc, nf - settle, apical, ex)
+        nw = nf - settle
+        best = out_lo
+        for j in range(n_units):
+            ex.V_f[j] = acc.V[j] / nw
+            ex.s_units[j] = acc.s[j] / nw
+        mean_apical(net, acc, nw, apical, ex.alpha_f)
+        for j in range(n_hid):
+            ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
+        for j in range(out_lo, n_units):
+            if ex.V_f[j] > ex.V_f[best]:
+                best = j
+        for i in range(acc.s_in.size):
+            ex.s_in[i] = acc.s_in[i] / nw
         # target phase
         reset_acc(acc)
         rate_presentation(net, st, scr, acc, nt, settle, True, label, base, no_f8, no_f8,
                           no_f8, no_f3, 0, 0.0)
-        target_phase_means(net, acc, nt - settle, apical, ex)
+        nw = nt - settle
+        mean_apical(net, acc, nw, apical, ex.alpha_t)
+        for j in range(n_hid):
+            ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
+        for j in range(out_lo, n_units):
+            ex.phi_t[j] = acc.phi[j] / nw
         ex.key[0] = derive_key(key, pos0 + q)
         learn(net, rule, ex, upd)
-        n_samples = record_example(q, pos0, best, label, out_lo, upd, ex, out, n_samples)
+        records[q, 0] = 1.0 if best - out_lo == label else 0.0
+        for k in range(upd.stats.size):
+            records[q, 1 + k] = upd.stats[k]
+        if (pos0 + q) % sample_every == 0:
+            for j in range(n_hid):
+                samples_f[n_samples, j] = ex.alpha_f[j]
+                samples_t[n_samples, j] = ex.alpha_t[j]
+            sample_rows[n_samples] = pos0 + q
+            n_samples += 1
     return n_samples
 
 
