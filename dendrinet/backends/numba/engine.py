@@ -57,7 +57,8 @@ import numba
 import numpy as np
 
 from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
-                                                   restore_state, saved_state)
+                                                   restore_state, saved_state,
+                                                   training_phases)
 from dendrinet.backends.numba.input_spikes import new_events
 from dendrinet.backends.numba.jit_cache import is_cached
 from dendrinet.learning.layout import FlatLayout
@@ -77,7 +78,7 @@ from dendrinet.engine.results import (SimulationResult, n_stats, population_name
 from dendrinet.engine.finite import check_test_potentials, check_training_chunk
 from dendrinet.errors import DendrinetError
 from dendrinet.config.limits import check_memory, recording_bytes
-from dendrinet.config.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule, training_schedule
+from dendrinet.config.schedule import PRESENTATION_DTYPE, TARGET, TEST, Schedule
 from dendrinet.model.weights import Parameters
 
 __all__ = ["FastEngine", "replay"]
@@ -189,12 +190,7 @@ class FastEngine:
         if not is_cached(*kernels):
             return ("compiling the fast engine's kernels (once per installation, for every "
                     "model: about two minutes on a small machine; cached afterwards)")
-        m = self._part.module
-        if self._part.generated and not is_cached(m.update_hidden, m.update_output,
-                                                  m.add_apical, m.apical_row):
-            return (f"compiling the neuron of {self.model.name!r}, once: the update generated "
-                    f"from its equations (seconds; cached in {self._part.folder})")
-        return None
+        return self._part.compile_note(self.model.name)
 
     def precompile(self, X) -> None:
         """Compile (or load from the cache) the kernels that training and testing do not
@@ -251,10 +247,8 @@ class FastEngine:
         n = order.size
         layout = self.layout
         n_hidden_layers = layout.n_layers - 1
-        rng = np.random.default_rng([self.seed, self.epochs_done])
-        schedule = training_schedule(self.protocol, order, y[order], rng)
-        n_fwd = np.ascontiguousarray(schedule.n_steps[0::2])
-        n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
+        schedule, n_fwd, n_tgt = training_phases(self.protocol, self.seed, self.epochs_done,
+                                                 order, y)
         settle = self.protocol.settle_steps
         net, Yn = self._net()
         rule = plasticity.make_rule(self.model, Yn, self.epochs_done)

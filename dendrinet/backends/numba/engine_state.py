@@ -11,7 +11,8 @@ from dendrinet.engine.checks import check_parameters, check_state_identity
 from dendrinet.engine.finite import parameter_arrays, per_layer
 from dendrinet.errors import DendrinetError
 
-__all__ = ["check_kernel_parameters", "saved_state", "restore_state", "chunk_arrays"]
+__all__ = ["check_kernel_parameters", "training_phases", "saved_state", "restore_state",
+           "chunk_arrays"]
 
 
 def check_kernel_parameters(model, params) -> tuple[int, ...]:
@@ -26,6 +27,18 @@ def check_kernel_parameters(model, params) -> tuple[int, ...]:
     if params.Y_noise and [n.shape for n in params.Y_noise] != [y.shape for y in params.Y]:
         raise DendrinetError("parameters: Y_noise must have the shapes of Y")
     return sizes
+
+
+def training_phases(protocol, seed: int, epochs_done: int, order, y):
+    """The training schedule of an epoch (its phase jitter drawn from ``(seed,
+    epochs_done)``: every engine gives the same example the same phases), and the
+    forward and target phase lengths (steps) per example."""
+    from dendrinet.config.schedule import training_schedule
+
+    rng = np.random.default_rng([seed, epochs_done])
+    schedule = training_schedule(protocol, order, y[order], rng)
+    return (schedule, np.ascontiguousarray(schedule.n_steps[0::2]),
+            np.ascontiguousarray(schedule.n_steps[1::2]))
 
 
 def saved_state(st, layout, params, apical: bool, epochs_done: int, seed: int) -> dict:

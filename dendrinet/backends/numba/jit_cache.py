@@ -56,8 +56,9 @@ def _dispatchers(module):
             and f.py_func.__module__ == module.__name__]
 
 
-def refresh_stale_cache(modules) -> None:
-    """Drop Numba's on-disk cache of ``modules`` when any of their sources changed.
+def refresh_stale_cache(modules, owned=None) -> None:
+    """Drop Numba's on-disk cache of ``modules`` (or of ``owned``, some of them whose
+    machine code contains the others') when any of their sources changed.
 
     Numba keys a cached function on its own file only (its modification time and size;
     Numba's documentation: "cache invalidation fails to recognize changes in symbols
@@ -71,6 +72,7 @@ def refresh_stale_cache(modules) -> None:
     folders: dict[Path, set[str]] = {}
     for module in modules:
         digest.update(Path(module.__file__).read_bytes())
+    for module in modules if owned is None else owned:
         for f in _dispatchers(module):
             folder = cache_folder(f)
             if folder is not None:
@@ -94,10 +96,10 @@ def refresh_stale_cache(modules) -> None:
             pass
 
 
-def refresh_once(modules) -> None:
+def refresh_once(modules, owned=None) -> None:
     """:func:`refresh_stale_cache` the first time a process asks for these modules (before
     their first compilation), not again: a process never deletes code it already runs."""
-    key = tuple(sorted(m.__name__ for m in modules))
+    key = tuple(sorted(m.__name__ for m in (modules if owned is None else owned)))
     if key not in _fresh:
-        refresh_stale_cache(modules)
+        refresh_stale_cache(modules, owned)
         _fresh.add(key)

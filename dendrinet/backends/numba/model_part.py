@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrinet.backends.numba import generated_cache
-from dendrinet.backends.numba.jit_cache import refresh_once
+from dendrinet.backends.numba.jit_cache import is_cached, refresh_once
 from dendrinet.config import ModelConfig
 from dendrinet.errors import DendrinetError
 from dendrinet.storage.files import create_temporary_folder, rename
@@ -125,6 +125,16 @@ class ModelPart:
     def n_extra(self) -> int:
         """Rows of ``State.X``."""
         return max(len(self.extra_state["hidden"]), len(self.extra_state["output"]))
+
+    def compile_note(self, model_name: str) -> str | None:
+        """A line for the user when the neuron part is not in Numba's cache yet (a
+        generated one compiles on first use), else None."""
+        m = self.module
+        if self.generated and not is_cached(m.update_hidden, m.update_output, m.add_apical,
+                                            m.apical_row):
+            return (f"compiling the neuron of {model_name!r}, once: the update generated "
+                    f"from its equations (seconds; cached in {self.folder})")
+        return None
 
     def parameter_values(self, model: ModelConfig) -> np.ndarray:
         """``k.P`` for ``model`` (SI floats): the values, read at run time."""

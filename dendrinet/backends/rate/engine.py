@@ -19,24 +19,22 @@ spiked), so with two hidden layers training is slower than the fast engine's
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numba
 import numpy as np
 
 from dendrinet.backends.numba import dynamics
 from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
-                                                   restore_state, saved_state)
-from dendrinet.backends.numba.jit_cache import cache_folder, is_cached
+                                                   restore_state, saved_state,
+                                                   training_phases)
+from dendrinet.backends.numba.jit_cache import is_cached, refresh_once
 from dendrinet.backends.numba.model_part import ENGINE_MODULES, model_part
 from dendrinet.backends.numba.replay import fill_phase_averages
 from dendrinet.backends.rate import rate_kernels as kernels
 from dendrinet.config import ModelConfig, ProtocolConfig
-from dendrinet.config.schedule import TARGET, Schedule, training_schedule
+from dendrinet.config.schedule import TARGET, Schedule
 from dendrinet.datasets.encoding import validate_images
 from dendrinet.engine import check_compile_stage, check_present_memory, check_present_options
 from dendrinet.engine.checks import (check_callback, check_engine_args, check_indices,
@@ -61,38 +59,14 @@ STEADY_TOL = 1e-12
 #: What a caller asking the rate engine for spikes is told.
 NO_SPIKES = "the rate engine has no spikes; use --engine fast"
 _STATE_FORMAT = 1
-_STAMP = "dendrinet-rate-sources.sha256"
-_refreshed: list[bool] = []
 
 
 def refresh_rate_cache() -> None:
     """Numba's cache of the rate kernels dropped when their source, or that of any
     kernel they contain (the fast engine's modules), changed since it was written (Numba
     checks a function's own file only); once per process, before the first compile."""
-    if _refreshed:
-        return
-    _refreshed.append(True)
-    digest = hashlib.sha256()
-    for name in (*ENGINE_MODULES, kernels.__name__):
-        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
-    folder = cache_folder(kernels.rate_train_chunk)
-    if folder is None:
-        return
-    stamp = digest.hexdigest()
-    try:
-        if (folder / _STAMP).read_text().strip() == stamp:
-            return
-    except OSError:
-        pass
-    stem = Path(kernels.__file__).stem
-    try:
-        for old in folder.glob(stem + ".*"):
-            if old.suffix in (".nbi", ".nbc"):
-                os.remove(old)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / _STAMP).write_text(stamp + "\n")
-    except OSError:  # a read-only installation: Numba compiles in memory
-        pass
+    modules = [importlib.import_module(name) for name in ENGINE_MODULES]
+    refresh_once([*modules, kernels], owned=[kernels])
 
 
 @dataclass(kw_only=True)
@@ -220,12 +194,7 @@ class RateEngine:
         if not is_cached(*needed):
             return ("compiling the rate engine's kernels (once per installation, for every "
                     "model: a minute or two on a small machine; cached afterwards)")
-        m = self._part.module
-        if self._part.generated and not is_cached(m.update_hidden, m.update_output,
-                                                  m.add_apical, m.apical_row):
-            return (f"compiling the neuron of {self.model.name!r}, once: the update generated "
-                    f"from its equations (seconds; cached in {self._part.folder})")
-        return None
+        return self._part.compile_note(self.model.name)
 
     def precompile(self, X) -> None:
         """Compile (or load) the kernel of :meth:`present` too (see
@@ -257,10 +226,8 @@ class RateEngine:
         n = order.size
         layout = self.layout
         n_hidden_layers = layout.n_layers - 1
-        rng = np.random.default_rng([self.seed, self.epochs_done])
-        schedule = training_schedule(self.protocol, order, y[order], rng)
-        n_fwd = np.ascontiguousarray(schedule.n_steps[0::2])
-        n_tgt = np.ascontiguousarray(schedule.n_steps[1::2])
+        schedule, n_fwd, n_tgt = training_phases(self.protocol, self.seed, self.epochs_done,
+                                                 order, y)
         settle = self.protocol.settle_steps
         net, Yn = self._net()
         rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
