@@ -73,13 +73,18 @@ def test_feedback_alignment_of_the_run_equals_the_weight_files(run_dir):
 
 # ----------------------------------------------------------- receptive fields
 def test_receptive_fields_are_the_reshaped_first_layer_weights(run_dir):
+    # the digits' 64 pixels drive 7 input neurons each (dendrinet.datasets.input_coding):
+    # a pixel's field is the sum of its neurons' weights
     W0 = _weights(run_dir, EPOCHS)["W_0"]
+    assert W0.shape[0] == 448
     fields = receptive_fields(run_dir)
     assert fields.shape == (N_HIDDEN, 8, 8)  # digits are 8x8 images
     for k in (0, 7, N_HIDDEN - 1):
-        np.testing.assert_array_equal(fields[k], W0[:, k].reshape(8, 8))
+        np.testing.assert_allclose(fields[k], W0[:, k].reshape(64, 7).sum(axis=1).reshape(8, 8),
+                                   rtol=1e-15, atol=0)
+    assert fields[0, 3, 5] == W0[7 * 29:7 * 30, 0].sum()
     initial = receptive_fields(run_dir, epoch=0, units=[3, 1])
-    W0_initial = _weights(run_dir, 0)["W_0"]
+    W0_initial = _weights(run_dir, 0)["W_0"].reshape(64, 7, -1).sum(axis=1)
     np.testing.assert_array_equal(initial[0], W0_initial[:, 3].reshape(8, 8))
     np.testing.assert_array_equal(initial[1], W0_initial[:, 1].reshape(8, 8))
     assert receptive_fields(run_dir, units=5).shape == (5, 8, 8)

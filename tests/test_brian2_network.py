@@ -426,7 +426,7 @@ def test_simulate_command_writes_a_store(tmp_path, capsys):
                "--index", "3", "--n-examples", "2", "--seed", "1", "--out", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "64-500-100-10" in text and "alpha 1" in text
+    assert "448-500-100-10" in text and "alpha 1" in text
     with SpikeStore(out) as store:
         rows = store.presentations
         np.testing.assert_array_equal(rows["example_id"], [3, 3, 4, 4])

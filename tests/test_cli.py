@@ -323,7 +323,7 @@ def test_simulate_runs_the_weights_of_a_run(trained, capsys, monkeypatch):
     assert main(["simulate", "--run", str(out), "--epoch", "1", "--engine", "fast",
                  "--phase", "test", "--n-examples", "2"]) == 0
     text = capsys.readouterr().out
-    assert "guerguiev2017-1hidden (64-20-10), protocol quick, digits test examples 0..1" in text
+    assert "guerguiev2017-1hidden (448-20-10), protocol quick, digits test examples 0..1" in text
     assert f"weights of {out} epoch 1" in text
     model, protocol, params = used[-1]
     run = Run.open(out)
@@ -339,8 +339,8 @@ def test_simulate_runs_the_weights_of_a_run(trained, capsys, monkeypatch):
 def test_simulate_refuses_weights_that_do_not_fit(trained, capsys):
     out, _ = trained
     _one_line_error(capsys, ["simulate", "--run", str(out), "--model", "guerguiev2017-1hidden"],
-                    rf"model 'guerguiev2017-1hidden' has layers 64-500-10 but the weights of "
-                    rf"the run {re.escape(str(out))} are 64-20-10 \(its model file: .*\); leave "
+                    rf"model 'guerguiev2017-1hidden' has layers 448-500-10 but the weights of "
+                    rf"the run {re.escape(str(out))} are 448-20-10 \(its model file: .*\); leave "
                     rf"out --model to use the run's model$")
     _one_line_error(capsys, ["simulate", "--epoch", "1"], r"--epoch needs --run")
     _one_line_error(capsys, ["simulate", "--run", str(out), "--epoch", "5"],

@@ -78,7 +78,7 @@ def test_fitted_attributes(fitted, digits):
     np.testing.assert_array_equal(fitted.classes_, np.arange(10))
     assert fitted.n_features_in_ == 64
     assert fitted.model_.hidden == (20,) and fitted.model_.n_outputs == 10
-    assert [w.shape for w in fitted.params_.W] == [(64, 20), (20, 10)]
+    assert [w.shape for w in fitted.params_.W] == [(448, 20), (20, 10)]  # 7 input neurons per pixel
     assert fitted.train_errors_.shape == (2,)
     for k in (1, 2):
         in_epoch = fitted.history_["epoch"] == k
@@ -130,7 +130,7 @@ def test_hidden_and_eta_overrides(digits):
     clf = SegregatedDendriteClassifier(protocol="quick", hidden=(8, 6), eta=[0.1, 0.2, 0.05],
                                        epochs=1).fit(X, y)
     assert clf.model_.hidden == (8, 6) and clf.model_.learning.eta == (0.1, 0.2, 0.05)
-    assert [w.shape for w in clf.params_.W] == [(64, 8), (8, 6), (6, 10)]
+    assert [w.shape for w in clf.params_.W] == [(448, 8), (8, 6), (6, 10)]
     clf = SegregatedDendriteClassifier(protocol="quick", hidden=(), eta=0.3, epochs=1).fit(X, y)
     assert clf.model_.hidden == () and clf.model_.learning.eta == (0.3,)
     with pytest.raises(ConfigError, match="2 learning rate.*3 weight layer"):
@@ -170,7 +170,8 @@ def test_bad_y_and_feature_counts_are_rejected(fitted, digits):
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory, digits):
-    """The run that `fitted` reproduces: 64-20-10, quick, 2 epochs, seed 5."""
+    """The run that `fitted` reproduces: 448-20-10 (7 input neurons per pixel), quick, 2
+    epochs, seed 5."""
     out = tmp_path_factory.mktemp("from_run") / "run"
     model = dataclasses.replace(load_model("guerguiev2017-1hidden"), hidden=(20,))
     train(model, "quick", digits, out, epochs=2, seed=5, progress=False, n_spike_samples=0)

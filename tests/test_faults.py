@@ -364,7 +364,7 @@ def test_a_second_writer_and_force_are_refused_while_a_run_is_written(tmp_path, 
     run = Run.open(out)
     assert run.summary.seed == 7 and run.summary.epochs_done == 3
     model = dataclasses.replace(load_model("guerguiev2017-1hidden"), hidden=(HIDDEN,))
-    initial = initial_parameters(model, 64, seed_streams(7)[0])
+    initial = initial_parameters(model, 448, seed_streams(7)[0])  # 7 inputs per pixel
     assert np.array_equal(run.weights(0).W[0], initial.W[0])
     # the recorded error is that of the recorded weights
     assert evaluate_run(out, dataset=files["ds"])["error"] == run.summary.final_test_error

@@ -158,10 +158,11 @@ def test_the_spike_sample_is_checked_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "machine_memory_bytes", lambda: 0.2 * GB)
     monkeypatch.setattr(limits, "engine_bytes", lambda *args, **kwargs: 0)
     long_test = _protocol(tmp_path, "test", 'duration = "200000 ms"')
-    # 20 presentations x 200,000 steps x (64 + 20 + 10) neurons, one byte each: 376 MB
-    assert limits.recording_bytes((64, 20, 10), load_protocol(long_test), 20) == 376_000_000
+    # 20 presentations x 200,000 steps x (448 + 20 + 10) neurons (the digits' 64 pixels
+    # drive 7 input neurons each), one byte each: 1.912 GB
+    assert limits.recording_bytes((448, 20, 10), load_protocol(long_test), 20) == 1_912_000_000
     with pytest.raises(ResourceError, match=r"recording the spikes of 20 test presentations "
-                                            r"after training .* needs about 0.38 GB"):
+                                            r"after training .* needs about 1.9 GB"):
         train(_model(tmp_path, [20]), long_test, "digits", tmp_path / "run", epochs=1,
               n_train=30, n_test=30, progress=False, n_spike_samples=20)
     assert not (tmp_path / "run" / "weights" / "epoch_001.npz").exists()

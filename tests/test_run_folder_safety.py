@@ -346,7 +346,7 @@ def test_readers_refuse_a_folder_holding_another_runs_files(tmp_path, model, dig
     # the model file of another run: the network does not match the summary
     config = _copy(one_epoch, tmp_path / "config")
     shutil.copy(other / "config" / "model.toml", config / "config" / "model.toml")
-    with pytest.raises(RunError, match=r"different runs: config/model\.toml is a \[64, 10\]"):
+    with pytest.raises(RunError, match=r"different runs: config/model\.toml is a \[448, 10\]"):
         evaluate_run(config)
     # and a second writer's summary over the first one's files
     summary = _copy(one_epoch, tmp_path / "summary")

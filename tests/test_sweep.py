@@ -113,7 +113,7 @@ def test_every_dataclass_field_is_a_parameter_path():
     assert not any(p in MODEL_PATHS for p in ("name", "description"))
     assert len(MODEL_PATHS) == 2 + sum(len(dataclasses.fields(getattr(ModelConfig("x"), t)))
                                        for t in ("neuron", "init", "feedback", "learning",
-                                                 "equations"))
+                                                 "equations", "input"))
 
 
 def test_a_sweep_sets_its_values_without_writing_any_file(tmp_path, monkeypatch):
@@ -455,7 +455,7 @@ n_test = 200
 seeds = [0, 1]
 epochs = 3
 
-[[sweep]]          # a run that fails on its worker: 5 output neurons for 10 digits
+[[sweep]]          # a run that fails on its worker: inputs beyond memory
 models = ["tiny.toml"]
 protocols = ["quick"]
 datasets = ["digits"]
@@ -463,10 +463,10 @@ n_test = 200
 seeds = [0]
 epochs = 3
 [sweep.parameters]
-n_outputs = [5]
+"input.min_inputs" = [100000000]
 """
 GOOD = ["tiny__quick__digits__seed0", "tiny__quick__digits__seed1"]
-FAILING = "tiny__quick__digits__n_outputs=5__seed0"
+FAILING = "tiny__quick__digits__min_inputs=100000000__seed0"
 
 
 def _wait_for(condition, timeout: float, what: str):
@@ -577,7 +577,7 @@ def test_a_sweep_survives_a_killed_worker_and_is_not_repeated(dask_cluster, tmp_
     assert 1 <= len(before) < 3
     assert proc.returncode == 1, stdout  # the failing run
     assert f"finished {killed}: " in stdout and "resumed after epoch " in stdout, stdout
-    assert f"failed: {FAILING}: " in stdout and "5 output neurons" in stdout, stdout
+    assert f"failed: {FAILING}: " in stdout and "100,000,000 input neurons" in stdout, stdout
     assert "3 runs: 2 finished now, 0 skipped (finished before), 1 failed" in stdout
 
     # the killed run continued from its checkpoint: its first epochs are the ones
@@ -600,7 +600,7 @@ def test_a_sweep_survives_a_killed_worker_and_is_not_repeated(dask_cluster, tmp_
     assert sorted((r["run"], r["epoch"]) for r in rows) == \
         sorted((g, str(e)) for g in GOOD for e in (1, 2, 3))
     md = (out / "summary.md").read_text()
-    assert "| tiny quick digits n_outputs=10 | 3 | 2 of 2 |" in md and FAILING in md
+    assert "| tiny quick digits min_inputs=400 | 3 | 2 of 2 |" in md and FAILING in md
     assert json.loads((out / "sweep.json").read_text())["failures"][FAILING]
 
     # started again: the finished runs are skipped, untouched; the failed one fails again

@@ -1,6 +1,6 @@
 """Run folders, checkpoints and --resume of dendrinet.training.trainer, on real small runs:
-the fast engine, scikit-learn digits (64 inputs), a 64-20-10 network, the quick
-protocol, 1-2 epochs."""
+the fast engine, scikit-learn digits (64 pixels, 7 input neurons each: a 448-20-10
+network), the quick protocol, 1-2 epochs."""
 import dataclasses
 import json
 import os
@@ -264,13 +264,13 @@ def test_summary_errors_equal_errors_recomputed_from_files(straight, digits):
     info = json.loads((out / "summary.json").read_text())
     assert info["final_test_error"] == summary.final_test_error
     assert info["dataset"] == {**info["dataset"], "name": "digits", "n_train": N_TRAIN,
-                               "n_test": N_TEST, "n_inputs": 64}
-    assert info["layer_sizes"] == [64, 20, 10]
+                               "n_test": N_TEST, "n_inputs": 448}
+    assert info["layer_sizes"] == [448, 20, 10]
     assert info["machine"]["cores"] == os.cpu_count()
 
 
 def test_the_network_learns_the_digits(tmp_path, model):
-    """3 epochs of the 64-20-10 network with the paper's timing on the 1437 digits: the
+    """3 epochs of the 448-20-10 network with the paper's timing on the 1437 digits: the
     test error falls far below chance (90 %); with 360 test examples its s.d. near
     90 % is 1.6 %, so 75 % is 9 s.d. below chance. (The quick protocol's 10 ms windows
     are too short for the hidden layer to learn in a few epochs.)"""
@@ -316,11 +316,11 @@ def test_weight_files_one_per_epoch_with_the_layer_shapes(straight, model):
         ["epoch_000.npz", "epoch_001.npz", "epoch_002.npz"]
     for k in range(3):
         p = run.weights(k)
-        assert [w.shape for w in p.W] == [(64, 20), (20, 10)]
+        assert [w.shape for w in p.W] == [(448, 20), (20, 10)]
         assert [b.shape for b in p.b] == [(20,), (10,)]
         assert [y.shape for y in p.Y] == [(10, 20)]
     # epoch 0 holds exactly the initial parameters of the seed
-    init = initial_parameters(model, 64, seed_streams(3)[0])
+    init = initial_parameters(model, 448, seed_streams(3)[0])
     for name, arr in init.to_arrays().items():
         np.testing.assert_array_equal(run.weights(0).to_arrays()[name], arr)
     # learning changed every trained layer; random feedback Y stays fixed
@@ -367,7 +367,7 @@ def test_spike_sample_holds_every_layer(straight):
     out, _ = straight
     with SpikeStore(out / "spikes.h5") as store:
         assert store.populations == ["hidden_0", "input", "output"]
-        assert [store.n_nodes(p) for p in ("input", "hidden_0", "output")] == [64, 20, 10]
+        assert [store.n_nodes(p) for p in ("input", "hidden_0", "output")] == [448, 20, 10]
         pres = store.presentations
         np.testing.assert_array_equal(pres["example_id"], np.arange(5))
         assert store.metadata["seed"] == 3
@@ -389,7 +389,7 @@ def test_existing_run_needs_force_and_foreign_folders_are_kept(tmp_path, model, 
                    progress=False, n_spike_samples=0, force=True)
     assert second.seed == 2
     assert not np.array_equal(Run.open(out).weights(0).W[0],
-                              initial_parameters(model, 64, seed_streams(1)[0]).W[0])
+                              initial_parameters(model, 448, seed_streams(1)[0]).W[0])
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
@@ -428,9 +428,12 @@ def test_bad_arguments_raise_clear_errors(tmp_path, model, digits):
         train(model, "quick", digits, tmp_path / "b", engine="gpu", progress=False)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         train(model, "quick", digits, tmp_path / "c", epochs=0, progress=False)
-    three = dataclasses.replace(model, n_outputs=3)
-    with pytest.raises(ValueError, match="labels in 0..9.*3 output neurons"):
-        train(three, "quick", digits, tmp_path / "d", progress=False)
+    huge = dataclasses.replace(model, input=dataclasses.replace(model.input,
+                                                                min_inputs=10**12))
+    with pytest.raises(ValueError, match=r"coding 600 examples for 1,000,000,000,000 input "
+                                         r"neurons \(intensity, 15625000000 per coded "
+                                         r"feature\) needs about"):
+        train(huge, "quick", digits, tmp_path / "d", progress=False)
     assert not any((tmp_path / n).exists() for n in "abcd")
 
 
@@ -566,3 +569,27 @@ def test_a_dataset_given_as_a_path_object_trains_and_is_recorded(tmp_path, model
     assert (summary.n_train, summary.n_test) == (60, 20)
     with pytest.raises(Exception, match="a name, a path or a Dataset"):
         train(model, "quick", 3.5, tmp_path / "bad", epochs=1, progress=False)
+
+
+def test_the_output_layer_is_sized_to_more_classes_than_the_model_has(tmp_path, capsys):
+    """12 classes and a 10-output model: 12 output neurons, in the copy of the model the
+    run keeps (so --resume and evaluate agree); a model with more outputs than classes
+    keeps its own."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((130, 30)), np.arange(130) % 12
+    data = tmp_path / "twelve.npz"
+    np.savez(data, X_train=X[:100], y_train=y[:100], X_test=X[100:], y_test=y[100:])
+    model = load_model("guerguiev2017-0hidden")
+    summary = train(model, "quick", data, tmp_path / "run", epochs=1, progress="lines",
+                    n_spike_samples=0)
+    assert "output layer: 12 neurons, one per class" in capsys.readouterr().out
+    run = Run.open(tmp_path / "run")
+    assert run.model.n_outputs == 12 and run.weights(1).W[0].shape[1] == 12
+    assert run.info["layer_sizes"] == [420, 12]  # 30 features x ceil(400 / 30) neurons
+    resumed = train(resume=True, out_dir=tmp_path / "run", epochs=2, progress=False,
+                    n_spike_samples=0)
+    assert resumed.epochs_done == 2
+    assert Run.open(tmp_path / "run").weights(2).W[0].shape[1] == 12
+    wide = dataclasses.replace(model, n_outputs=15)
+    train(wide, "quick", data, tmp_path / "wide", epochs=1, progress=False, n_spike_samples=0)
+    assert Run.open(tmp_path / "wide").model.n_outputs == 15

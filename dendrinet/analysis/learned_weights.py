@@ -19,6 +19,7 @@ import numpy as np
 import quantities as pq
 
 from dendrinet.analysis.run_data import open_run
+from dendrinet.datasets.input_coding import InputCoding
 from dendrinet.errors import DendrinetError, RunError
 
 __all__ = [
@@ -39,6 +40,10 @@ def _image_shape(run) -> tuple[int, int]:
 def receptive_fields(source, *, epoch: int | None = None, image_shape=None, units=None,
                      ) -> np.ndarray:
     """Input weights of first-layer neurons, reshaped to images.
+
+    A run's weights are shown per feature (pixel): the weights of a feature's input
+    neurons summed, ON minus OFF for an on-off coding
+    (:meth:`~dendrinet.datasets.input_coding.InputCoding.feature_weights`).
 
     Parameters
     ----------
@@ -66,8 +71,12 @@ def receptive_fields(source, *, epoch: int | None = None, image_shape=None, unit
             raise DendrinetError("epoch applies to a run, not to a weight matrix")
     else:
         run = open_run(source)
-        weights = run.weights(epoch).W[0]
-        image_shape = _image_shape(run) if image_shape is None else image_shape
+        # in feature space: a feature's input neurons folded into one weight
+        coding = InputCoding.from_dict(run.info.get("input_coding"),
+                                       f"{run.path}/summary.json")
+        weights = coding.feature_weights(run.weights(epoch).W[0])
+        image_shape = coding.feature_shape(_image_shape(run)) if image_shape is None \
+            else image_shape
     try:
         height, width = (int(v) for v in image_shape)
     except (TypeError, ValueError):

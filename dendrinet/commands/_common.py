@@ -11,7 +11,9 @@ from pathlib import Path
 
 DATASETS_HELP = ("digits, mnist-10k, mnist, fashion-mnist, or your own data: an .npz file "
                  "with X_train, y_train, X_test, y_test (pixels in [0, 1], uint8 0-255, or a "
-                 "stored max_value) or a folder of MNIST-style idx files")
+                 "stored max_value) or a folder of MNIST-style idx files; the model's "
+                 "[input] table codes features as input rates (default: on-off for features "
+                 "that vary little around their mean, and at least 400 input neurons)")
 DATA_DIR_HELP = "folder searched first for the data files"
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

@@ -195,6 +195,7 @@ def run(args) -> int:
     from dendrinet.datasets import load_dataset
     from dendrinet.config.schedule import PHASE_NAMES, test_schedule, training_schedule
     from dendrinet.training.trainer import load_run_dataset
+    from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
     from dendrinet.model.weights import initial_parameters
 
     if args.out:  # before the simulation: a bad --out fails at once
@@ -207,8 +208,11 @@ def run(args) -> int:
     if trained is not None:  # the run's own named data set: where the run found it
         data, _ = load_run_dataset(trained.run.path, trained.run.info, args.dataset,
                                    args.data_dir)
-    else:
+        data = InputCoding.from_dict(trained.run.info.get("input_coding"),
+                                     f"{trained.run.path}/summary.json").apply_to(data)
+    else:  # the model's coding fitted to the training set, as training would
         data = load_dataset(args.dataset, data_dir=args.data_dir)
+        data = fit_input_coding(model.input, data.X_train).apply_to(data)
     X, y = (data.X_train, data.y_train) if split == "train" else (data.X_test, data.y_test)
     if stop > len(X):
         raise DendrinetError(f"examples {args.index}..{stop - 1} requested but the {split} "

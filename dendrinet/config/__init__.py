@@ -52,6 +52,8 @@ from dendrinet.config.model import (
     OUTPUT_COUPLING,
     EquationTerms,
     FeedbackParams,
+    INPUT_CODINGS,
+    InputParams,
     InitParams,
     LearningParams,
     ModelConfig,
@@ -88,7 +90,8 @@ _equation_parameters = equation_parameters
 
 __all__ = [
     "Bounds", "ConfigError", "DEFAULT_PROTOCOL", "EquationTerms", "FEEDBACK_MODES",
-    "FeedbackParams", "HIDDEN_COUPLING", "InitParams", "LEARNING_RULES", "LearningParams",
+    "FeedbackParams", "HIDDEN_COUPLING", "INPUT_CODINGS", "InitParams", "InputParams",
+    "LEARNING_RULES", "LearningParams",
     "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig", "NeuronParams", "OUTPUT_COUPLING",
     "PROTOCOL_SETTINGS", "PROTOCOL_TABLES", "ProtocolConfig", "RATE_UNITS",
     "RENAMED_PROTOCOLS", "Setting", "TIME_UNITS", "config_file", "declared",

@@ -30,7 +30,8 @@ from dendrinet.config.expressions import (
 )
 from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity
 
-__all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "InitParams",
+__all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "INPUT_CODINGS",
+           "InitParams", "InputParams",
            "LEARNING_RULES", "LearningParams", "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig",
            "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "check_equations", "check_layers",
            "equation_parameter_quantity", "equation_parameter_value", "equation_parameters",
@@ -217,6 +218,46 @@ class LearningParams(TableParams):
         kind="rule", parse=_rule)
 
 
+#: How a data set's features become input rates ([input] coding).
+INPUT_CODINGS = ("auto", "intensity", "on-off")
+
+
+@document_settings
+@dataclass(frozen=True)
+class InputParams(TableParams):
+    """How the features of a data set become the rates of the input neurons
+    (``[input]``; :mod:`dendrinet.datasets.input_coding`).
+
+    ``intensity``: input neuron ``i`` fires at ``x_i * phi_max`` (the paper's pixels).
+    ``on-off``: each feature is standardised with the training set's mean and standard
+    deviation and split into an ON neuron (firing for values above the mean) and an OFF
+    neuron (below it), each at ``min(|z| / clip_sd, 1) * phi_max``; twice the inputs.
+    ``auto``: on-off when the features vary across examples by less than half their mean
+    value (their information rides on a constant rate whose Poisson noise hides it, as in
+    tabular data scaled to [0, 1]), intensity otherwise (images: MNIST, Fashion-MNIST,
+    the digits). Few features are given several input neurons each (``min_inputs``): MNIST
+    keeps one per pixel, the 64 pixels of the digits get 7 each.
+    """
+
+    TABLE = "input"
+
+    coding: str = setting("auto", "How features become input rates (above).", kind="choice",
+                          choices=INPUT_CODINGS, omit_default=True)
+    clip_sd: float = setting(3.0, "on-off coding: standard deviations from the mean at which "
+                                  "an ON or OFF neuron reaches phi_max.",
+                             bounds=Bounds(0, low_open=True,
+                                           reason="expected a positive number of standard "
+                                                  "deviations"),
+                             omit_default=True)
+    min_inputs: int = setting(400, "Fewest input neurons: each coded feature drives "
+                                   "ceil(min_inputs / coded features) neurons with "
+                                   "independent Poisson spikes at its rate (a population "
+                                   "code, whose noise averages out); 1 gives one neuron "
+                                   "per coded feature.", kind="integer",
+                              bounds=Bounds(1, reason="expected an integer >= 1"),
+                              omit_default=True)
+
+
 #: Standard coupling of the hidden soma to its dendrites (current-based, 1/ms).
 HIDDEN_COUPLING = "g_B*(V_b - V) + g_A*(V_a - V)"
 #: Standard coupling of the output soma to its dendrite (1/ms).
@@ -391,6 +432,7 @@ class ModelConfig:
     feedback: FeedbackParams = field(default_factory=FeedbackParams)
     learning: LearningParams = field(default_factory=LearningParams)
     equations: EquationTerms = field(default_factory=EquationTerms)
+    input: InputParams = field(default_factory=InputParams)
     #: Where the model was read from (for messages); not part of the model's identity.
     source: str = field(default="", compare=False)
 
@@ -420,7 +462,7 @@ class ModelConfig:
 #: (``None``: fields of :class:`ModelConfig` itself).
 MODEL_TABLES = {"model": None, "network": None, "neuron": NeuronParams, "init": InitParams,
                 "feedback": FeedbackParams, "learning": LearningParams,
-                "equations": EquationTerms}
+                "equations": EquationTerms, "input": InputParams}
 #: Every key of a model file, declared once (:func:`~dendrinet.config.fields.setting`),
 #: in file order; paths ``name``, ``hidden``, ``neuron.g_A``, ...
 MODEL_SETTINGS = declared(ModelConfig) + tuple(

@@ -52,7 +52,8 @@ def stalled_message(y, correct, epoch: int) -> str | None:
         return None
     return (f"training error {100 * error:.1f} % in epoch {epoch} is at chance "
             f"({100 * chance:.1f} %, always the most frequent class): the network is not "
-            f"learning. Try inputs scaled to [0, 1] with a mean pixel near MNIST's 0.13, "
+            f"learning. Try [input] coding = \"on-off\" (features standardised and split "
+            f"into ON and OFF inputs) if your features vary little around their mean, "
             f"smaller learning rates ([learning] eta, e.g. 10x lower), the model without a "
             f"hidden layer (guerguiev2017-0hidden) first, or more examples per class")
 

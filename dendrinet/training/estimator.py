@@ -30,6 +30,7 @@ from dendrinet.backends import make_engine
 from dendrinet.training.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
                               seed_streams, train_epochs)
 from dendrinet.model.weights import initial_parameters
+from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
 
 __all__ = ["SegregatedDendriteClassifier"]
 
@@ -88,6 +89,9 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Class labels, sorted; output neuron ``k`` stands for ``classes_[k]``.
     n_features_in_ : int
         Number of input features (pixels) seen in :meth:`fit`.
+    input_coding_ : InputCoding
+        How features become input rates (the model's ``[input]`` table, fitted to the
+        training set; :mod:`dendrinet.datasets.input_coding`).
     model_ : ModelConfig
         The model actually trained (hidden sizes, learning rates, outputs applied).
     protocol_ : ProtocolConfig
@@ -249,11 +253,15 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         y_index = y_index.astype(np.int64)
 
         t_start = time.perf_counter()
+        coding = fit_input_coding(model.input, X)
+        rates = coding.apply(X)
+        if self.verbose and not coding.is_identity:
+            print(f"input coding: {coding.kind} ({coding.reason})", flush=True)
         init_rng, order_rng = seed_streams(seed)
-        params = initial_parameters(model, X.shape[1], init_rng)
+        params = initial_parameters(model, rates.shape[1], init_rng)
         engine = make_engine(self.engine, model, protocol, params, seed)
         history, errors = History(), []
-        for epoch, hist, _ in train_epochs(engine, protocol, X, y_index, order_rng, 1, epochs,
+        for epoch, hist, _ in train_epochs(engine, protocol, rates, y_index, order_rng, 1, epochs,
                                            progress=bool(self.verbose)):
             history.append(epoch, hist)
             errors.append(1.0 - float(np.mean(hist["correct"])))
@@ -262,6 +270,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
 
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
+        self.input_coding_ = coding
         self.model_ = model
         self.protocol_ = protocol
         self.params_ = params
@@ -272,7 +281,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
 
     def _evaluate(self, X) -> dict:
         check_is_fitted(self, "params_")
-        X = self._validate_X(X, fitted=True)
+        X = self.input_coding_.apply(self._validate_X(X, fitted=True))
         # the engine seed of a training run's last evaluation: predictions on a run's
         # test set equal its predictions.npz
         seed = evaluation_seed(check_seed(self.seed), len(self.train_errors_))
@@ -381,7 +390,9 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         clf.protocol_ = protocol
         clf.params_ = params
         clf.classes_ = np.arange(model.n_outputs)
-        clf.n_features_in_ = int(params.layer_sizes[0])
+        clf.input_coding_ = InputCoding.from_dict(run.info.get("input_coding"),
+                                                  f"{run.path}/summary.json")
+        clf.n_features_in_ = clf.input_coding_.n_features(int(params.layer_sizes[0]))
         # the evaluation seed depends on the number of epochs trained (_evaluate)
         clf.train_errors_ = s.train_errors[:epoch]
         clf.fit_seconds_ = float(sum(e.seconds for e in s.epochs[:epoch]))

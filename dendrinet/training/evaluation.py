@@ -11,6 +11,7 @@ from dendrinet.training.epochs import ProgressBar, check_seed, evaluation_seed
 from dendrinet.errors import RunError
 from dendrinet.training.run_folder import Run
 from dendrinet.training.trainer import check_dataset_labels, load_run_dataset
+from dendrinet.datasets.input_coding import InputCoding
 
 __all__ = ["evaluate_run"]
 
@@ -67,6 +68,9 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
     else:  # the run's own named data set is looked for where the run found it
         ds, _ = load_run_dataset(run.path, run.info, dataset, data_dir, n_train=1,
                                  n_test=n_test)
+    # the run's features -> input rates, with the statistics of its training set
+    ds = InputCoding.from_dict(run.info.get("input_coding"),
+                               f"{run.path}/summary.json").apply_to(ds)
     if ds.n_inputs != params.layer_sizes[0]:
         raise RunError(f"dataset {ds.name!r} has {ds.n_inputs} inputs per example, but the "
                        f"run's network has {params.layer_sizes[0]}")

@@ -806,14 +806,16 @@ class Run:
 
 def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epochs,
                   status, created, compile_seconds=None, fingerprint=None, data_dir=None,
-                  rule_file=None) -> dict:
+                  rule_file=None, input_coding=None) -> dict:
     """The content of ``summary.json``. ``compile_seconds``: time the engine spent
     compiling (or loading its compiled code) before the epochs of this training session,
     excluded from every epoch's timings. ``fingerprint``: the data set's
     :func:`dataset_fingerprint`, if the caller has it (it reads every array).
     ``data_dir``: the absolute folder a named data set was looked for first (found again
     by ``--resume`` and ``evaluate``). ``rule_file``: the run's copy of its learning
-    rule file (:func:`dendrinet.learning.rule_files.keep_copy`)."""
+    rule file (:func:`dendrinet.learning.rule_files.keep_copy`). ``input_coding``: the
+    :class:`~dendrinet.datasets.input_coding.InputCoding` that made ``ds``'s features
+    input rates (``ds`` is the coded data set)."""
     info = {
         "format": SUMMARY_FORMAT,
         "model": model.name,
@@ -837,6 +839,8 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
     }
     if rule_file:
         info["rule_file"] = rule_file
+    if input_coding is not None:
+        info["input_coding"] = input_coding.to_dict()
     return info
 
 

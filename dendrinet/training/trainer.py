@@ -42,6 +42,7 @@ from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PRED
                                   read_checkpoint, read_marker, write_summary)
 from dendrinet.config.schedule import PHASE_NAMES
 from dendrinet.model.weights import initial_parameters
+from dendrinet.datasets.input_coding import fit_input_coding
 
 __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sample"]
 
@@ -134,7 +135,9 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         ``resume=True``: the run's own model is used. A user's rule file
         (``[learning] rule``) is announced on stderr, copied into ``config/`` (its
         SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
-        (:mod:`dendrinet.learning.rule_files`).
+        (:mod:`dendrinet.learning.rule_files`). Its input layer is sized to the data
+        (:mod:`dendrinet.datasets.input_coding`), and so is its output layer when the data
+        has more classes than the model has outputs.
     protocol : ProtocolConfig, path or name
         Presentation protocol (default ``"paper-timing"``, or the run's own with
         ``resume=True``).
@@ -365,13 +368,28 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     engine_name = registered_name(engine)
     model, model_text = config_and_text(model, "model")
+    config_outputs = model.n_outputs
     protocol, protocol_text = config_and_text(
         DEFAULT_PROTOCOL if protocol is None else protocol, "protocol")
     epochs = check_epochs(protocol.epochs if epochs is None else epochs)
     dataset = "mnist-10k" if dataset is None else dataset
     ds, data_dir = load_run_dataset(out, stored.info if stored else {}, dataset, data_dir,
                                     n_train, n_test)
+    if not resume and ds.n_classes > model.n_outputs:
+        # the output layer is sized to the data, as the input layer is (a resumed run
+        # keeps the size it recorded)
+        model = dataclasses.replace(model, n_outputs=ds.n_classes)
+        model_text = model_to_toml(model)
+        if progress:
+            print(f"output layer: {ds.n_classes} neurons, one per class of {ds.name} (the "
+                  f"model has {config_outputs})", flush=True)
     check_dataset_labels(ds, model)
+    # features -> input rates, fitted to the training set (a resumed run refits the same)
+    coding = fit_input_coding(model.input, ds.X_train)
+    ds = coding.apply_to(ds)
+    if progress and not coding.is_identity:
+        print(f"input coding: {coding.kind} ({coding.reason}); {ds.n_inputs} input neurons",
+              flush=True)
     if n_spike_samples:  # the sample is recorded after training: check its size now
         limits.check_memory(limits.recording_bytes(
             model.layer_sizes(ds.n_inputs), protocol, min(int(n_spike_samples), ds.n_test)),
@@ -426,7 +444,7 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         write_summary, out, files=files, model=model, protocol=protocol, ds=ds, seed=seed,
         engine_name=engine_name, epochs_planned=epochs, created=created,
         fingerprint=dataset_fingerprint(ds), data_dir=first_data_dir(dataset, data_dir),
-        rule_file=rule_file)
+        rule_file=rule_file, input_coding=coding)
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:
             print(f"{out}: already finished ({epochs} epochs)", flush=True)
