@@ -112,6 +112,9 @@ def test_demo_trains_on_digits(tmp_path, capsys):
     run = Run.open(out)
     assert run.model.hidden == (15,)
     assert run.summary.dataset == "digits" and run.summary.n_train == 1437
+    # the header names the network the run trained (7 input neurons per pixel)
+    assert run.info["layer_sizes"] == [448, 15, 10]
+    assert "guerguiev2017-1hidden (448-15-10 neurons)" in text.splitlines()[0]
     match = re.search(r"test error ([\d.]+)% \((\d+) of 360\)", text)
     assert int(match.group(2)) / 360 == run.summary.final_test_error
     assert "ms per training example" in text

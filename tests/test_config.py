@@ -55,6 +55,10 @@ def _as_json(config) -> dict:
 #: Models shipped after the recording (issue 9: other learning rules): their base's values.
 ADDED_LATER = {"noise-feedback": "guerguiev2017-1hidden",
                "direct-feedback-alignment": "guerguiev2017-2hidden"}
+#: Models shipped after the recording (issue 21: Fashion-MNIST): their base with on-off input
+#: coding and rates decaying 0.9 per epoch.
+ON_OFF_MODELS = {"guerguiev2017-1hidden-on-off": "guerguiev2017-1hidden",
+                 "guerguiev2017-2hidden-on-off": "guerguiev2017-2hidden"}
 #: Protocols shipped after the recording (issue 10): their base with longer phases.
 PROTOCOLS_ADDED_LATER = {"guerguiev2017": "paper-timing"}
 #: Recorded protocols renamed in dendrinet 0.3 (issue 10): recorded name -> shipped name.
@@ -70,7 +74,7 @@ NEW_TABLES = {"input": {"coding": "auto", "clip_sd": 3.0, "min_inputs": 400}}
 
 
 def test_every_shipped_file_is_recorded():
-    assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER])
+    assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER, *ON_OFF_MODELS])
     assert list(PROTOCOL_FILES) == sorted([*PROTOCOLS_RENAMED.values(), *PROTOCOLS_ADDED_LATER])
     assert sorted(PROTOCOLS_RENAMED) == sorted(RECORDED["protocols"])
 
@@ -96,6 +100,15 @@ def test_rule_models_are_their_base_with_another_rule(name):
     assert model.learning.rule == name
     assert dataclasses.replace(model, name=base.name, description=base.description,
                                learning=base.learning) == base
+
+
+@pytest.mark.parametrize("name", sorted(ON_OFF_MODELS))
+def test_on_off_models_are_their_base_with_on_off_inputs_and_decaying_rates(name):
+    model, base = load_model(name), load_model(ON_OFF_MODELS[name])
+    assert model.input.coding == "on-off" and model.learning.eta_decay == 0.9
+    assert dataclasses.replace(
+        model, name=base.name, description=base.description, input=base.input,
+        learning=dataclasses.replace(model.learning, eta_decay=1.0)) == base
 
 
 @pytest.mark.parametrize("recorded", sorted(RECORDED["protocols"]))
@@ -129,7 +142,7 @@ def test_shipped_variants_state_only_what_differs():
             assert "extends" not in text  # the full bases
         else:
             base = "guerguiev2017-1hidden" if name in MODEL_FILES else "paper-timing"
-            base = ADDED_LATER.get(name, base)
+            base = {**ADDED_LATER, **ON_OFF_MODELS}.get(name, base)
             assert f'extends = "{base}"' in text, name
             assert "[neuron]" not in text and "[init]" not in text, name
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dendrinet.config import ConfigError, InputParams, load_model, model_from_document
-from dendrinet.datasets import Dataset, load_dataset
+from dendrinet.datasets import load_dataset
 from dendrinet.datasets.input_coding import (AUTO_SPREAD_RATIO, InputCoding, fit_input_coding,
                                              spread_ratio)
 from dendrinet.errors import RunError

@@ -23,6 +23,7 @@ from dendrinet.config import (
     ProtocolConfig,
     load_model,
     load_protocol,
+    model_to_toml,
     protocol_to_toml,
 )
 from dendrinet.errors import ConfigError
@@ -70,6 +71,22 @@ def test_shipped_table_validates():
     assert modes["guerguiev2017-sparse"] == ((500,), "sparse")
     assert modes["guerguiev2017-symmetric"] == ((500,), "symmetric")
     assert modes["guerguiev2017-2hidden"] == ((500, 100), "random")
+
+
+def test_shipped_fashion_sweep_validates_with_the_best_model_first():
+    sweep = load_sweep(REPO / "sweeps" / "fashion-mnist.toml")
+    assert sweep.references == ("logistic-regression", "mlp")
+    first = [r for r in sweep.runs if r.model.name == sweep.runs[0].model.name]
+    assert [r.seed for r in first] == [0, 1, 2]
+    for run in sweep.runs:
+        assert (run.dataset, run.epochs, run.protocol.name) == ("fashion-mnist", 20,
+                                                                "guerguiev2017")
+        assert Path(run.data_dir) == (REPO.parent / "shared" / "data" /
+                                      "fashion-mnist").resolve()
+    codings = {r.model.name: r.model.input.coding for r in sweep.runs}
+    assert codings == {sweep.runs[0].model.name: "on-off",
+                       "guerguiev2017-1hidden-on-off": "on-off",
+                       "guerguiev2017-1hidden": "auto"}
 
 
 def test_parameters_are_parsed_with_units_and_applied(tmp_path):
@@ -657,3 +674,49 @@ def test_a_missing_data_dir_stops_the_sweep_before_it_writes_anything(tmp_path, 
     err = capsys.readouterr().err
     assert f"data_dir {tmp_path / 'no-such-folder'} does not exist" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_summary_md_puts_reference_classifiers_of_the_same_shapes_beside_the_runs(
+        tmp_path, monkeypatch):
+    from dendrinet.analysis import references
+    from dendrinet.datasets import load_dataset
+    path = _sweep_file(tmp_path, """
+references = ["logistic-regression", "mlp"]
+[sweep]
+models = ["tiny.toml"]
+datasets = ["digits"]
+n_test = 100
+seeds = [0, 1]
+epochs = 3
+""")
+    sweep = load_sweep(path)
+    assert sweep.references == ("logistic-regression", "mlp")
+    out = tmp_path / "sweep"
+    out.mkdir()
+    write_sweep_info(out, sweep)
+    for spec in sweep.runs:
+        _fake_run(out / "runs" / spec.run_id, spec, [0.3, 0.2, 0.1], [0.3, 0.2, 0.1])
+        (out / "runs" / spec.run_id / "config" / "model.toml").parent.mkdir(exist_ok=True)
+        (out / "runs" / spec.run_id / "config" / "model.toml").write_text(
+            model_to_toml(spec.model))
+    md = write_sweep_report(out).summary.read_text()
+    ds = load_dataset("digits", n_test=100)
+    data = (ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    lr = references.logistic_regression_error(*data)
+    mlp = references.mlp_error(*data, (10,), 3)
+    assert 0 < lr < 0.5 and 0 < mlp < 1
+    assert f"| digits (all train / 100 test) | logistic regression | {100 * lr:.2f} |" in md
+    assert f"| digits (all train / 100 test) | MLP 10 (backprop, 3 epochs) | {100 * mlp:.2f} |" \
+        in md
+    # computed once: a second report reads references.json; a damaged entry is redone
+    monkeypatch.setattr(references, "mlp_error", lambda *a, **k: pytest.fail("recomputed"))
+    assert write_sweep_report(out).summary.read_text() == md
+    cache = json.loads((out / "references.json").read_text())
+    key = next(k for k in cache if "logistic-regression" in k)
+    cache[key] = "broken"
+    (out / "references.json").write_text(json.dumps(cache))
+    assert write_sweep_report(out).summary.read_text() == md
+    with pytest.raises(ConfigError, match="references: unknown classifier 'svm'"):
+        load_sweep(_sweep_file(tmp_path, 'references = ["svm"]\n[sweep]\nmodels = ["tiny.toml"]'
+                               '\ndatasets = ["digits"]\nseeds = [0]\nepochs = 1\n',
+                               name="bad.toml"))

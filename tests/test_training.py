@@ -583,6 +583,8 @@ def test_the_output_layer_is_sized_to_more_classes_than_the_model_has(tmp_path, 
     summary = train(model, "quick", data, tmp_path / "run", epochs=1, progress="lines",
                     n_spike_samples=0)
     assert "output layer: 12 neurons, one per class" in capsys.readouterr().out
+    assert summary.final_test_error == np.mean(
+        Run.open(tmp_path / "run").predictions()["y_pred"] != y[100:])
     run = Run.open(tmp_path / "run")
     assert run.model.n_outputs == 12 and run.weights(1).W[0].shape[1] == 12
     assert run.info["layer_sizes"] == [420, 12]  # 30 features x ceil(400 / 30) neurons

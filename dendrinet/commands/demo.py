@@ -6,9 +6,10 @@ scikit-learn's 8x8 digits (bundled, no download), writes a run folder, and print
 non-spiking reference on the same split (:data:`REFERENCE`, computed by
 ``benchmarks/reference_digits.py``).
 
-Timing (the project's 2-core AMD EPYC, shared with other jobs): the 30 epochs take 48 s
-wall-clock (30 s CPU; 1.1-2 s per epoch); the very first run also compiles the Numba
-kernels, which took 64 s more (they are cached on disk afterwards).
+Timing (the project's 2-core AMD EPYC, shared with two training runs): the 30 epochs of
+the 448-500-10 network (7 input neurons per pixel) take 45 s wall-clock (28 s CPU; 1.0-1.6
+s per epoch); the very first run also compiles the Numba kernels, which took 64 s more
+(they are cached on disk afterwards).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "every epoch, then the test error of a logistic regression on the same "
                     "split for reference, and write a run folder. An earlier demo run in "
                     f"the same folder is replaced. Time with the defaults: {TIMING} (30 "
-                    "epochs took 48 s, plus 64 s of compiling on the first run, on a busy "
+                    "epochs took 45 s, plus 64 s of compiling on the first run, on a busy "
                     "2-core machine).")
     parser.add_argument("--hidden", type=positive_int,
                         help="hidden layer size (default: the model's, 500)")
@@ -57,6 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from dendrinet.config import load_model
+    from dendrinet.datasets import load_dataset
+    from dendrinet.datasets.input_coding import fit_input_coding
     from dendrinet.training.trainer import train
 
     model = load_model(DEFAULT_MODEL)
@@ -64,7 +67,9 @@ def run(args) -> int:
         model = dataclasses.replace(model, hidden=(args.hidden,),
                                     description=f"{model.description}; hidden layer resized "
                                                 f"to {args.hidden} for the digits demo")
-    print(f"dendrinet demo: {model.name} ({'-'.join(map(str, model.layer_sizes(64)))} "
+    # the input layer as training sizes it: the digits' 64 pixels coded by the model
+    n_inputs = fit_input_coding(model.input, load_dataset("digits").X_train).n_inputs(64)
+    print(f"dendrinet demo: {model.name} ({'-'.join(map(str, model.layer_sizes(n_inputs)))} "
           f"neurons), protocol {args.protocol}, scikit-learn 8x8 digits, {args.epochs} "
           f"epoch(s)", flush=True)
     summary = train(model, args.protocol, "digits", args.out, epochs=args.epochs,

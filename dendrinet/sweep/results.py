@@ -29,6 +29,7 @@ RUNS_DIR = "runs"
 RESULTS_CSV = "results.csv"
 SUMMARY_MD = "summary.md"
 FIGURE = "learning_curves.png"
+REFERENCES_JSON = "references.json"
 SWEEP_FORMAT = 1
 
 #: Published test errors (%) of the paper's networks on full MNIST after 60 epochs
@@ -77,6 +78,7 @@ def write_sweep_info(sweep_dir: Path, sweep, failures: dict[str, str] | None = N
         "format": SWEEP_FORMAT, "sweep_file": str(sweep.source),
         "parameters": list(sweep.parameters),
         "runs": [r.settings(sweep.parameters) for r in sweep.runs],
+        "references": list(sweep.references),
         "failures": dict(failures or {})})
 
 
@@ -237,7 +239,7 @@ def _write_csv(path: Path, columns, rows) -> None:
 
 
 def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
-                runs: dict[str, Run | None]) -> str:
+                runs: dict[str, Run | None], references=()) -> str:
     n_runs = len(info["runs"])
     n_finished = sum(len(c.finished) for c in configs)
     lines = [f"# Sweep `{Path(info.get('sweep_file', '')).name}`", "",
@@ -281,11 +283,77 @@ def _summary_md(info: dict, configs: list[Configuration], figure: str | None,
                 f"{run.summary.epochs_planned} epochs"
             message = f": {failures[name]}" if name in failures else ""
             lines.append(f"- `{name}` ({state}){message}")
+    if references:
+        lines += ["", "## Non-spiking references on the same splits", "",
+                  "scikit-learn, trained on the same features in [0, 1] (not on the spiking "
+                  "networks' input coding), seed 0; an MLP per hidden-layer shape of the "
+                  "sweep's networks, for as many epochs as the runs. Cached in "
+                  f"`{REFERENCES_JSON}`.", "",
+                  "| data set | classifier | test error (%) |", "|---|---|---:|"]
+        lines += [f"| {data} | {name} | {_percent(error)} |" for data, name, error in references]
     if figure:
         lines += ["", "## Learning curves", "",
                   "Mean ± s.d. over seeds (band) of the test and training error per epoch.",
                   "", f"![learning curves]({figure})"]
     return "\n".join(lines) + "\n"
+
+
+def reference_rows(sweep_dir: Path, info: dict, runs: dict[str, Run | None]
+                   ) -> list[tuple[str, str, float]]:
+    """(data set, classifier, test error as a fraction) of the references the sweep file
+    asked for (``references``), one group per data split of its runs: the logistic
+    regression, and an MLP per hidden-layer shape of the runs that have a folder,
+    trained for the runs' largest number of epochs. Each figure is computed once and
+    kept in ``DIR/references.json`` (a value there that is no fraction is computed
+    again)."""
+    from dendrinet.analysis.references import (logistic_regression_error, mlp_error,
+                                               reference_name)
+    from dendrinet.datasets import load_dataset
+
+    kinds = [k for k in info.get("references") or [] if k in ("logistic-regression", "mlp")]
+    if not kinds:
+        return []
+    groups: dict[tuple, dict] = {}
+    for spec in info["runs"]:
+        key = (spec["dataset"], spec.get("data_dir"), spec.get("n_train"), spec.get("n_test"))
+        group = groups.setdefault(key, {"hidden": [], "epochs": 0})
+        group["epochs"] = max(group["epochs"], int(spec["epochs"]))
+        run = runs.get(spec["run"])
+        try:
+            hidden = tuple(run.model.hidden) if run is not None else ()
+        except (RunError, ConfigError):  # a damaged folder is reported elsewhere
+            hidden = ()
+        if hidden and hidden not in group["hidden"]:
+            group["hidden"].append(hidden)
+    path = Path(sweep_dir) / REFERENCES_JSON
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+        cache = cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):
+        cache = {}
+    rows = []
+    for (dataset, data_dir, n_train, n_test), group in groups.items():
+        label = dataset if n_train is None and n_test is None else \
+            f"{dataset} ({n_train or 'all'} train / {n_test or 'all'} test)"
+        todo = ([("logistic-regression", ())] if "logistic-regression" in kinds else []) + \
+            ([("mlp", h) for h in group["hidden"]] if "mlp" in kinds else [])
+        data = None
+        for kind, hidden in todo:
+            key = json.dumps([dataset, data_dir, n_train, n_test, kind, list(hidden),
+                              group["epochs"]])
+            error = cache.get(key)
+            if isinstance(error, bool) or not isinstance(error, (int, float)) \
+                    or not 0 <= error <= 1:
+                if data is None:
+                    ds = load_dataset(dataset, data_dir=data_dir, n_train=n_train,
+                                      n_test=n_test)
+                    data = (ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+                error = logistic_regression_error(*data) if kind == "logistic-regression" \
+                    else mlp_error(*data, hidden, group["epochs"])
+                cache[key] = error
+                write_json_atomic(path, cache)
+            rows.append((label, reference_name(kind, hidden, group["epochs"]), float(error)))
+    return rows
 
 
 def _protocol_timings(info: dict, runs: dict[str, Run | None]) -> list[tuple[str, str]]:
@@ -370,7 +438,8 @@ def write_sweep_report(sweep_dir, out_dir=None, *, dpi: int = 110) -> SweepRepor
     _write_csv(out / RESULTS_CSV, columns, rows)
     configs = configurations(sweep_dir, info, runs)
     figures = [out / FIGURE] if _plot(out / FIGURE, configs, dpi) else []
+    references = reference_rows(sweep_dir, info, runs)
     write_text_atomic(out / SUMMARY_MD, _summary_md(info, configs, FIGURE if figures else None,
-                                                    runs))
+                                                    runs, references))
     return SweepReport(out, out / SUMMARY_MD, out / RESULTS_CSV, figures)
 

@@ -28,6 +28,13 @@ protocol only when it is not the default, ``paper-timing``). A name longer than
 name and its ``seed<N>`` part (:func:`~dendrinet.config.limits.shorten_run_name`): the same
 name every time, so a resumed sweep finds its runs.
 
+References. A top-level ``references = ["logistic-regression", "mlp"]`` (before the
+first table) asks the summary (:func:`~dendrinet.sweep.write_sweep_report`) for
+non-spiking classifiers on the same splits: scikit-learn's logistic regression and a
+backprop MLP of each hidden-layer shape of the runs, trained as many epochs as the runs
+(:mod:`dendrinet.analysis.references`); each figure is computed once and kept in the
+sweep folder's ``references.json``.
+
 Size. A sweep of more than :data:`~dendrinet.config.limits.MAX_SWEEP_RUNS` runs is refused
 unless ``allow_large`` (``dendrinet sweep --allow-large``); the number is counted from
 the lengths of the lists before any run is built.
@@ -43,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dendrinet.analysis.references import REFERENCES
 from dendrinet.config import limits
 from dendrinet.config import (
     DEFAULT_PROTOCOL,
@@ -136,12 +144,17 @@ class Sweep:
         values, seeds).
     parameters : tuple of str
         The swept parameter paths of all grids, in order of first appearance.
+    references : tuple of str
+        Non-spiking classifiers the summary puts beside the runs, on the same splits
+        (top-level ``references = ["logistic-regression", "mlp"]``;
+        :mod:`dendrinet.analysis.references`).
     """
 
     source: Path
     text: str
     runs: tuple[RunSpec, ...]
     parameters: tuple[str, ...]
+    references: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ reading
@@ -189,10 +202,17 @@ def load_sweep(path, allow_large: bool = False) -> Sweep:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     where = source.name
     problems = _Problems()
-    unknown = sorted(set(doc) - {"sweep"})
+    unknown = sorted(set(doc) - {"sweep", "references"})
     if unknown:
         problems.append(f"unknown top-level key(s) {', '.join(unknown)}; a sweep file holds "
-                        f"one [sweep] table or several [[sweep]] tables")
+                        f"one [sweep] table or several [[sweep]] tables, and optionally "
+                        f"references = [...]")
+    references = _strings(doc["references"], "references", problems) \
+        if "references" in doc else []
+    for name in references:
+        if name not in REFERENCES:
+            problems.append(f"references: unknown classifier {name!r}; available: "
+                            f"{', '.join(REFERENCES)}")
     grids = doc.get("sweep")
     if isinstance(grids, dict):
         grids = [(grids, "[sweep]")]
@@ -223,7 +243,8 @@ def load_sweep(path, allow_large: bool = False) -> Sweep:
                                 f"name, or grids that differ in epochs/n_train/n_test/"
                                 f"engine/data_dir); give them distinct names")
     problems.raise_if_any(where)
-    return Sweep(source, text, tuple(runs.values()), tuple(paths))
+    return Sweep(source, text, tuple(runs.values()), tuple(paths),
+                 tuple(dict.fromkeys(references)))
 
 
 def _grid_size(table: dict) -> int:
