@@ -66,6 +66,10 @@ def test_summary_holds_the_runs_numbers(run_dir, run_report):
     assert f"final test error: **{format_percent(info['final_test_error'])}**" in text
     # the protocol by its values as well as its name (quick: 20 ms phases, settle 10 ms)
     assert "- protocol: `quick` (20 ms phases averaged after 10 ms, 60 ms tests); " in text
+    # what the run made of the features (digits: 7 input neurons per pixel)
+    coding = info["input_coding"]
+    assert f"- input coding: intensity ({coding['reason']})" in text
+    assert "7 input neurons per coded feature" in coding["reason"]
     rows = _table_rows(text, "epoch")
     assert len(rows) == len(info["epochs"])
     for row, epoch in zip(rows, info["epochs"]):

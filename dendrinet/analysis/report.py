@@ -270,6 +270,9 @@ def _run_markdown(w: _Writer, run, curves, confusion, alignment, rates) -> None:
         f"- protocol: `{s.protocol}` ({run.protocol.timing}); data set: `{s.dataset}` "
         f"({s.n_train} training, {s.n_test} test examples)",
         f"- engine: `{s.engine}`, seed {s.seed}, {s.epochs_done} epochs, status {s.status}",
+        *([f"- input coding: {coding['coding']} ({coding.get('reason', '')})"]
+          if isinstance(coding := info.get("input_coding"), dict) and "coding" in coding
+          else []),
         f"- machine: {info.get('machine', {}).get('cpu', 'unknown')}", "",
         "## Final errors", "",
         f"- final test error: **{format_percent(s.final_test_error)}** (epoch {last.epoch})",
