@@ -83,7 +83,7 @@ def test_shipped_fashion_sweep_validates_with_the_best_model_first():
                                                                 "guerguiev2017")
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" /
                                       "fashion-mnist").resolve()
-    assert sweep.runs[0].model.name == "guerguiev2017-1hidden-on-off"
+    assert sweep.runs[0].model.name == "guerguiev2017-2hidden-on-off"
     codings = {r.model.name: r.model.input.coding for r in sweep.runs}
     assert codings == {"guerguiev2017-1hidden-on-off": "on-off",
                        "guerguiev2017-2hidden-on-off": "on-off",
