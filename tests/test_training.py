@@ -595,3 +595,29 @@ def test_the_output_layer_is_sized_to_more_classes_than_the_model_has(tmp_path, 
     wide = dataclasses.replace(model, n_outputs=15)
     train(wide, "quick", data, tmp_path / "wide", epochs=1, progress=False, n_spike_samples=0)
     assert Run.open(tmp_path / "wide").model.n_outputs == 15
+
+
+def test_a_run_from_before_input_codings_resumes_with_one_neuron_per_pixel(tmp_path, model,
+                                                                             digits):
+    """A dendrinet 0.3 run (64 inputs for the digits, no [input] table, no input_coding in
+    summary.json) resumes as it trained, not with today's 7 neurons per pixel, and ends as
+    the same run trained without a break."""
+    from dendrinet.config import InputParams
+    pinned = dataclasses.replace(model, input=InputParams(coding="intensity", min_inputs=1))
+    straight = tmp_path / "straight"
+    train(pinned, "quick", digits, straight, epochs=2, seed=4, progress=False,
+          n_spike_samples=0)
+    old = tmp_path / "old"
+    train(pinned, "quick", digits, old, epochs=1, seed=4, progress=False, n_spike_samples=0)
+    model_toml = old / "config" / "model.toml"
+    text = model_toml.read_text()
+    assert "[input]" in text
+    model_toml.write_text(text.split("[input]")[0])  # as 0.3 wrote it
+    info = json.loads((old / "summary.json").read_text())
+    del info["input_coding"]
+    (old / "summary.json").write_text(json.dumps(info))
+    resumed = train(resume=True, out_dir=old, epochs=2, dataset=digits, progress=False,
+                    n_spike_samples=0)
+    assert resumed.epochs_done == 2
+    assert Run.open(old).weights(2).W[0].shape[0] == 64
+    _assert_same_run(straight, old, epochs=2)

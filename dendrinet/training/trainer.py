@@ -42,7 +42,7 @@ from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PRED
                                   read_checkpoint, read_marker, write_summary)
 from dendrinet.config.schedule import PHASE_NAMES
 from dendrinet.model.weights import initial_parameters
-from dendrinet.datasets.input_coding import fit_input_coding
+from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
 
 __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sample"]
 
@@ -384,8 +384,11 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
             print(f"output layer: {ds.n_classes} neurons, one per class of {ds.name} (the "
                   f"model has {config_outputs})", flush=True)
     check_dataset_labels(ds, model)
-    # features -> input rates, fitted to the training set (a resumed run refits the same)
-    coding = fit_input_coding(model.input, ds.X_train)
+    # features -> input rates, fitted to the training set; a resumed run codes as it
+    # recorded (a run from before codings existed: one neuron per pixel, as it trained)
+    coding = InputCoding.from_dict(stored.info.get("input_coding"),
+                                   f"{out}/summary.json") if resume else \
+        fit_input_coding(model.input, ds.X_train)
     ds = coding.apply_to(ds)
     if progress and not coding.is_identity:
         print(f"input coding: {coding.kind} ({coding.reason}); {ds.n_inputs} input neurons",
