@@ -2,8 +2,9 @@
 Train a small network on the digits and look at what it learned
 ===============================================================
 
-Trains a 64-100-10 network of segregated-dendrite neurons on scikit-learn's 8x8 digits
-for five epochs with the fast (Numba) engine and the paper's timing (paper-timing), writing a run
+Trains a 448-100-10 network of segregated-dendrite neurons (each pixel drives 7 input
+neurons) on scikit-learn's 8x8 digits for five epochs with the fast (Numba) engine and the
+paper's timing (paper-timing), writing a run
 folder as ``dendrinet train`` does, then draws the analyses of :mod:`dendrinet.analysis`
 from that folder: learning curves, the plateau potentials that drive the hidden layer's
 learning, the angle between the learning rule's updates and backprop's, receptive fields
