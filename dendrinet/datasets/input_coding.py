@@ -95,13 +95,18 @@ class InputCoding:
         """One input neuron per feature, firing at the feature's intensity."""
         return self.kind == "intensity" and self.copies == 1
 
+    @property
+    def coded_per_feature(self) -> int:
+        """Coded features per feature: 2 for on-off (ON and OFF), 1 for intensities."""
+        return 2 if self.kind == "on-off" else 1
+
     def n_inputs(self, n_features: int) -> int:
         """Input neurons for ``n_features`` features."""
-        return (2 if self.kind == "on-off" else 1) * n_features * self.copies
+        return self.coded_per_feature * n_features * self.copies
 
     def n_features(self, n_inputs: int) -> int:
         """Features coded by ``n_inputs`` input neurons (inverse of :meth:`n_inputs`)."""
-        return n_inputs // ((2 if self.kind == "on-off" else 1) * self.copies)
+        return n_inputs // (self.coded_per_feature * self.copies)
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Rates (fractions of ``phi_max``, in [0, 1]) of ``X``'s rows: ``X`` itself for
@@ -136,10 +141,10 @@ class InputCoding:
         if self.is_identity:
             return ds
         rows, cols = ds.image_shape
-        rows *= 2 if self.kind == "on-off" else 1
         return dataclasses.replace(ds, X_train=self.apply(ds.X_train),
                                    X_test=self.apply(ds.X_test),
-                                   image_shape=(rows, cols * self.copies))
+                                   image_shape=(rows * self.coded_per_feature,
+                                                cols * self.copies))
 
     def feature_weights(self, W: np.ndarray) -> np.ndarray:
         """Weights from the input neurons, ``(n_inputs, n)``, as weights of the features,
@@ -156,7 +161,7 @@ class InputCoding:
         """The image shape of the features whose coded image has ``coded_shape``
         (inverse of :meth:`apply_to`'s)."""
         rows, cols = (int(v) for v in coded_shape)
-        return (rows // 2 if self.kind == "on-off" else rows, cols // self.copies)
+        return (rows // self.coded_per_feature, cols // self.copies)
 
     def to_dict(self) -> dict:
         """For ``summary.json`` (floats written exactly by ``json``)."""

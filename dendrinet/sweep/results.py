@@ -306,11 +306,11 @@ def reference_rows(sweep_dir: Path, info: dict, runs: dict[str, Run | None]
     trained for the runs' largest number of epochs. Each figure is computed once and
     kept in ``DIR/references.json`` (a value there that is no fraction is computed
     again)."""
-    from dendrinet.analysis.references import (logistic_regression_error, mlp_error,
-                                               reference_name)
+    from dendrinet.analysis.references import (REFERENCES, logistic_regression_error,
+                                               mlp_error, reference_name)
     from dendrinet.datasets import load_dataset
 
-    kinds = [k for k in info.get("references") or [] if k in ("logistic-regression", "mlp")]
+    kinds = [k for k in info.get("references") or [] if k in REFERENCES]
     if not kinds:
         return []
     groups: dict[tuple, dict] = {}
