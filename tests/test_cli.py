@@ -164,7 +164,31 @@ def test_bad_model_key_is_one_line(capsys, tmp_path):
 def test_missing_model_is_one_line(capsys, tmp_path):
     _one_line_error(capsys, ["train", "--model", "nonexistent", "--out", str(tmp_path / "x")],
                     r"model file 'nonexistent' not found")
-    _one_line_error(capsys, ["train", "--out", str(tmp_path / "x")], r"--model is required")
+    _one_line_error(capsys, ["train", "--resume"], r"--resume needs --out, the run folder")
+
+
+@pytest.mark.filterwarnings("ignore:training error")
+def test_train_needs_only_the_data(capsys, tmp_path, monkeypatch):
+    """``dendrinet train --dataset my.npz``: the default model, a run folder named after
+    the data and the model, the input coding chosen from the data (issue 21)."""
+    from dendrinet.commands.train import DEFAULT_MODEL, default_out
+    from dendrinet.datasets import load_dataset
+
+    ds = load_dataset("digits", n_train=100, n_test=40)
+    np.savez(tmp_path / "my.npz", X_train=ds.X_train, y_train=ds.y_train, X_test=ds.X_test,
+             y_test=ds.y_test)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "my.npz", "--epochs", "1", "--protocol", "quick",
+                 "--quiet", "--spike-samples", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"model: {DEFAULT_MODEL} (the default" in out
+    assert default_out("my.npz", DEFAULT_MODEL) == f"runs/my-{DEFAULT_MODEL}"
+    assert default_out(None, "models/x.toml") == "runs/mnist-10k-x"
+    summary = json.loads((tmp_path / "runs" / f"my-{DEFAULT_MODEL}" / "summary.json")
+                         .read_text())
+    assert summary["model"] == DEFAULT_MODEL
+    assert summary["layer_sizes"] == [448, 500, 10]  # digits: 7 input neurons per pixel
+    assert "run folder: runs/my-guerguiev2017-1hidden" in out
 
 
 def test_existing_run_without_force_is_one_line(capsys, trained, tiny_model):
@@ -211,7 +235,8 @@ def _help(capsys, argv):
 
 def test_a_mistyped_option_gets_the_subcommand_usage_and_the_closest_option(capsys):
     err = _usage_error(capsys, ["train", "--epocs", "3"])
-    assert err.startswith("usage: dendrinet train --model MODEL --out OUT [options]")
+    assert err.startswith("usage: dendrinet train [--model MODEL] [--dataset DATASET] "
+                          "[--out OUT] [options]")
     assert err.strip().endswith("dendrinet train: error: unrecognized option '--epocs'; did "
                                 "you mean --epochs?")
     err = _usage_error(capsys, ["evaluate", "runs/x", "--n-tset=5"])
@@ -231,11 +256,11 @@ def test_a_mistyped_option_gets_the_subcommand_usage_and_the_closest_option(caps
 
 def test_train_help_shows_what_is_required_and_the_defaults(capsys):
     text = _help(capsys, ["train"])
-    assert text.startswith("usage: dendrinet train --model MODEL --out OUT [options] "
-                           "dendrinet train --out OUT --resume [options]")
-    assert "required: --out OUT run folder to write" in text
-    assert "required unless --resume: --model MODEL model file or shipped model name " \
-           "(direct-feedback-" in text  # argparse may break the line at a hyphen
+    assert text.startswith("usage: dendrinet train [--model MODEL] [--dataset DATASET] "
+                           "[--out OUT] [options] dendrinet train --out OUT --resume [options]")
+    assert "--out OUT run folder to write (default runs/DATASET-MODEL" in text
+    assert "--model MODEL model file or shipped model name (direct-feedback-" in text
+    assert "default guerguiev2017-1hidden, one hidden layer" in text
     assert "guerguiev2017-0hidden, guerguiev2017-1hidden," in text
     assert "'dendrinet models' describes them" in text
     from dendrinet.config import load_protocol
@@ -243,7 +268,7 @@ def test_train_help_shows_what_is_required_and_the_defaults(capsys):
            f"guerguiev2017," in text
     assert f"{load_protocol('quick').epochs} for quick" in text
     assert "an .npz file with X_train, y_train, X_test, y_test" in text
-    _one_line_error(capsys, ["train", "--out", "r"], r"--model is required unless --resume")
+    _one_line_error(capsys, ["train", "--resume"], r"--resume needs --out")
 
 
 def test_demo_help_states_the_measured_time(capsys):

@@ -257,13 +257,15 @@ def test_a_fixed_point_ends_a_test_presentation_without_changing_its_result(digi
     model = _small(hidden=(20,))
     protocol = load_protocol("guerguiev2017")  # 1000 ms tests: a fixed point long before
     params = initial_parameters(model, digits.n_inputs, 2)
-    short = make_engine("rate", model, protocol, params.copy(), 0)
-    full = make_engine("rate", model, protocol, params.copy(), 0, steady_tol=0.0)
+    short = make_engine("rate", model, protocol, params.copy(), 0, phases="stepped")
+    full = make_engine("rate", model, protocol, params.copy(), 0, steady_tol=0.0,
+                       phases="stepped")
     a = short.evaluate(digits.X_test[:30])
     b = full.evaluate(digits.X_test[:30])
     assert np.abs(a["mean_V"] - b["mean_V"]).max() < 1e-9
     np.testing.assert_array_equal(a["pred"], b["pred"])
-    assert short.settings() == {"steady_tol": 1e-12}
+    assert short.settings() == {"steady_tol": 1e-12,
+                                "phases": {"train": "stepped", "test": "stepped"}}
     with pytest.raises(DendrinetError, match="steady_tol must be a number in"):
         make_engine("rate", model, protocol, params.copy(), 0, steady_tol=-1.0)
 

@@ -9,6 +9,11 @@ from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_e
                                         shipped_names)
 from dendrinet.config import DEFAULT_PROTOCOL
 
+#: The model of ``dendrinet train`` without ``--model``: one hidden layer (on a user's data
+#: it beats logistic regression wherever an MLP does by more than 3 points; BENCHMARKS.md,
+#: "Defaults on a user's own data").
+DEFAULT_MODEL = "guerguiev2017-1hidden"
+
 
 def _protocol_epochs() -> str:
     """ "60 for guerguiev2017, ..., 5 for quick": the epochs of the shipped protocols."""
@@ -26,21 +31,23 @@ def _protocol_epochs() -> str:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train", help="train a network and write a run folder",
-        usage="%(prog)s --model MODEL --out OUT [options]\n"
+        usage="%(prog)s [--model MODEL] [--dataset DATASET] [--out OUT] [options]\n"
               "       %(prog)s --out OUT --resume [options]",
         description="Train a segregated-dendrite network with its local learning rules and "
                     "write a run folder (summary.json, weights per epoch, history, "
                     "predictions, spike sample, checkpoint). A killed run continues with "
                     "--resume and ends bit for bit where an uninterrupted run would.",
-        epilog="example: dendrinet train --model guerguiev2017-1hidden --dataset mnist-10k "
-               "--epochs 10 --out runs/1hidden")
-    required = parser.add_argument_group("required")
-    required.add_argument("--out", required=True, help="run folder to write, e.g. runs/NAME")
-    unless_resume = parser.add_argument_group("required unless --resume")
+        epilog="examples: dendrinet train --model guerguiev2017-1hidden --dataset mnist-10k "
+               "--epochs 10 --out runs/1hidden; dendrinet train --dataset my.npz (your "
+               f"data, the default model {DEFAULT_MODEL}, run folder "
+               "runs/my-guerguiev2017-1hidden)")
+    parser.add_argument("--out", help="run folder to write (default runs/DATASET-MODEL, e.g. "
+                                      f"runs/digits-{DEFAULT_MODEL}; required with --resume)")
     add_model_arguments(
-        parser, model_group=unless_resume,
+        parser,
         model_help=f"model file or shipped model name ({shipped_names('model')}; "
-                   "'dendrinet models' describes them); with --resume, default the run's",
+                   f"'dendrinet models' describes them; default {DEFAULT_MODEL}, one hidden "
+                   "layer, input coding chosen from the data); with --resume, the run's",
         protocol_help=f"protocol file or shipped protocol name ({shipped_names('protocol')}; "
                       f"'dendrinet protocols' describes them; default {DEFAULT_PROTOCOL} (the "
                       "paper's 50 ms phases) for every model, those named after the paper "
@@ -87,16 +94,29 @@ def print_result(summary) -> None:
     print(f"run folder: {summary.path}")
 
 
+def default_out(dataset: str | None, model: str) -> str:
+    """``runs/DATASET-MODEL``: the stems of a data file or folder and of a model file."""
+    from pathlib import PurePath
+
+    data = PurePath(dataset).stem if dataset else "mnist-10k"
+    return str(PurePath("runs") / f"{data}-{PurePath(model).stem}")
+
+
 def run(args) -> int:
     from dendrinet.errors import DendrinetError
     from dendrinet.training.trainer import train
 
-    if args.model is None and not args.resume:
-        raise DendrinetError("--model is required unless --resume (a model file or a shipped "
-                             "name; 'dendrinet models' lists them)")
     if args.resume and args.force:
         raise DendrinetError("--resume and --force exclude each other")
-    summary = train(args.model, args.protocol, args.dataset, args.out, epochs=args.epochs,
+    if args.resume and args.out is None:
+        raise DendrinetError("--resume needs --out, the run folder to continue")
+    model = args.model
+    if model is None and not args.resume:
+        model = DEFAULT_MODEL
+        print(f"model: {DEFAULT_MODEL} (the default; --model chooses another, "
+              "'dendrinet models' lists them)", flush=True)
+    out = args.out if args.out is not None else default_out(args.dataset, model)
+    summary = train(model, args.protocol, args.dataset, out, epochs=args.epochs,
                     seed=args.seed, engine=args.engine, resume=args.resume,
                     progress="lines" if args.quiet else True, n_spike_samples=args.spike_samples,
                     force=args.force, data_dir=args.data_dir, n_train=args.n_train,

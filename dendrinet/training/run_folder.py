@@ -806,7 +806,7 @@ class Run:
 
 def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epochs,
                   status, created, compile_seconds=None, fingerprint=None, data_dir=None,
-                  rule_file=None, input_coding=None) -> dict:
+                  rule_file=None, input_coding=None, engine_settings=None) -> dict:
     """The content of ``summary.json``. ``compile_seconds``: time the engine spent
     compiling (or loading its compiled code) before the epochs of this training session,
     excluded from every epoch's timings. ``fingerprint``: the data set's
@@ -815,7 +815,9 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
     by ``--resume`` and ``evaluate``). ``rule_file``: the run's copy of its learning
     rule file (:func:`dendrinet.learning.rule_files.keep_copy`). ``input_coding``: the
     :class:`~dendrinet.datasets.input_coding.InputCoding` that made ``ds``'s features
-    input rates (``ds`` is the coded data set)."""
+    input rates (``ds`` is the coded data set). ``engine_settings``: the training
+    engine's :meth:`~dendrinet.engine.Engine.settings`, where it has any (the rate
+    engine's phases, Brian2's target)."""
     info = {
         "format": SUMMARY_FORMAT,
         "model": model.name,
@@ -841,6 +843,8 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
         info["rule_file"] = rule_file
     if input_coding is not None:
         info["input_coding"] = input_coding.to_dict()
+    if engine_settings:
+        info["engine_settings"] = engine_settings
     return info
 
 

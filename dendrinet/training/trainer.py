@@ -443,11 +443,14 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         files.save_weights(params, 0)
 
     created = stored.info.get("created", "") if stored else time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    settings = eng.settings() if hasattr(eng, "settings") else {}
     summarize = functools.partial(
         write_summary, out, files=files, model=model, protocol=protocol, ds=ds, seed=seed,
         engine_name=engine_name, epochs_planned=epochs, created=created,
         fingerprint=dataset_fingerprint(ds), data_dir=first_data_dir(dataset, data_dir),
-        rule_file=rule_file, input_coding=coding)
+        rule_file=rule_file, input_coding=coding, engine_settings=settings)
+    if progress and settings and hasattr(eng, "describe"):
+        print(f"engine: {eng.describe()}", flush=True)
     if stored and stored.info.get("status") == "finished" and len(done) == epochs:
         if progress:
             print(f"{out}: already finished ({epochs} epochs)", flush=True)

@@ -49,6 +49,62 @@ def _dummies():
 
 
 @njit(**JIT)
+def forward_means(net, acc, nw, apical, ex):
+    """The forward phase's window means (``nw`` steps) into ``ex``: ``V_f``, the units'
+    and inputs' filtered rates, the plateaus ``alpha_f``; returns the output unit with
+    the highest ``V_f`` (its index among all units)."""
+    L = net.sizes.size - 1
+    n_units = net.uo[L]
+    out_lo = net.uo[L - 1]
+    best = out_lo
+    for j in range(n_units):
+        ex.V_f[j] = acc.V[j] / nw
+        ex.s_units[j] = acc.s[j] / nw
+    mean_apical(net, acc, nw, apical, ex.alpha_f)
+    for j in range(out_lo):
+        ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
+    for j in range(out_lo, n_units):
+        if ex.V_f[j] > ex.V_f[best]:
+            best = j
+    for i in range(acc.s_in.size):
+        ex.s_in[i] = acc.s_in[i] / nw
+    return best
+
+
+@njit(**JIT)
+def target_means(net, acc, nw, apical, ex):
+    """The target phase's window means into ``ex``: plateaus ``alpha_t``, output rates
+    ``phi_t``."""
+    L = net.sizes.size - 1
+    out_lo = net.uo[L - 1]
+    mean_apical(net, acc, nw, apical, ex.alpha_t)
+    for j in range(out_lo):
+        ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
+    for j in range(out_lo, net.uo[L]):
+        ex.phi_t[j] = acc.phi[j] / nw
+
+
+@njit(**JIT)
+def learn_and_record(net, rule, ex, upd, records, q, correct, pos0, sample_every, samples_f,
+                     samples_t, sample_rows, n_samples):
+    """The plasticity of example ``q`` of a chunk (epoch position ``pos0 + q``), its row
+    of ``records`` (correct, the rule's statistics) and, every ``sample_every``
+    examples, its plateaus into the samples. Returns the number of samples written."""
+    learn(net, rule, ex, upd)
+    records[q, 0] = 1.0 if correct else 0.0
+    for k in range(upd.stats.size):
+        records[q, 1 + k] = upd.stats[k]
+    if (pos0 + q) % sample_every == 0:
+        n_hid = net.uo[net.sizes.size - 2]
+        for j in range(n_hid):
+            samples_f[n_samples, j] = ex.alpha_f[j]
+            samples_t[n_samples, j] = ex.alpha_t[j]
+        sample_rows[n_samples] = pos0 + q
+        n_samples += 1
+    return n_samples
+
+
+@njit(**JIT)
 def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     """Train on the examples of ``chunk``, one after the other.
 
@@ -81,7 +137,6 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     L = sizes.size - 1
     n_units = uo[L]
     out_lo = uo[L - 1]
-    n_hid = uo[L - 1]
     n_samples = 0
     row = rec.row0
     for q in range(order.size):
@@ -97,43 +152,19 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
                                       base | ACC_V | ACC_S),
                          no_given, Rows(rec.spikes, row), no_traces)
         row += nf
-        nw = nf - settle
-        best = out_lo
-        for j in range(n_units):
-            ex.V_f[j] = acc.V[j] / nw
-            ex.s_units[j] = acc.s[j] / nw
-        mean_apical(net, acc, nw, apical, ex.alpha_f)
-        for j in range(n_hid):
-            ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
-        for j in range(out_lo, n_units):
-            if ex.V_f[j] > ex.V_f[best]:
-                best = j
-        for i in range(acc.s_in.size):
-            ex.s_in[i] = acc.s_in[i] / nw
+        best = forward_means(net, acc, nf - settle, apical, ex)
         # target phase
         reset_acc(acc)
         run_presentation(net, st, scr, acc,
                          Presentation(ev.ptr, ev.ids, nf, nt, settle, True, label, base),
                          no_given, Rows(rec.spikes, row), no_traces)
         row += nt
-        nw = nt - settle
-        mean_apical(net, acc, nw, apical, ex.alpha_t)
-        for j in range(n_hid):
-            ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
-        for j in range(out_lo, n_units):
-            ex.phi_t[j] = acc.phi[j] / nw
+        target_means(net, acc, nt - settle, apical, ex)
         # plasticity (the key: a number unique to the example, for rules that draw noise)
         ex.key[0] = st.s0[0] ^ st.s1[n_units - 1]
-        learn(net, rule, ex, upd)
-        records[q, 0] = 1.0 if best - out_lo == label else 0.0
-        for k in range(upd.stats.size):
-            records[q, 1 + k] = upd.stats[k]
-        if (pos0 + q) % sample_every == 0:
-            for j in range(n_hid):
-                samples_f[n_samples, j] = ex.alpha_f[j]
-                samples_t[n_samples, j] = ex.alpha_t[j]
-            sample_rows[n_samples] = pos0 + q
-            n_samples += 1
+        n_samples = learn_and_record(net, rule, ex, upd, records, q, best - out_lo == label,
+                                     pos0, sample_every, samples_f, samples_t, sample_rows,
+                                     n_samples)
     return n_samples, row
 
 

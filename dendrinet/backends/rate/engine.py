@@ -9,17 +9,19 @@ jitter (:func:`dendrinet.config.schedule.training_schedule`), and writes the sam
 folders; it is deterministic (no spike noise). Use it to explore settings quickly, and
 confirm with the spiking engine (docs/rate_engine.rst).
 
-Where it is faster: an input's rate is constant during a phase, so the first layer's
-input is one matrix-vector product per example instead of a sum of weight rows per step;
-no random numbers are drawn; the input traces are a closed form; a test presentation
-stops at its fixed point. Where it is not: a layer above the first receives a dense
-product ``W^T p`` every step (the spiking engine adds the rows of the few units that
-spiked), so with two hidden layers training is slower than the fast engine's
-(docs/rate_engine.rst, "Speed").
+Where it is fast: an input's rate is constant during a phase, so the mean field has a
+fixed point, and where the protocol's phases are long enough for their averages to be
+its values (:func:`choose_phases`; ``guerguiev2017``) each phase is that fixed point,
+found with one matrix-vector product per layer (:mod:`.fixed_point`); no random numbers
+are drawn; the input traces are a closed form. Stepped phases (short ones, or asked for)
+need a dense product ``W^T p`` per step above the first layer, where the spiking engine
+adds the rows of the few units that spiked (docs/rate_engine.rst, "Speed"). Loops over
+examples: :mod:`dendrinet.backends.rate.drivers`.
 """
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 
 import numba
@@ -32,6 +34,7 @@ from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chun
 from dendrinet.backends.numba.jit_cache import is_cached, refresh_once
 from dendrinet.backends.numba.model_part import ENGINE_MODULES, model_part
 from dendrinet.backends.numba.replay import fill_phase_averages
+from dendrinet.backends.rate import drivers, fixed_point
 from dendrinet.backends.rate import rate_kernels as kernels
 from dendrinet.config import ModelConfig, ProtocolConfig
 from dendrinet.config.schedule import TARGET, Schedule
@@ -58,6 +61,13 @@ TEST_CHUNK = 1024
 STEADY_TOL = 1e-12
 #: What a caller asking the rate engine for spikes is told.
 NO_SPIKES = "the rate engine has no spikes; use --engine fast"
+#: How presentations may be run: ``"auto"`` (fixed points where the transient they leave
+#: out is small, :func:`choose_phases`), ``"fixed-point"`` or ``"stepped"``.
+PHASES = ("auto", "fixed-point", "stepped")
+#: The largest share of a window mean a left-out transient may hold under ``"auto"``:
+#: 2 %, below the mean field's own distance from the spiking network's means (medians of
+#: 1-6 % above the first layer, tests/test_rate_engine.py).
+TRANSIENT_LIMIT = 0.02
 _STATE_FORMAT = 1
 
 
@@ -66,7 +76,46 @@ def refresh_rate_cache() -> None:
     kernel they contain (the fast engine's modules), changed since it was written (Numba
     checks a function's own file only); once per process, before the first compile."""
     modules = [importlib.import_module(name) for name in ENGINE_MODULES]
-    refresh_once([*modules, kernels], owned=[kernels])
+    refresh_once([*modules, kernels, fixed_point, drivers],
+                 owned=[kernels, fixed_point, drivers])
+
+
+def transient_share(model: ModelConfig, protocol: ProtocolConfig, settle: int,
+                    n_window: int) -> float:
+    """:func:`~dendrinet.backends.rate.fixed_point.transient_share` for ``model``'s
+    layers and standard time constants at ``protocol.dt``."""
+    n, dt = model.neuron, protocol.dt
+    return fixed_point.transient_share(
+        len(model.hidden) + 1, math.exp(-dt / n.tau_L), math.exp(-dt / n.tau_s),
+        math.exp(-(n.g_L + n.g_B + n.g_A) * dt), math.exp(-(n.g_L + n.g_D) * dt), settle,
+        n_window)
+
+
+def choose_phases(model: ModelConfig, protocol: ProtocolConfig, phases: str = "auto"
+                  ) -> dict:
+    """How training and test presentations run: ``{"train": ..., "test": ...}``, each
+    ``"fixed-point"`` or ``"stepped"``.
+
+    ``"auto"`` takes the fixed point where the transient it leaves out holds at most
+    :data:`TRANSIENT_LIMIT` of a window mean (:func:`transient_share`; training: the
+    shortest phase's window; tests: from rest). With the standard neuron, 120 ms phases
+    averaged after 90 ms and 1000 ms tests after 30 ms (``guerguiev2017``) are fixed
+    points up to two hidden layers; ``paper-timing`` steps. A model with its own
+    equations steps (its time constants are its own), unless ``"fixed-point"`` is asked
+    for."""
+    if phases not in PHASES:
+        raise DendrinetError(f"phases must be one of {', '.join(PHASES)}, got {phases!r}")
+    if phases != "auto":
+        return {"train": phases, "test": phases}
+    if not model.equations.is_default:
+        return {"train": "stepped", "test": "stepped"}
+    settle = protocol.settle_steps
+    shares = {"train": transient_share(model, protocol, settle,
+                                       protocol.steps(protocol.phase_duration) - settle),
+              "test": transient_share(model, protocol, protocol.test_settle_steps,
+                                      protocol.test_steps - protocol.test_settle_steps)}
+    return {k: "fixed-point" if share <= TRANSIENT_LIMIT else "stepped"
+            for k, share in shares.items()}
 
 
 @dataclass(kw_only=True)
@@ -140,6 +189,15 @@ class RateEngine:
         step (a fixed point: the remaining steps of the window are copies;
         :func:`~dendrinet.backends.rate.rate_kernels.rate_presentation`); 0 simulates
         every step. The error of a mean potential is about ``10 steady_tol``.
+    phases : {"auto", "fixed-point", "stepped"}
+        ``"fixed-point"``: every presentation replaced by its fixed point (one product
+        per layer and phase instead of one per step:
+        :mod:`~dendrinet.backends.rate.fixed_point`); it leaves out the transient before
+        the window. ``"stepped"``: every step simulated. ``"auto"`` (default): fixed
+        points for training and for tests separately, where the transient holds at most
+        :data:`TRANSIENT_LIMIT` of a window mean (:func:`choose_phases`: the protocol
+        ``guerguiev2017`` trains and tests at fixed points, ``paper-timing`` steps).
+        :meth:`present` always steps (it returns every step's traces).
     """
 
     name = "rate"
@@ -147,8 +205,9 @@ class RateEngine:
     has_spikes = False
 
     def __init__(self, model: ModelConfig, protocol: ProtocolConfig, params: Parameters,
-                 seed: int = 0, steady_tol: float = STEADY_TOL):
+                 seed: int = 0, steady_tol: float = STEADY_TOL, phases: str = "auto"):
         check_engine_args(model, protocol, seed)
+        self.phases = choose_phases(model, protocol, phases)
         if isinstance(steady_tol, bool) or not isinstance(steady_tol, (int, float)) \
                 or not 0.0 <= steady_tol < 1e-3:
             raise DendrinetError(f"steady_tol must be a number in [0, 1e-3), got "
@@ -178,11 +237,15 @@ class RateEngine:
 
     def describe(self) -> str:
         """:meth:`dendrinet.engine.Engine.describe`."""
-        return "rate engine (mean field, Numba)"
+        how = ("phases at their fixed points" if set(self.phases.values()) == {"fixed-point"}
+               else "every step" if set(self.phases.values()) == {"stepped"}
+               else f"training {self.phases['train']}, tests {self.phases['test']}")
+        return f"rate engine (mean field, Numba; {how})"
 
     def settings(self) -> dict:
-        """:meth:`dendrinet.engine.Engine.settings`: the fixed-point tolerance of tests."""
-        return {"steady_tol": self.steady_tol}
+        """:meth:`dendrinet.engine.Engine.settings`: the fixed-point tolerance of stepped
+        tests and how presentations run."""
+        return {"steady_tol": self.steady_tol, "phases": dict(self.phases)}
 
     def compile_note(self, what: str = "train") -> str | None:
         """A line for the user when the first calls of ``what`` will compile the rate
@@ -190,7 +253,7 @@ class RateEngine:
         k = kernels
         stage = check_compile_stage(what)
         needed = (k.rate_present_schedule,) if stage == "present" else \
-            (k.rate_train_chunk, k.rate_evaluate, k.rate_present_schedule)
+            (drivers.rate_train_chunk, drivers.rate_evaluate, k.rate_present_schedule)
         if not is_cached(*needed):
             return ("compiling the rate engine's kernels (once per installation, for every "
                     "model: a minute or two on a small machine; cached afterwards)")
@@ -240,12 +303,15 @@ class RateEngine:
                                                            layout.n_hidden_units)
         key = np.uint64(derive_key(self._key, np.uint64(self.epochs_done)))
         done, k = 0, 0
+        steady = self.phases["train"] == "fixed-point"
+        fp = fixed_point.new_steady_scratch(layout.n_units, self._part.n_extra)
         while done < n:
             stop = min(n, done + TRAIN_CHUNK)
-            k += kernels.rate_train_chunk(
-                net, self._state, scr, acc, rule, ex, upd, X, y, order[done:stop],
+            k += drivers.rate_train_chunk(
+                net, self._state, scr, fp, acc, rule, ex, upd, X, y, order[done:stop],
                 n_fwd[done:stop], n_tgt[done:stop], settle, records[done:stop], samples_f[k:],
-                samples_t[k:], sample_rows[k:], sample_every, done, self._apical_train, key)
+                samples_t[k:], sample_rows[k:], sample_every, done, self._apical_train, key,
+                steady, fixed_point.FIXED_POINT_TOL)
             check_training_chunk(records, order, done, stop, self.epochs_done + 1,
                                  n_hidden_layers, self._chunk_arrays(net, ex, acc))
             done = stop
@@ -276,8 +342,9 @@ class RateEngine:
         while done < n:
             stop = min(n, done + TEST_CHUNK)
             blocks = min(stop - done, 4 * threads)
-            kernels.rate_evaluate(net, X[done:stop], steps, settle, mean_V[done:stop], blocks,
-                                  self._apical_test, self.steady_tol)
+            drivers.rate_evaluate(net, X[done:stop], steps, settle, mean_V[done:stop], blocks,
+                                  self._apical_test, self.phases["test"] == "fixed-point",
+                                  fixed_point.FIXED_POINT_TOL, self.steady_tol)
             check_test_potentials(mean_V, done, stop)
             if labels is not None:
                 n_correct += int(np.count_nonzero(

@@ -31,16 +31,13 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
                                                FLUSH_EVERY, TINY, TRACES, flush_tiny,
-                                               mean_apical, new_acc, new_state, reset_acc,
-                                               reset_state, store_means)
+                                               reset_acc, reset_state, store_means)
 from dendrinet.backends.numba.model_part import NeuronConstants
 from dendrinet.jit.numerics import JIT, sigmoid
-from dendrinet.jit.random_streams import derive_key
-from dendrinet.learning.plasticity import learn
 
 #: Scratch arrays of one simulation thread: sigmoids and probabilities of the units
 #: (``p``: last step's, the "spikes" of the mean field), pending inputs (``c`` of the
@@ -182,7 +179,7 @@ def _dots(T, p, c):
 
 
 @njit(**JIT)
-def _matvec_t(M, p, c):
+def matvec_t(M, p, c):
     """``c += M^T p`` for ``M`` flat, ``p.size`` rows of ``c.size`` columns."""
     n = c.size
     for i in range(p.size):
@@ -363,7 +360,7 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
             for h in range(L - 1):
                 lo = uo[h]
                 hi = uo[h + 1]
-                _matvec_t(net.Y[yo[h]:yo[h + 1]], p[n_hid:], ca[lo:hi])
+                matvec_t(net.Y[yo[h]:yo[h + 1]], p[n_hid:], ca[lo:hi])
                 _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
         if steady_tol > 0.0 and not traces:
             phase = (t + 1) % STEADY_EVERY
@@ -397,106 +394,6 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
 
 
 # ----------------------------------------------------------------- drivers
-
-
-@njit(**JIT)
-def _dummies():
-    return np.zeros((1, 1)), np.zeros((1, 1, 1))
-
-
-@njit(**JIT)
-def rate_train_chunk(net, st, scr, acc, rule, ex, upd, X, y, order, n_fwd, n_tgt, settle,
-                     records, samples_f, samples_t, sample_rows, sample_every, pos0, apical,
-                     key):
-    """:func:`dendrinet.backends.numba.drivers.train_chunk` in the mean field: per
-    example a forward phase (window means of ``V``, ``V_a``, ``s``), a target phase
-    (``V_a``, ``phi``) and the plasticity; the rule's key of the example at epoch
-    position ``m`` is ``derive_key(key, m)``. Returns the number of samples written."""
-    no_f8, no_f3 = _dummies()
-    base = ACC_VA | (APICAL if apical else 0)
-    L = net.sizes.size - 1
-    n_units = net.uo[L]
-    out_lo = net.uo[L - 1]
-    n_hid = out_lo
-    n_samples = 0
-    for q in range(order.size):
-        i_x = order[q]
-        label = y[i_x]
-        nf = n_fwd[q]
-        nt = n_tgt[q]
-        input_drive(net, X[i_x], scr)
-        transpose_upper(net, scr.WT)  # the weights learned from the previous example
-        # forward phase
-        reset_acc(acc)
-        rate_presentation(net, st, scr, acc, nf, settle, False, label, base | ACC_V | ACC_S,
-                          no_f8, no_f8, no_f8, no_f3, 0, 0.0)
-        nw = nf - settle
-        best = out_lo
-        for j in range(n_units):
-            ex.V_f[j] = acc.V[j] / nw
-            ex.s_units[j] = acc.s[j] / nw
-        mean_apical(net, acc, nw, apical, ex.alpha_f)
-        for j in range(n_hid):
-            ex.alpha_f[j] = sigmoid(ex.alpha_f[j])
-        for j in range(out_lo, n_units):
-            if ex.V_f[j] > ex.V_f[best]:
-                best = j
-        for i in range(acc.s_in.size):
-            ex.s_in[i] = acc.s_in[i] / nw
-        # target phase
-        reset_acc(acc)
-        rate_presentation(net, st, scr, acc, nt, settle, True, label, base, no_f8, no_f8,
-                          no_f8, no_f3, 0, 0.0)
-        nw = nt - settle
-        mean_apical(net, acc, nw, apical, ex.alpha_t)
-        for j in range(n_hid):
-            ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
-        for j in range(out_lo, n_units):
-            ex.phi_t[j] = acc.phi[j] / nw
-        ex.key[0] = derive_key(key, pos0 + q)
-        learn(net, rule, ex, upd)
-        records[q, 0] = 1.0 if best - out_lo == label else 0.0
-        for k in range(upd.stats.size):
-            records[q, 1 + k] = upd.stats[k]
-        if (pos0 + q) % sample_every == 0:
-            for j in range(n_hid):
-                samples_f[n_samples, j] = ex.alpha_f[j]
-                samples_t[n_samples, j] = ex.alpha_t[j]
-            sample_rows[n_samples] = pos0 + q
-            n_samples += 1
-    return n_samples
-
-
-@njit(parallel=True, **JIT)
-def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady_tol):
-    """Test presentations (state reset) of every row of ``X`` in the mean field, in
-    parallel over ``n_blocks`` blocks; ``mean_V`` (n, n_out): the output's mean ``V``
-    over the window (deterministic: no random streams). ``steady_tol``: see
-    :func:`rate_presentation` (0: every step simulated)."""
-    n = X.shape[0]
-    sizes = net.sizes
-    L = sizes.size - 1
-    n_in = sizes[0]
-    n_units = net.uo[L]
-    out_lo = net.uo[L - 1]
-    flags = ACC_V | (APICAL if apical else 0)
-    nw = n_steps - settle
-    for blk in prange(n_blocks):
-        start = blk * n // n_blocks
-        stop = (blk + 1) * n // n_blocks
-        st = new_state(n_in, n_units, net.n_x)
-        scr = new_rate_scratch(n_in, n_units, sizes[1], sizes[L], net.W.size, net.n_x)
-        transpose_upper(net, scr.WT)
-        acc = new_acc(n_in, n_units)
-        no_f8, no_f3 = _dummies()
-        for q in range(start, stop):
-            reset_state(st)
-            reset_acc(acc)
-            input_drive(net, X[q], scr)
-            rate_presentation(net, st, scr, acc, n_steps, settle, False, -1, flags, no_f8,
-                              no_f8, no_f8, no_f3, 0, steady_tol)
-            for k in range(n_units - out_lo):
-                mean_V[q, k] = acc.V[out_lo + k] / nw
 
 
 @njit(**JIT)
