@@ -305,6 +305,21 @@ def test_auto_takes_fixed_points_where_the_bound_allows():
     assert choose_phases(deep, g2017)["test"] == "stepped"
 
 
+def test_a_state_that_never_settles_is_one_clear_error(digits):
+    """A generated neuron whose extra variable drifts under any constant input has no
+    fixed point: training and tests forced to fixed points say so and what to do."""
+    drifting = model_variant(hidden=(8,), n_outputs=10, equations=dict(
+        hidden_extra="dw/dt = 1/(100*ms) : 1", hidden_soma="-w/ms"))
+    engine = _engine(drifting, digits, "fixed-point")
+    for call in (lambda: engine.train_epoch(digits.X_train[:2], digits.y_train[:2]),
+                 lambda: engine.evaluate(digits.X_test[:3])):
+        with pytest.raises(DendrinetError, match=r"reached no fixed point within 5000 steps "
+                                                 r".*phases=\"stepped\""):
+            call()
+    stepped = _engine(drifting, digits, "auto")  # own equations: stepped, no such error
+    assert np.isfinite(stepped.evaluate(digits.X_test[:3])["mean_V"]).all()
+
+
 def test_own_equations_step_unless_told(digits):
     model = model_variant(hidden=(8,), n_outputs=10, equations=ADAPTING)
     protocol = load_protocol("guerguiev2017")

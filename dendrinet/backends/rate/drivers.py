@@ -74,12 +74,14 @@ def rate_train_chunk(net, st, scr, fp, acc, rule, ex, upd, X, y, order, n_fwd, n
 
 
 @njit(parallel=True, **JIT)
-def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady, tol, steady_tol):
+def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady, tol, steady_tol,
+                  unsettled):
     """Test presentations (state reset) of every row of ``X`` in the mean field, in
     parallel over ``n_blocks`` blocks; ``mean_V`` (n, n_out): the output's mean ``V``
     over the window (deterministic: no random streams). At the fixed point (``steady``,
     tolerance ``tol``) or stepped, stopping once no state variable changes by more than
-    ``steady_tol`` per step (0: every step simulated)."""
+    ``steady_tol`` per step (0: every step simulated); ``unsettled[blk]``: the layers of
+    block ``blk`` that reached no fixed point."""
     n = X.shape[0]
     sizes = net.sizes
     L = sizes.size - 1
@@ -110,3 +112,4 @@ def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady, tol
                                   no_f8, no_f8, no_f3, 0, steady_tol)
             for k in range(n_units - out_lo):
                 mean_V[q, k] = acc.V[out_lo + k] / nw
+        unsettled[blk] = fp.unsettled[0]

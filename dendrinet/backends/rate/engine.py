@@ -80,6 +80,16 @@ def refresh_rate_cache() -> None:
                  owned=[kernels, fixed_point, drivers])
 
 
+def _check_settled(n_unsettled: int, what: str) -> None:
+    """One clear error when a phase's fixed point was not found (a model whose state does
+    not settle under a constant input: it oscillates, or drifts)."""
+    if n_unsettled:
+        raise DendrinetError(
+            f"{what}: {n_unsettled} layer phase(s) reached no fixed point within "
+            f"{fixed_point.MIN_MAX_STEPS} steps (the model's state does not settle under a "
+            "constant input); run the rate engine with phases=\"stepped\"")
+
+
 def transient_share(model: ModelConfig, protocol: ProtocolConfig, settle: int,
                     n_window: int) -> float:
     """:func:`~dendrinet.backends.rate.fixed_point.transient_share` for ``model``'s
@@ -312,6 +322,7 @@ class RateEngine:
                 n_fwd[done:stop], n_tgt[done:stop], settle, records[done:stop], samples_f[k:],
                 samples_t[k:], sample_rows[k:], sample_every, done, self._apical_train, key,
                 steady, fixed_point.FIXED_POINT_TOL)
+            _check_settled(int(fp.unsettled[0]), f"training (epoch {self.epochs_done + 1})")
             check_training_chunk(records, order, done, stop, self.epochs_done + 1,
                                  n_hidden_layers, self._chunk_arrays(net, ex, acc))
             done = stop
@@ -342,9 +353,11 @@ class RateEngine:
         while done < n:
             stop = min(n, done + TEST_CHUNK)
             blocks = min(stop - done, 4 * threads)
+            unsettled = np.zeros(blocks, np.int64)
             drivers.rate_evaluate(net, X[done:stop], steps, settle, mean_V[done:stop], blocks,
                                   self._apical_test, self.phases["test"] == "fixed-point",
-                                  fixed_point.FIXED_POINT_TOL, self.steady_tol)
+                                  fixed_point.FIXED_POINT_TOL, self.steady_tol, unsettled)
+            _check_settled(int(unsettled.sum()), "test presentations")
             check_test_potentials(mean_V, done, stop)
             if labels is not None:
                 n_correct += int(np.count_nonzero(

@@ -12,8 +12,9 @@ replaced by that fixed point, found layer by layer instead of step by step:
    step's decay, likewise ``bS``; the apical traces from ``Y^T p_out``);
 3. its neuron part (the same first-class functions as the step-by-step engine: any model
    the fast engine runs) is iterated with that input until no potential or extra state
-   variable changes by more than ``tol``, with Aitken's extrapolation every second step
-   (exact in one extrapolation for the standard soma, whose approach is geometric);
+   variable changes by more than ``tol``, with Aitken's extrapolation (exact in one
+   extrapolation for the standard soma, whose approach is geometric; samples further
+   apart for a neuron with more modes, :func:`settle_layer`);
 4. its probabilities ``p = p_max sig(V)`` and own traces ``x = J p d / (1 - d)`` follow.
 
 With the apical potential acting on the soma (``g_A != 0`` or a model's own equations)
@@ -44,21 +45,25 @@ from dendrinet.jit.numerics import JIT, sigmoid
 FIXED_POINT_TOL = 1e-12
 #: Sweeps over the layers at most, where the apical potential acts on the soma.
 MAX_SWEEPS = 200
-#: Aitken extrapolations per layer at most; later steps are plain iterations.
-MAX_EXTRAPOLATIONS = 12
+#: Steps one layer may take toward its fixed point in a phase: at least the phase's,
+#: and this many (a slow extra state variable needs more than a phase).
+MIN_MAX_STEPS = 5000
+#: Largest spacing of the samples Aitken's extrapolation uses (see :func:`settle_layer`).
+MAX_GAP = 64
 
 #: Scratch of the fixed point: the layers' constant pending inputs ``c``, the apical
 #: traces between two steps (``aL``, ``aS``), the potentials and extra state of the two
 #: steps before (``v0``, ``v1``, ``x0``, ``x1``), the probabilities of the sweep before.
+#: ``unsettled[0]`` counts the layers that reached no fixed point (the caller checks it).
 SteadyScratch = namedtuple("SteadyScratch", ["c", "aL", "aS", "v0", "v1", "x0", "x1",
-                                             "p_prev"])
+                                             "p_prev", "unsettled"])
 
 
 @njit(**JIT)
 def new_steady_scratch(n_units, n_x):
     return SteadyScratch(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
                          np.zeros(n_units), np.zeros(n_units), np.zeros((n_x, n_units)),
-                         np.zeros((n_x, n_units)), np.zeros(n_units))
+                         np.zeros((n_x, n_units)), np.zeros(n_units), np.zeros(1, np.int64))
 
 
 def transient_share(n_layers: int, dL: float, dS: float, E_hidden: float, E_output: float,
@@ -184,10 +189,16 @@ def _extrapolate(st, fp, lo, hi):
 def settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label, tol,
                  max_steps):
     """Layer ``l`` at its fixed point for the constant input ``fp.c``: traces set, then
-    the neuron part iterated (Aitken's extrapolation after every second step) until one
-    step changes no potential or extra state variable by more than ``tol``, or
-    ``max_steps`` steps were taken. The state is left as after a step (what the window
-    sums read). Returns the number of steps taken."""
+    the neuron part iterated until one step changes no potential or extra state variable
+    by more than ``tol``, or ``max_steps`` steps were taken (then ``fp.unsettled[0]``
+    grows by one). The state is left as after a step (what the window sums read).
+    Returns the number of steps taken.
+
+    Aitken's extrapolation from three states ``gap`` steps apart: with ``gap = 1`` it is
+    exact in one go for the standard soma (one geometric mode: three steps in all); a
+    neuron with more modes (an extra state variable) leaves the fastest behind by
+    spacing the samples, so ``gap`` doubles after every extrapolation that did not end
+    the iteration, up to :data:`MAX_GAP`."""
     lo = net.uo[l]
     hi = net.uo[l + 1]
     J, dL, dS = net.J, net.dL, net.dS
@@ -198,19 +209,24 @@ def settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, l
         st.bL[j] = v * fL
         st.bS[j] = v * fS
     steps = 0
-    extrapolations = 0
-    while steps < max_steps:
+    gap = 1
+    while True:
         _save(st, fp, lo, hi, fp.v0, fp.x0)
         _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
         steps += 1
-        if _change(st, lo, hi, fp.v0, fp.x0) <= tol or steps >= max_steps:
+        if _change(st, lo, hi, fp.v0, fp.x0) <= tol:
+            return steps
+        if steps + 2 * gap > max_steps:
             break
+        for _ in range(gap - 1):
+            _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
         _save(st, fp, lo, hi, fp.v1, fp.x1)
-        _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
-        steps += 1
-        if extrapolations < MAX_EXTRAPOLATIONS:
-            _extrapolate(st, fp, lo, hi)
-            extrapolations += 1
+        for _ in range(gap):
+            _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
+        steps += 2 * gap - 1
+        _extrapolate(st, fp, lo, hi)
+        gap = min(2 * gap, MAX_GAP)
+    fp.unsettled[0] += 1
     return steps
 
 
@@ -257,10 +273,12 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
 
     ``reuse_hidden`` (a target phase right after the forward phase of the same input
     and weights, the apical potential not acting on the soma): the hidden layers are at
-    their fixed point already (only the output's teaching changed), so only the output
-    layer is settled.
+    their fixed point already, their probabilities still in ``scr.p`` (only the output's
+    teaching changed), so only the output layer is settled; the hidden units' window
+    sums of ``s`` then come from their traces between steps (a target phase reads
+    none of them).
 
-    Returns the largest number of steps a layer took (sweeps summed)."""
+    Returns the largest number of steps one layer took in one sweep."""
     sizes, uo, wo = net.sizes, net.uo, net.wo
     L = sizes.size - 1
     n_units = uo[L]
@@ -279,7 +297,7 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
         for k in range(sizes[L]):
             drive[k] = 0.0
     nw = n_steps - settle
-    max_steps = max(n_steps, 1)
+    max_steps = max(n_steps, MIN_MAX_STEPS)
     most = 0
     if apical:
         for j in range(n_hid):
@@ -287,8 +305,7 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
             fp.aS[j] = st.aS[j]
     first = 0
     if reuse_hidden and not apical:
-        first = L - 1
-        _probabilities(net, st, scr, 0, n_hid)
+        first = L - 1  # the hidden probabilities in scr.p are the forward phase's
     for sweep in range(MAX_SWEEPS if apical else 1):
         for l in range(first, L):
             lo = uo[l]
@@ -333,8 +350,7 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
         st.bS[j] = J * fp.c[j] / (1.0 - dS)
         st.xL[j] = J * scr.p[j] / (1.0 - dL)
         st.xS[j] = J * scr.p[j] / (1.0 - dS)
-        scr.c[j] = 0.0
-        scr.p[j] = 0.0
+        scr.c[j] = 0.0  # (scr.p is kept: a target phase reuses the hidden layers')
     for j in range(scr.c_in.size):
         scr.c_in[j] = 0.0
     if apical:
