@@ -24,8 +24,7 @@ def _dummies():
 
 
 @njit(**JIT)
-def _phase(net, st, scr, fp, acc, n_steps, settle, teach, label, apical, steady, tol,
-           steady_tol):
+def _phase(net, st, scr, fp, acc, n_steps, settle, teach, label, apical, steady, tol):
     """One training phase (forward: ``not teach``) into the reset ``acc``: window sums of
     ``V``, ``V_a``, ``s`` (forward) or ``V_a``, ``phi`` (target)."""
     if steady:
@@ -36,7 +35,7 @@ def _phase(net, st, scr, fp, acc, n_steps, settle, teach, label, apical, steady,
     no_f8, no_f3 = _dummies()
     flags = ACC_VA | (APICAL if apical else 0) | (0 if teach else ACC_V | ACC_S)
     rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, no_f8, no_f8,
-                      no_f8, no_f3, 0, steady_tol)
+                      no_f8, no_f3, 0, 0.0)
 
 
 @njit(**JIT)
@@ -60,11 +59,11 @@ def rate_train_chunk(net, st, scr, fp, acc, rule, ex, upd, X, y, order, n_fwd, n
             transpose_upper(net, scr.WT)  # the weights learned from the previous example
         # forward phase
         reset_acc(acc)
-        _phase(net, st, scr, fp, acc, nf, settle, False, label, apical, steady, tol, 0.0)
+        _phase(net, st, scr, fp, acc, nf, settle, False, label, apical, steady, tol)
         best = forward_means(net, acc, nf - settle, apical, ex)
         # target phase
         reset_acc(acc)
-        _phase(net, st, scr, fp, acc, nt, settle, True, label, apical, steady, tol, 0.0)
+        _phase(net, st, scr, fp, acc, nt, settle, True, label, apical, steady, tol)
         target_means(net, acc, nt - settle, apical, ex)
         ex.key[0] = derive_key(key, pos0 + q)
         n_samples = learn_and_record(net, rule, ex, upd, records, q, best - out_lo == label,

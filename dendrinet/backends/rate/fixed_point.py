@@ -38,7 +38,8 @@ import numpy as np
 from numba import njit
 
 from dendrinet.backends.numba.model_part import NeuronConstants
-from dendrinet.backends.rate.rate_kernels import input_traces, matvec_t
+from dendrinet.backends.rate.rate_kernels import (input_traces, matvec_t, teaching,
+                                                  update_layer)
 from dendrinet.jit.numerics import JIT, sigmoid
 
 #: Default tolerance of a fixed point (per step: potentials, extra state variables).
@@ -104,47 +105,20 @@ def transient_share(n_layers: int, dL: float, dS: float, E_hidden: float, E_outp
 def _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label):
     """One step of layer ``l``'s neuron part with its constant input ``fp.c`` (and the
     apical traces ``fp.aL``, ``fp.aS`` between steps)."""
-    uo = net.uo
-    L = net.sizes.size - 1
-    lo = uo[l]
-    hi = uo[l + 1]
-    V, bL, bS, aL, aS, X, b = st.V, st.bL, st.bS, st.aL, st.aS, st.X, net.b
-    if l == 0:
-        c = scr.c_in
-        for j in range(hi - lo):
-            c[j] = fp.c[lo + j]
-    else:
-        c = scr.c[lo:hi]
-        for j in range(hi - lo):
-            c[j] = fp.c[lo + j]
-    if l == L - 1:
-        if L == 1:
-            net.update_output_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X, lo,
-                                 hi, drive, E_out, cD, teach, label)
-        else:
-            net.update_output(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X, lo, hi,
-                              drive, E_out, cD, teach, label)
-        return
-    if apical:
+    lo = net.uo[l]
+    hi = net.uo[l + 1]
+    c = scr.c_in if l == 0 else scr.c[lo:hi]
+    for j in range(hi - lo):
+        c[j] = fp.c[lo + j]
+    if apical and l < net.sizes.size - 2:
         for j in range(lo, hi):
-            aL[j] = fp.aL[j]
-            aS[j] = fp.aS[j]
-        if l == 0:
-            net.update_hidden_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, aL[lo:hi],
-                                 aS[lo:hi], b[lo:hi], X, lo, hi)
-        else:
-            net.update_hidden(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, aL[lo:hi], aS[lo:hi],
-                              b[lo:hi], X, lo, hi)
-    elif l == 0:
-        net.update_hidden_projected_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi],
-                                       X, lo, hi)
-    else:
-        net.update_hidden_projected(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X,
-                                    lo, hi)
+            st.aL[j] = fp.aL[j]
+            st.aS[j] = fp.aS[j]
+    update_layer(net, consts, st, l, c, apical, drive, E_out, cD, teach, label)
 
 
 @njit(**JIT)
-def _save(st, fp, lo, hi, v, x):
+def _save(st, lo, hi, v, x):
     for j in range(lo, hi):
         v[j] = st.V[j]
     for r in range(st.X.shape[0]):
@@ -211,7 +185,7 @@ def settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, l
     steps = 0
     gap = 1
     while True:
-        _save(st, fp, lo, hi, fp.v0, fp.x0)
+        _save(st, lo, hi, fp.v0, fp.x0)
         _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
         steps += 1
         if _change(st, lo, hi, fp.v0, fp.x0) <= tol:
@@ -220,7 +194,7 @@ def settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, l
             break
         for _ in range(gap - 1):
             _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
-        _save(st, fp, lo, hi, fp.v1, fp.x1)
+        _save(st, lo, hi, fp.v1, fp.x1)
         for _ in range(gap):
             _step_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label)
         steps += 2 * gap - 1
@@ -276,9 +250,7 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
     their fixed point already, their probabilities still in ``scr.p`` (only the output's
     teaching changed), so only the output layer is settled; the hidden units' window
     sums of ``s`` then come from their traces between steps (a target phase reads
-    none of them).
-
-    Returns the largest number of steps one layer took in one sweep."""
+    none of them)."""
     sizes, uo, wo = net.sizes, net.uo, net.wo
     L = sizes.size - 1
     n_units = uo[L]
@@ -286,19 +258,9 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
     J, dL, dS = net.J, net.dL, net.dS
     consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
     drive = scr.drive
-    if teach:
-        E_out = net.E_teach
-        cD = net.cD_teach
-        for k in range(sizes[L]):
-            drive[k] = net.drive_E if k == label else net.drive_I
-    else:
-        E_out = net.E_free
-        cD = net.cD_free
-        for k in range(sizes[L]):
-            drive[k] = 0.0
+    E_out, cD = teaching(net, teach, label, drive)
     nw = n_steps - settle
     max_steps = max(n_steps, MIN_MAX_STEPS)
-    most = 0
     if apical:
         for j in range(n_hid):
             fp.aL[j] = st.aL[j]  # the apical input of the phase before: the first guess
@@ -319,8 +281,8 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
                 for j in range(lo, hi):
                     fp.c[j] = 0.0
                 matvec_t(net.W[wo[l]:wo[l + 1]], scr.p[uo[l - 1]:lo], fp.c[lo:hi])
-            most = max(most, settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out,
-                                          cD, teach, label, tol, max_steps))
+            settle_layer(net, consts, st, scr, fp, l, apical, drive, E_out, cD, teach, label,
+                         tol, max_steps)
             _probabilities(net, st, scr, lo, hi)
         if not apical:
             break
@@ -359,4 +321,3 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
             st.aS[j] = fp.aS[j]
     input_traces(st.xinL, st.xinS, scr.p_in, J, dL, dS, n_steps, settle, acc.s_in,
                  accumulate_inputs and nw > 0)
-    return most

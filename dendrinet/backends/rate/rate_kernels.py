@@ -190,6 +190,50 @@ def matvec_t(M, p, c):
 
 
 @njit(**JIT)
+def teaching(net, teach, label, drive):
+    """The output's input in this phase: the teaching ``drive`` (written) and the soma's
+    ``E_out``, ``cD`` (returned), taught toward ``label`` or free."""
+    for k in range(drive.size):
+        drive[k] = 0.0 if not teach else net.drive_E if k == label else net.drive_I
+    if teach:
+        return net.E_teach, net.cD_teach
+    return net.E_free, net.cD_free
+
+
+@njit(**JIT)
+def update_layer(net, consts, st, l, c, apical, drive, E_out, cD, teach, label):
+    """One step of layer ``l``'s neuron part: the hook for its kind (hidden with explicit
+    or projected apical potential, output with this phase's teaching ``drive``, ``E_out``,
+    ``cD``), its pending input ``c`` (``scr.c_in`` for the first layer, else the layer's
+    slice of ``scr.c``) added and cleared."""
+    uo = net.uo
+    L = net.sizes.size - 1
+    lo = uo[l]
+    hi = uo[l + 1]
+    V, bL, bS, aL, aS, X, b = st.V, st.bL, st.bS, st.aL, st.aS, st.X, net.b
+    if l == L - 1:
+        if L == 1:
+            net.update_output_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X, lo,
+                                 hi, drive, E_out, cD, teach, label)
+        else:
+            net.update_output(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X, lo, hi,
+                              drive, E_out, cD, teach, label)
+    elif apical:
+        if l == 0:
+            net.update_hidden_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, aL[lo:hi],
+                                 aS[lo:hi], b[lo:hi], X, lo, hi)
+        else:
+            net.update_hidden(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, aL[lo:hi], aS[lo:hi],
+                              b[lo:hi], X, lo, hi)
+    elif l == 0:
+        net.update_hidden_projected_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi],
+                                       X, lo, hi)
+    else:
+        net.update_hidden_projected(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c, b[lo:hi], X,
+                                    lo, hi)
+
+
+@njit(**JIT)
 def input_drive(net, x, scr):
     """``p_in = p_max x`` and ``drive_in = W_0^T p_in`` (one product per example)."""
     drive = scr.drive_in
@@ -275,16 +319,7 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
     dL = net.dL
     dS = net.dS
     consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
-    if teach:
-        E_out = net.E_teach
-        cD = net.cD_teach
-        for k in range(sizes[L]):
-            scr.drive[k] = net.drive_E if k == label else net.drive_I
-    else:
-        E_out = net.E_free
-        cD = net.cD_free
-        for k in range(sizes[L]):
-            scr.drive[k] = 0.0
+    E_out, cD = teaching(net, teach, label, scr.drive)
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
     acc_va = (flags & ACC_VA) != 0
@@ -303,28 +338,9 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
             flush_tiny(st)
         window = t >= settle
         # 1. state update (the neuron part), own traces with last step's probabilities
-        for l in range(L - 1):
-            lo = uo[l]
-            hi = uo[l + 1]
-            if apical:
-                if l == 0:
-                    net.update_hidden_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
-                                         aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
-                else:
-                    net.update_hidden(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
-                                      aL[lo:hi], aS[lo:hi], b[lo:hi], X, lo, hi)
-            elif l == 0:
-                net.update_hidden_projected_in(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c_in,
-                                               b[lo:hi], X, lo, hi)
-            else:
-                net.update_hidden_projected(consts, V[lo:hi], bL[lo:hi], bS[lo:hi], c[lo:hi],
-                                            b[lo:hi], X, lo, hi)
-        if L == 1:
-            net.update_output_in(consts, V, bL, bS, c_in, b, X, 0, n_units, scr.drive, E_out,
-                                 cD, teach, label)
-        else:
-            net.update_output(consts, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:],
-                              b[n_hid:], X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
+        for l in range(L):
+            update_layer(net, consts, st, l, c_in if l == 0 else c[uo[l]:uo[l + 1]], apical,
+                         scr.drive, E_out, cD, teach, label)
         # own traces with last step's probabilities; then 3., the mean field's
         # "spikes", p = p_max sig(V) (early: only the window sums read p before step 4)
         _decay_jump_rates(xL, xS, p, J, dL, dS, V, net.p_max)
