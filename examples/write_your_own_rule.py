@@ -171,9 +171,17 @@ print(f"wrote {model_path}: rule {model.learning.rule}")
 # Same network, protocol, data and seed: the two runs start from the same weights and
 # see the digits in the same order, so they differ only by the rule. The new rule's
 # engine compiles on first use; the standard model runs on the package's own kernels.
-# From the command line:
-# ``dendrinet train --model plateau-only.toml --dataset digits --epochs 3 --out runs/p``.
+#
+# A rule file is Python code, and a model file is data that people share: dendrinet runs
+# the rule file a model names only once you name that file yourself,
+# :func:`dendrinet.allow_rule_file` here, ``--rule-file`` on the command line:
+# ``dendrinet train --model plateau-only.toml --rule-file my_rules.py --dataset digits
+# --epochs 3 --out runs/p``. Without it, training stops before anything runs, with one
+# message saying what to add.
+import dendrinet
 from dendrinet.training import train
+
+dendrinet.allow_rule_file(rules_path)
 
 runs = {"plateau_only": (model_path, out / "run-plateau-only"),
         "segregated-dendrite": ("guerguiev2017-1hidden", out / "run-segregated-dendrite")}

@@ -1,4 +1,6 @@
-"""A rule file is code, and says so (issue 19): announced with its path and SHA-256
+"""A rule file is code, runs only when its user names it, and says so (issue 19): a
+model file naming one is data (refused, nothing run, no folder left, until the file is
+named with --rule-file or dendrinet.allow_rule_file); announced with its path and SHA-256
 before it runs, kept in the run folder (copy + hash) that evaluate, --resume, from_run
 and simulate --run use; a changed copy, or a model naming any other file, is refused
 before anything runs. And a run's named data set is found again where it was trained
@@ -39,6 +41,12 @@ def sentinel_code(path) -> str:
     return f"\nimport pathlib\npathlib.Path({str(path)!r}).write_text('ran')\n"
 
 
+@pytest.fixture(autouse=True)
+def nothing_allowed(monkeypatch):
+    """Every test starts with no rule file allowed, as a new process does."""
+    monkeypatch.setattr(rule_files, "_allowed", set())
+
+
 @pytest.fixture
 def fresh_announcements(monkeypatch):
     """This process has announced no rule file yet."""
@@ -59,11 +67,15 @@ def rule_run(tmp_path_factory):
     stderr = io.StringIO()
     saved = set(rule_files._announced)
     rule_files._announced.clear()  # training announces it, whatever ran before
+    allowed = set(rule_files._allowed)
     try:
+        rule_files.allow(original / "my_rules.py")  # its user names it
         with contextlib.redirect_stderr(stderr):
             train(original / "m.toml", out_dir=base / "run", epochs=1, **SMALL)
     finally:
         rule_files._announced.update(saved)
+        rule_files._allowed.clear()
+        rule_files._allowed.update(allowed)
     rule_path = (original / "my_rules.py").resolve()
     shutil.rmtree(original)  # the run must not need it any more
     return base / "run", stderr.getvalue(), digest, rule_path
@@ -78,6 +90,7 @@ def test_load_user_rule_announces_path_and_sha256_once_per_content(tmp_path, cap
                                                                     fresh_announcements):
     path = tmp_path / "rules.py"
     path.write_text(RULE_FILE)
+    rule_files.allow(path)
     load_user_rule(str(path), "plateau_sign")
     err = capfd.readouterr().err
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -85,7 +98,11 @@ def test_load_user_rule_announces_path_and_sha256_once_per_content(tmp_path, cap
     assert "Python code" in err and "trust" in err
     load_user_rule(str(path), "plateau_sign")
     assert capfd.readouterr().err == ""  # once per process
-    path.write_text(RULE_FILE + "\n# changed\n")  # new content: new announcement
+    path.write_text(RULE_FILE + "\n# changed\n")  # new content: allowed again, announced
+    with pytest.raises(DendrinetError, match="you have not named"):
+        load_user_rule(str(path), "plateau_sign")
+    assert capfd.readouterr().err == ""
+    rule_files.allow(path)
     load_user_rule(str(path), "plateau_sign")
     err = capfd.readouterr().err
     assert hashlib.sha256(path.read_bytes()).hexdigest() in err, err
@@ -140,6 +157,10 @@ def test_resume_runs_the_copy_and_ends_as_an_uninterrupted_run(rule_run, tmp_pat
         train(tmp_path / "b" / "m.toml", out_dir=resumed, resume=True, epochs=2,
               progress=False, n_spike_samples=0)
     (tmp_path / "b" / "my_rules.py").write_text(RULE_FILE)
+    with pytest.raises(DendrinetError, match="you have not named"):  # resuming trains: asks
+        train(tmp_path / "b" / "m.toml", out_dir=resumed, resume=True, epochs=2,
+              progress=False, n_spike_samples=0)
+    rule_files.allow(resumed / "config" / "my_rules.py")  # the run's copy: same content
     train(tmp_path / "b" / "m.toml", out_dir=resumed, resume=True, epochs=2, progress=False,
           n_spike_samples=0)
     # the same network trained for 2 epochs at once, from the run's own model
@@ -196,6 +217,61 @@ def test_a_model_naming_another_rule_file_is_refused_before_it_runs(rule_run, tm
         with pytest.raises(RunError, match=words):
             attempt()
     assert not sentinel.exists()
+
+
+def test_a_model_file_naming_a_rule_file_runs_nothing_until_the_user_names_it(tmp_path,
+                                                                              capsys):
+    sentinel = tmp_path / "ran.txt"
+    (tmp_path / "my_rules.py").write_text(RULE_FILE + sentinel_code(sentinel))
+    (tmp_path / "m.toml").write_text(MODEL)
+    out = tmp_path / "runs" / "shared"
+    with pytest.raises(DendrinetError, match=r"is Python code that you have not named.*"
+                                             r"--rule-file .*my_rules.py.*Nothing was run"):
+        train(tmp_path / "m.toml", out_dir=out, epochs=1, **SMALL)
+    digits = load_dataset("digits", n_train=50, n_test=10)
+    with pytest.raises(DendrinetError, match="you have not named"):  # the estimator too
+        SegregatedDendriteClassifier(model=str(tmp_path / "m.toml"), protocol="quick",
+                                     epochs=1).fit(digits.X_train, digits.y_train)
+    argv = ["train", "--model", str(tmp_path / "m.toml"), "--dataset", "digits", "--protocol",
+            "quick", "--epochs", "1", "--n-train", "60", "--n-test", "30", "--quiet",
+            "--spike-samples", "0", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--rule-file" in err, err
+    assert not sentinel.exists() and not out.exists()  # nothing run, no folder left
+    # named on purpose: it runs (announced), and the run keeps its copy
+    assert main(argv + ["--rule-file", str(tmp_path / "my_rules.py")]) == 0
+    assert sentinel.read_text() == "ran"
+    assert "running the learning rule" in capsys.readouterr().err
+    assert (out / "config" / "my_rules.py").is_file()
+
+
+def test_a_sweep_asks_before_it_starts_and_its_workers_run_what_was_allowed(tmp_path):
+    from dendrinet.sweep import load_sweep, run_sweep
+    from dendrinet.sweep.execute import execute_run
+
+    sentinel = tmp_path / "ran.txt"
+    (tmp_path / "my_rules.py").write_text(RULE_FILE + sentinel_code(sentinel))
+    (tmp_path / "m.toml").write_text(MODEL)
+    (tmp_path / "s.toml").write_text('[sweep]\nmodels = ["m.toml"]\ndatasets = ["digits"]\n'
+                                     'seeds = [0]\nepochs = 1\nprotocols = ["quick"]\n'
+                                     'n_train = 60\nn_test = 30\n')
+    sweep = load_sweep(tmp_path / "s.toml")
+    with pytest.raises(DendrinetError, match="you have not named"):
+        run_sweep(sweep, tmp_path / "out", progress=False, log=lambda line: None)
+    assert not (tmp_path / "out").exists()
+    # a worker process allows what its client allowed, and nothing else
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    spec, = sweep.runs
+    failed = execute_run(spec, str(runs))
+    assert failed["status"] == "failed" and "you have not named" in failed["error"]
+    assert not sentinel.exists()
+    digest = rule_files.allow(tmp_path / "my_rules.py")
+    rule_files._allowed.clear()  # the worker: a new process
+    done = execute_run(spec, str(runs), (digest,))
+    assert done["status"] == "finished", done
+    assert sentinel.read_text() == "ran"
 
 
 # ----------------------------------------------------------- the run's data set

@@ -7,9 +7,16 @@ import pytest
 from dendrinet.learning.plasticity import hidden_error
 from dendrinet.learning.rules import (HiddenLayer, direct_feedback_alignment, gaussian,
                                             noise_feedback, segregated_dendrite)
+from dendrinet.learning.rule_files import allow
 from dendrinet.learning.rule_part import check_rule_compiles, load_user_rule
 from dendrinet.config import ConfigError, load_model
 from dendrinet.errors import DendrinetError
+
+
+def allowed_rule(path, name):
+    """``load_user_rule`` of a file the test allowed first, as its user would."""
+    allow(path)
+    return load_user_rule(str(path), name)
 
 
 def sig(x):
@@ -95,25 +102,25 @@ def not_numba(layer, e):
 def test_user_rules_load_compile_and_fail_with_one_message(tmp_path):
     path = tmp_path / "my_rules.py"
     path.write_text(RULE_FILE)
-    rule = load_user_rule(str(path), "plateau_sign")
+    rule = allowed_rule(path, "plateau_sign")
     check_rule_compiles(rule, "my_rules.py:plateau_sign")
     lay = layer(np.random.default_rng(3))
     e = np.zeros(40)
     rule(lay, e)
     np.testing.assert_array_equal(e, 0.01 * np.sign(lay.alpha_t - lay.alpha_f))
-    plain = load_user_rule(str(path), "forgets_one")  # a plain function is njit-compiled
+    plain = allowed_rule(path, "forgets_one")  # a plain function is njit-compiled
     with pytest.raises(DendrinetError, match="non-finite values"):
         check_rule_compiles(plain, "my_rules.py:forgets_one")
     for name in ("wrong_signature", "not_numba"):
         with pytest.raises(DendrinetError, match="does not compile or run as rule") as info:
-            check_rule_compiles(load_user_rule(str(path), name), f"my_rules.py:{name}")
+            check_rule_compiles(allowed_rule(path, name), f"my_rules.py:{name}")
         assert "\n" not in str(info.value)
     with pytest.raises(DendrinetError, match="has no function 'absent'"):
-        load_user_rule(str(path), "absent")
+        allowed_rule(path, "absent")
     broken = tmp_path / "broken.py"
     broken.write_text("import not_a_module_anywhere\n")
     with pytest.raises(DendrinetError, match="cannot be imported: ModuleNotFoundError"):
-        load_user_rule(str(broken), "f")
+        allowed_rule(broken, "f")
 
 
 def test_model_files_name_rules_relative_to_themselves(tmp_path):
@@ -162,7 +169,7 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     training keeps the rule as compiled (no bounds checks)."""
     path = tmp_path / "outside.py"
     path.write_text(OUT_OF_BOUNDS_RULES)
-    rule = load_user_rule(str(path), "writes_past_the_end")
+    rule = allowed_rule(path, "writes_past_the_end")
     with pytest.raises(DendrinetError, match=r"learning rule outside.py:writes_past_the_end "
                                              r"writes or reads outside an array \(hidden layer "
                                              r"0, 3 units: e has shape \(3,\)\): IndexError: "
@@ -171,11 +178,11 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     assert "\n" not in str(info.value)
     assert not rule.targetoptions.get("boundscheck")  # the user's compiled rule is kept
     # the model's real shapes: unit 7 exists in the first layer, not in the second
-    seven = load_user_rule(str(path), "writes_unit_seven")
+    seven = allowed_rule(path, "writes_unit_seven")
     check_rule_compiles(seven, "outside.py:writes_unit_seven", hidden=(8,), n_outputs=10)
     with pytest.raises(DendrinetError, match=r"\(hidden layer 1, 4 units"):
         check_rule_compiles(seven, "outside.py:writes_unit_seven", hidden=(8, 4), n_outputs=10)
-    reads = load_user_rule(str(path), "reads_inputs_per_unit")
+    reads = allowed_rule(path, "reads_inputs_per_unit")
     check_rule_compiles(reads, "outside.py:reads_inputs_per_unit", hidden=(30,), n_inputs=64)
     with pytest.raises(DendrinetError, match="outside an array"):
         check_rule_compiles(reads, "outside.py:reads_inputs_per_unit", hidden=(30, 100),
@@ -183,7 +190,7 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     # the process goes on: a correct rule still checks
     good = tmp_path / "good.py"
     good.write_text(RULE_FILE)
-    check_rule_compiles(load_user_rule(str(good), "plateau_sign"), "good.py:plateau_sign")
+    check_rule_compiles(allowed_rule(good, "plateau_sign"), "good.py:plateau_sign")
 
 
 RAISING_RULE = """\
@@ -210,6 +217,7 @@ def test_a_rule_that_raises_during_training_stops_it(tmp_path):
     from dendrinet.training import train
 
     (tmp_path / "raising.py").write_text(RAISING_RULE)
+    allow(tmp_path / "raising.py")
     model = tmp_path / "m.toml"
     model.write_text('extends = "guerguiev2017-1hidden"\n[network]\nhidden = [8]\n'
                      '[learning]\nrule = "raising.py:raises_while_training"\n')

@@ -170,6 +170,23 @@ def add_engine_argument(parser: argparse.ArgumentParser, *, default: str | None 
                         "in float64; rate: the mean field, no spikes, to explore settings)")
 
 
+def add_rule_file_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--rule-file FILE`` (repeatable): the learning-rule files the user allows to run."""
+    parser.add_argument("--rule-file", action="append", default=[], metavar="FILE",
+                        help="a learning-rule file of yours (Python code) that the model "
+                             "names ([learning] rule = \"FILE:function\"): a model file is "
+                             "data, and a rule file runs only when you name it here (its "
+                             "content: the run folder's copy of it runs too)")
+
+
+def allow_rule_files(args) -> None:
+    """Allow the files of ``--rule-file`` (:func:`dendrinet.learning.rule_files.allow`)."""
+    from dendrinet.learning.rule_files import allow
+
+    for path in args.rule_file:
+        allow(path)
+
+
 def add_quiet_argument(parser: argparse.ArgumentParser, *,
                        help: str = "no progress bars") -> None:
     """Add ``--quiet``, a flag that turns the progress bars off."""

@@ -5,6 +5,8 @@ import argparse
 
 from dendrinet.commands._common import (
     add_quiet_argument,
+    add_rule_file_argument,
+    allow_rule_files,
     non_negative_int,
     positive_int,
 )
@@ -42,6 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--allow-large", action="store_true",
                         help=f"accept a sweep of more than {MAX_SWEEP_RUNS:,} runs (refused by "
                              f"default: a mistyped grid would fill the disk)")
+    add_rule_file_argument(parser)
     add_quiet_argument(parser, help="no progress bars (one line per finished run)")
     parser.set_defaults(func=run)
     return parser
@@ -57,6 +60,7 @@ def run(args) -> int:
 
     if args.workers is not None and (args.scheduler or args.scheduler_file):
         raise DendrinetError("--workers applies to the local cluster, not to --scheduler")
+    allow_rule_files(args)
     sweep = load_sweep(args.sweep_file, allow_large=args.allow_large)
     if args.dry_run:
         runs_dir = Path(args.out) / RUNS_DIR

@@ -5,7 +5,8 @@ import argparse
 
 from dendrinet.commands._common import (DATASETS_HELP, add_data_arguments, add_engine_argument,
                                         add_model_arguments, add_quiet_argument,
-                                        add_seed_argument, non_negative_int, positive_int,
+                                        add_rule_file_argument, add_seed_argument,
+                                        allow_rule_files, non_negative_int, positive_int,
                                         shipped_names)
 from dendrinet.config import DEFAULT_PROTOCOL
 
@@ -78,6 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--spike-samples", type=non_negative_int, default=20, metavar="N",
                         help="test presentations recorded to spikes.h5 (default 20; 0: no "
                              "spikes.h5)")
+    add_rule_file_argument(parser)
     add_quiet_argument(parser, help="no progress bars (the per-epoch lines stay)")
     parser.set_defaults(func=run)
     return parser
@@ -110,6 +112,7 @@ def run(args) -> int:
         raise DendrinetError("--resume and --force exclude each other")
     if args.resume and args.out is None:
         raise DendrinetError("--resume needs --out, the run folder to continue")
+    allow_rule_files(args)
     model = args.model
     if model is None and not args.resume:
         model = DEFAULT_MODEL

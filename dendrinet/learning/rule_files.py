@@ -4,6 +4,12 @@ run folder that was trained with it.
 A model may name its hidden layers' rule as ``[learning] rule = "my_rules.py:my_rule"``.
 Importing that file executes it, so
 
+* it runs only when the user named it on purpose: a model, sweep or run folder is data,
+  and naming a rule file there is not enough. The user names the file
+  (``dendrinet train --rule-file my_rules.py``, :func:`allow`; a sweep passes what its
+  user allowed on to its workers, :func:`allowed`); a file whose content was not allowed
+  is refused with one error before anything runs (:func:`check_allowed`; the loader
+  :func:`dendrinet.learning.rule_part.load_user_rule` checks the very bytes it runs);
 * the first time a process is about to execute a rule file's content, one line on
   stderr names the file and its SHA-256 (:func:`announce`; the fast engine's loader,
   :func:`dendrinet.learning.rule_part.load_user_rule`, calls it);
@@ -27,7 +33,9 @@ from pathlib import Path
 from dendrinet.config import LEARNING_RULES, ModelConfig
 from dendrinet.errors import DendrinetError, RunError
 
-__all__ = ["user_rule_file", "file_sha256", "announce", "keep_copy", "check_run_rule"]
+__all__ = ["user_rule_file", "file_sha256", "allow", "allowed", "check_allowed", "require_allowed",
+           "announce",
+           "keep_copy", "check_run_rule"]
 
 #: Where a run folder keeps its model, protocol and rule file.
 CONFIG_DIR = "config"
@@ -35,6 +43,8 @@ CONFIG_DIR = "config"
 MAX_RULE_BYTES = 4 * 2**20
 #: The digests of the rule contents this process has announced.
 _announced: set[str] = set()
+#: The digests of the rule contents the user allowed to run in this process.
+_allowed: set[str] = set()
 
 
 def user_rule_file(model: ModelConfig) -> tuple[Path, str] | None:
@@ -63,6 +73,77 @@ def read_rule(path: str | os.PathLike, what: str = "learning rule file") -> byte
 def file_sha256(data: bytes) -> str:
     """The SHA-256 of a file's content, 64 hex digits (as ``sha256sum`` prints it)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def allow(path: str | os.PathLike | None = None, *, digests=()) -> str | None:
+    """Allow a learning-rule file of yours to run in this process.
+
+    A model file that names a rule file (``[learning] rule = "my_rules.py:f"``) is data
+    that someone may have shared; the Python code it names runs only when you name
+    that file yourself, here or with ``--rule-file`` on the command line. What is
+    allowed is the file's *content* (its SHA-256): the run folder's copy of the same
+    file runs too, an edited file does not.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The rule file (read now; its later edits need a new call).
+    digests : iterable of str
+        SHA-256 digests allowed elsewhere (a sweep's workers get their client's).
+
+    Returns
+    -------
+    str or None
+        The file's SHA-256 (None without ``path``).
+
+    Examples
+    --------
+    >>> import dendrinet
+    >>> dendrinet.allow_rule_file("my_rules.py")  # doctest: +SKIP
+    '3f5a...'
+    """
+    for digest in digests:
+        if not (isinstance(digest, str) and len(digest) == 64
+                and all(c in "0123456789abcdef" for c in digest)):
+            raise DendrinetError(f"{digest!r} is not a SHA-256 digest (64 hex digits)")
+        _allowed.add(digest)
+    if path is None:
+        return None
+    digest = file_sha256(read_rule(path))
+    _allowed.add(digest)
+    return digest
+
+
+def allowed() -> tuple[str, ...]:
+    """The SHA-256 digests of the rule contents allowed in this process (sorted)."""
+    return tuple(sorted(_allowed))
+
+
+def check_allowed(model: ModelConfig, data: bytes | None = None) -> None:
+    """One clear error, before anything runs, when ``model`` names a rule file whose
+    content the user has not allowed (:func:`allow`); nothing for a shipped rule.
+
+    Parameters
+    ----------
+    model : ModelConfig
+    data : bytes, optional
+        The file's content, when the caller has read it already (the bytes it will run).
+    """
+    rule = user_rule_file(model)
+    if rule is not None:
+        path = rule[0]
+        require_allowed(path, file_sha256(read_rule(path) if data is None else data))
+
+
+def require_allowed(path: str | os.PathLike, digest: str) -> None:
+    """One :class:`DendrinetError` naming ``path`` unless its content ``digest`` was
+    allowed (:func:`allow`)."""
+    if digest not in _allowed:
+        raise DendrinetError(
+            f"the learning rule file {path} (sha256 {digest[:16]}...) is Python code that "
+            "you have not named: a model file is data, so dendrinet runs a rule file only "
+            f"when you name it yourself. Read it, then add --rule-file {path} (Python: "
+            f"dendrinet.allow_rule_file({str(path)!r})). Nothing was run")
 
 
 def announce(path: str | os.PathLike, digest: str) -> None:

@@ -93,15 +93,19 @@ def load_user_rule(path: str, name: str):
     """The Numba function ``name`` of the user's file ``path`` (plain Python functions are
     compiled with ``numba.njit``).
 
-    The file is Python code, executed here: the first time a process executes a
-    content, one line on stderr names the file and its SHA-256
-    (:func:`dendrinet.learning.rule_files.announce`). The bytes hashed are the bytes executed."""
+    The file is Python code, executed here, and only when its content was allowed by
+    the user (:func:`dendrinet.learning.rule_files.allow`; otherwise one
+    :class:`DendrinetError`): the first time a process executes a content, one line on
+    stderr names the file and its SHA-256 (:func:`dendrinet.learning.rule_files.announce`).
+    The bytes hashed are the bytes executed."""
     from numba.core.registry import CPUDispatcher
 
-    from dendrinet.learning.rule_files import announce, file_sha256, read_rule
+    from dendrinet.learning.rule_files import (announce, file_sha256, read_rule,
+                                                 require_allowed)
 
     source = read_rule(path)
     digest = file_sha256(source)
+    require_allowed(path, digest)
     key = hashlib.sha256(f"{path}:{digest}".encode()).hexdigest()[:12]
     module_name = f"dendrinet_user_rule_{key}"
     try:

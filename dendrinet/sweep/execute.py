@@ -35,6 +35,7 @@ from pathlib import Path
 
 from dendrinet.storage.files import write_text_atomic
 from dendrinet.errors import ConfigError, DendrinetError, RunError
+from dendrinet.learning.rule_files import allowed, check_allowed
 from dendrinet.storage.locks import FolderLock
 from dendrinet.training.run_folder import SUMMARY, folder_state
 from dendrinet.sweep.results import (
@@ -149,7 +150,7 @@ def _in_dask_worker() -> str | None:
         return None
 
 
-def execute_run(spec: RunSpec, runs_dir: str) -> dict:
+def execute_run(spec: RunSpec, runs_dir: str, allowed_rules: tuple[str, ...] = ()) -> dict:
     """Train one run of a sweep into ``runs_dir/<run id>`` (the Dask task).
 
     A folder that holds a run is continued with ``train(..., resume=True)``: from its
@@ -163,7 +164,11 @@ def execute_run(spec: RunSpec, runs_dir: str) -> dict:
         run: the message of the :class:`~dendrinet.errors.DendrinetError`),
         ``resumed_at`` (epochs recorded before), ``epochs``, ``final_test_error``,
         ``seconds``, ``host``, ``worker``.
+
+    ``allowed_rules``: the SHA-256 digests of the rule files the sweep's user allowed
+    (:func:`dendrinet.learning.rule_files.allow`), allowed in the worker too.
     """
+    from dendrinet.learning.rule_files import allow
     from dendrinet.training.trainer import train
 
     t0 = time.perf_counter()
@@ -177,6 +182,7 @@ def execute_run(spec: RunSpec, runs_dir: str) -> dict:
     if worker is not None:
         import numba
         numba.set_num_threads(1)
+    allow(digests=allowed_rules)
     folder = runs / spec.run_id
     # waits while another task of this run still trains (see the module docstring);
     # train's own lock on the folder would refuse at once instead
@@ -332,7 +338,10 @@ def run_sweep(sweep: Sweep, out_dir, *, scheduler: str | None = None,
     check_sweep_folder(out)
     runs_dir = out / RUNS_DIR
     # checked before anything is written (again under the lock: the states may change)
-    _check_data_dirs(sweep, [r for r in sweep.runs if run_state(r, runs_dir)[0] != "finished"])
+    unfinished = [r for r in sweep.runs if run_state(r, runs_dir)[0] != "finished"]
+    _check_data_dirs(sweep, unfinished)
+    for spec in unfinished:  # a rule file runs only when the user named it: ask once, here
+        check_allowed(spec.model)
     with sweep_folder_lock(out) as lock:
         lock.remove_temporaries()  # of atomic writes killed earlier (results.csv, ...)
         states = {r.run_id: run_state(r, runs_dir) for r in sweep.runs}
@@ -376,7 +385,8 @@ def _run_on_dask(sweep, todo, out, states, outcome, *, scheduler, scheduler_file
         tag = hashlib.sha1(str(out).encode()).hexdigest()[:10]
         runs_dir = str(out / RUNS_DIR)
         for spec in todo:
-            futures[client.submit(execute_run, spec, runs_dir, retries=retries, pure=False,
+            futures[client.submit(execute_run, spec, runs_dir, allowed(), retries=retries,
+                                  pure=False,
                                   key=f"dendrinet-run-{spec.run_id}-{tag}")] = spec
         bar = _Progress(sweep, out / RUNS_DIR, todo,
                         {r.run_id: states[r.run_id][1] for r in sweep.runs}, len(outcome.skipped),

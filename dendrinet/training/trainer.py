@@ -34,7 +34,8 @@ from dendrinet.training.epochs import (History, check_epochs, check_seed, evalua
                               timed, train_epochs, warm_up)
 from dendrinet.errors import DatasetError, DendrinetError, RunError, StoreError, TrainingError
 from dendrinet.storage.locks import LOCK_NAME, FolderLock
-from dendrinet.learning.rule_files import file_sha256, keep_copy, read_rule, user_rule_file
+from dendrinet.learning.rule_files import (check_allowed, file_sha256, keep_copy, read_rule,
+                                            user_rule_file)
 from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, RUN_MARKER,
                                   SPIKES, SUMMARY, WEIGHTS_DIR, EpochResult, RunFiles,
                                   RunSummary, StoredRun, check_no_links, clear_for_new_run,
@@ -133,8 +134,9 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
     model : ModelConfig, path or name
         The network (a file, or a name in ``models/``). May be omitted with
         ``resume=True``: the run's own model is used. A user's rule file
-        (``[learning] rule``) is announced on stderr, copied into ``config/`` (its
-        SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
+        (``[learning] rule``) runs only when you named it
+        (:func:`dendrinet.allow_rule_file`; ``--rule-file``); it is announced on stderr,
+        copied into ``config/`` (its SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
         (:mod:`dendrinet.learning.rule_files`). Its input layer is sized to the data
         (:mod:`dendrinet.datasets.input_coding`), and so is its output layer when the data
         has more classes than the model has outputs.
@@ -368,6 +370,9 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         raise DendrinetError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     engine_name = registered_name(engine)
     model, model_text = config_and_text(model, "model")
+    if resume:
+        model = _rule_as_run(model, stored)
+    check_allowed(model)  # a rule file runs only when the user named it (before any data)
     config_outputs = model.n_outputs
     protocol, protocol_text = config_and_text(
         DEFAULT_PROTOCOL if protocol is None else protocol, "protocol")
@@ -401,7 +406,6 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
 
     rule_file = stored.info.get("rule_file") if stored else None
     if resume:
-        model = _rule_as_run(model, stored)
         stored.check_matches(model, protocol, ds, seed, engine_name)
     else:
         kept = clear_for_new_run(out, state, force)  # and writes the new run's marker
