@@ -65,7 +65,8 @@ PROTOCOLS_ADDED_LATER = {"guerguiev2017": "paper-timing"}
 PROTOCOLS_RENAMED = {"guerguiev2017": "paper-timing", "guerguiev2017-long-settle": "long-settle",
                      "quick": "quick"}
 #: Keys added after the recording, with the values every recorded model has.
-NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0},
+NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0,
+                         "average_weights_from": 0},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
                           "output_coupling": "g_D*(V_b - V)", "hidden_extra": "",
                           "output_extra": "", "parameters": []}}

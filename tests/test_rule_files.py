@@ -238,7 +238,8 @@ def test_a_model_file_naming_a_rule_file_runs_nothing_until_the_user_names_it(tm
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--rule-file" in err, err
-    assert not sentinel.exists() and not out.exists()  # nothing run, no folder left
+    # nothing run, no folder left: neither the run folder nor the runs/ made for it
+    assert not sentinel.exists() and not out.parent.exists()
     # named on purpose: it runs (announced), and the run keeps its copy
     assert main(argv + ["--rule-file", str(tmp_path / "my_rules.py")]) == 0
     assert sentinel.read_text() == "ran"

@@ -202,6 +202,13 @@ class LearningParams(TableParams):
              "first epoch only.",
         bounds=Bounds(0, 1, reason="expected a factor per epoch between 0 and 1"),
         omit_default=True)
+    average_weights_from: int = setting(
+        0, "First epoch (from 1) whose end enters a running mean of the weights: from then "
+           "on the network tested, saved and used for predictions is that mean (each "
+           "synapse averages its own weight; stochastic weight averaging), while training "
+           "goes on from the current weights. 0: the current weights, as in the paper.",
+        kind="integer", bounds=Bounds(0, reason="expected an epoch number >= 0 (0: off)"),
+        omit_default=True)
     P_hidden: float | None = setting(
         None, "Update scaling of hidden layers; not set: the paper's 20 / phi_max (phi_max in "
               "spikes per ms).", bounds=Bounds(0, low_open=True))

@@ -235,6 +235,7 @@ class FolderLock:
         self.create = create
         self.what = what
         self.created = False
+        self._made: list[Path] = []
         self.holder: dict = {}
         self._fd: int | None = None
 
@@ -247,6 +248,9 @@ class FolderLock:
         if self._fd is not None:
             raise RunError(f"{self.path}: this FolderLock is held already")
         if self.create and not self.path.is_dir():
+            # the folders made here (the run folder and missing parents such as runs/):
+            # a writer that fails before writing anything leaves none of them behind
+            self._made = [p for p in (self.path, *self.path.parents) if not p.exists()]
             try:
                 self.path.mkdir(parents=True)
                 self.created = True
@@ -352,8 +356,11 @@ class FolderLock:
             self._fd = None
             os.close(fd)  # releases the flock
         if remove_if_created and self.created:
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
+            for folder in self._made:  # innermost first
+                try:
+                    folder.rmdir()  # only an empty folder goes
+                except OSError:
+                    break
 
     def remove_temporaries(self, subfolders: Iterable[str] = ()) -> list[Path]:
         """Remove the temporary files of atomic writes (``*.tmp``, ``*.tmp.npz``) that

@@ -30,6 +30,7 @@ from dendrinet.backends import make_engine
 from dendrinet.training.epochs import (History, ProgressBar, check_epochs, check_seed, evaluation_seed,
                               seed_streams, train_epochs)
 from dendrinet.model.weights import initial_parameters
+from dendrinet.learning.weight_average import WeightAverage
 from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
 
 __all__ = ["SegregatedDendriteClassifier"]
@@ -260,9 +261,11 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         init_rng, order_rng = seed_streams(seed)
         params = initial_parameters(model, rates.shape[1], init_rng)
         engine = make_engine(self.engine, model, protocol, params, seed)
+        average = WeightAverage(model.learning.average_weights_from)
         history, errors = History(), []
         for epoch, hist, _ in train_epochs(engine, protocol, rates, y_index, order_rng, 1, epochs,
                                            progress=bool(self.verbose)):
+            average.after_epoch(params, epoch)
             history.append(epoch, hist)
             errors.append(1.0 - float(np.mean(hist["correct"])))
             if self.verbose:
@@ -273,7 +276,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         self.input_coding_ = coding
         self.model_ = model
         self.protocol_ = protocol
-        self.params_ = params
+        self.params_ = average.tested(params)  # the running mean, where the model asks for it
         self.history_ = history.arrays()
         self.train_errors_ = np.array(errors)
         self.fit_seconds_ = time.perf_counter() - t_start

@@ -55,6 +55,7 @@ from dendrinet.config import (ModelConfig, ProtocolConfig, config_file, load_mod
 from dendrinet.errors import ConfigError, DendrinetError, RunError
 from dendrinet.storage.provenance import library_versions, machine_info
 from dendrinet.learning.rule_files import check_run_rule
+from dendrinet.learning.weight_average import WeightAverage
 from dendrinet.storage.files import (atomic_open, check_no_symlinks, write_json_atomic,
                                      write_text_atomic)
 from dendrinet.storage.locks import LOCK_NAME
@@ -610,7 +611,10 @@ class RunFiles:
                                f"only the last epoch's can be rewritten from the checkpoint "
                                f"(epoch {epoch}): restore the file, or start the run again "
                                "with --force")
-            self.save_weights(ck["params"], k)
+            # the epoch's tested weights: the running mean where the run averages them
+            average = WeightAverage.from_arrays(1, ck.get("average", {}),
+                                                str(self.out / CHECKPOINT))
+            self.save_weights(average.tested(ck["params"]), k)
             repaired.append(f"{self.out / rel}: was {problem}; rewritten from the "
                             f"checkpoint of epoch {epoch} (the same weights)")
         return repaired
@@ -849,10 +853,13 @@ def summary_dict(*, model, protocol, ds, seed, engine_name, epochs_planned, epoc
 
 
 def write_checkpoint(path: Path, *, params, engine_state, rng, epoch, history, epochs,
-                     run_id: str | None = None, root: Path | None = None) -> str:
+                     average: dict | None = None, run_id: str | None = None,
+                     root: Path | None = None) -> str:
     """Write ``checkpoint.npz`` atomically (no link followed below ``root``, the run id
-    in its zip comment); returns its sha256."""
+    in its zip comment); returns its sha256. ``average``: the running mean of the
+    weights (:meth:`dendrinet.learning.weight_average.WeightAverage.to_arrays`)."""
     arrays = {f"param.{k}": v for k, v in params.to_arrays().items()}
+    arrays.update({f"average.{k}": v for k, v in (average or {}).items()})
     arrays.update({f"engine.{k}": np.asarray(v) for k, v in engine_state.items()})
     arrays.update({f"history.{k}": v for k, v in history.arrays().items()})
     arrays["rng_state"] = np.array(json.dumps(rng.bit_generator.state))
@@ -870,6 +877,8 @@ def read_checkpoint(path: Path) -> dict:
                 str(path)),
             "engine_state": {k[len("engine."):]: v for k, v in raw.items()
                              if k.startswith("engine.")},
+            "average": {k[len("average."):]: v for k, v in raw.items()
+                        if k.startswith("average.")},
             "history": {k[len("history."):]: v for k, v in raw.items()
                         if k.startswith("history.")},
             "rng_state": json.loads(str(raw["rng_state"])),

@@ -34,6 +34,7 @@ from dendrinet.training.epochs import (History, check_epochs, check_seed, evalua
                               timed, train_epochs, warm_up)
 from dendrinet.errors import DatasetError, DendrinetError, RunError, StoreError, TrainingError
 from dendrinet.storage.locks import LOCK_NAME, FolderLock
+from dendrinet.learning.weight_average import WeightAverage
 from dendrinet.learning.rule_files import (check_allowed, file_sha256, keep_copy, read_rule,
                                             user_rule_file)
 from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PREDICTIONS, RUN_MARKER,
@@ -429,6 +430,8 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
             if progress:
                 print(line, flush=True)
         params, done = ck["params"], list(ck["epochs"])
+        average = WeightAverage.from_arrays(model.learning.average_weights_from,
+                                            ck["average"], str(out / CHECKPOINT))
         history = History.from_arrays(ck["history"])
         order_rng.bit_generator.state = ck["rng_state"]
         eng = make_engine(engine, model, protocol, params, seed)
@@ -436,6 +439,7 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     else:
         # a new run, or a resumed run killed before its first checkpoint
         params = initial_parameters(model, ds.n_inputs, init_rng)
+        average = WeightAverage(model.learning.average_weights_from)
         history, done = History(), []
         eng = make_engine(engine, model, protocol, params, seed)
         # config, then the initial weights, then the summary: a folder with a summary
@@ -471,8 +475,10 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     for epoch, hist, t_train in train_epochs(eng, protocol, ds.X_train, ds.y_train, order_rng,
                                              len(done) + 1, epochs, progress=progress is True,
                                              sample_every=sample_every):
+        # the network tested and saved: the current weights, or their running mean
+        tested = average.after_epoch(params, epoch)
         # a fresh engine per evaluation: test spikes do not disturb the training stream
-        tester = make_engine(engine, model, protocol, params, evaluation_seed(seed, epoch))
+        tester = make_engine(engine, model, protocol, tested, evaluation_seed(seed, epoch))
         result, t_test = timed(tester.evaluate, ds.X_test, ds.y_test,
                                 bar=(progress is True, ds.n_test, f"test {epoch}/{epochs}", False))
         correct = np.asarray(hist["correct"], dtype=bool)
@@ -482,7 +488,7 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         # a writer whose lock file was deleted stops here (another may have come in)
         files.check_lock(f"epoch {epoch}" + (f"; its checkpoint of epoch {epoch - 1} is kept"
                                              if epoch > 1 else ""))
-        files.save_weights(params, epoch)
+        files.save_weights(tested, epoch)
         history.append(epoch, hist)
         files.save_npz(HISTORY, history.arrays())
         files.save_npz(PREDICTIONS, {
@@ -498,7 +504,8 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
         summarize(epochs=done, status="running")
         # the checkpoint comes last: everything it refers to is on disk before it
         files.write_checkpoint(params=params, engine_state=eng.get_state(), rng=order_rng,
-                               epoch=epoch, history=history, epochs=done)
+                               epoch=epoch, history=history, epochs=done,
+                               average=average.to_arrays())
         if progress:
             r = done[-1]
             print(f"epoch {epoch}/{epochs}: train error {100 * r.train_error:6.2f}%  "
@@ -507,8 +514,8 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
                   f"{r.ms_per_test_example:.3f} ms/test example  {r.seconds:.1f} s", flush=True)
         t_epoch = time.perf_counter()
 
-    recorder = make_engine(engine, model, protocol, params, evaluation_seed(seed, epochs)) \
-        if n_spike_samples else None
+    recorder = make_engine(engine, model, protocol, average.tested(params),
+                           evaluation_seed(seed, epochs)) if n_spike_samples else None
     if recorder is not None and getattr(recorder, "has_spikes", True):  # a rate engine: none
         record_spike_sample(files.path(SPIKES), recorder, ds, model, protocol, seed, engine_name,
                              int(n_spike_samples))
