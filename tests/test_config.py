@@ -66,7 +66,7 @@ PROTOCOLS_RENAMED = {"guerguiev2017": "paper-timing", "guerguiev2017-long-settle
                      "quick": "quick"}
 #: Keys added after the recording, with the values every recorded model has.
 NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0,
-                         "average_weights_from": 0},
+                         "average_weights_from": 0, "output_slope": "sigmoid"},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
                           "output_coupling": "g_D*(V_b - V)", "hidden_extra": "",
                           "output_extra": "", "parameters": []}}

@@ -101,6 +101,25 @@ def test_output_error_and_loss_match_the_formula():
     assert loss == pytest.approx(np.sum((phi - 0.2 * sig(V)) ** 2), rel=RTOL)
 
 
+def test_the_constant_output_slope_is_the_slope_at_threshold_and_keeps_silent_units_learning():
+    rng = np.random.default_rng(3)
+    V, phi = rng.normal(0, 3, 10), rng.uniform(0, 0.2, 10)
+    e = np.empty(10)
+    loss = output_error(V, phi, 0.2, 6 / 7, e, False)
+    assert_close(e, (phi - 0.2 * sig(V)) * (6 / 7) * 0.2 * 0.25, "e_out")
+    assert loss == pytest.approx(np.sum((phi - 0.2 * sig(V)) ** 2), rel=RTOL)
+    # a unit far below threshold whose teacher drives it to 150 Hz: the paper's slope
+    # leaves it almost nothing to learn from, the constant slope the full error
+    silent = np.array([-10.0])
+    taught = np.array([0.15])
+    with_slope, constant = np.empty(1), np.empty(1)
+    output_error(silent, taught, 0.2, 6 / 7, with_slope)
+    output_error(silent, taught, 0.2, 6 / 7, constant, False)
+    assert with_slope[0] / constant[0] == pytest.approx(4 * sig(-10.0) * (1 - sig(-10.0)),
+                                                        rel=1e-12)
+    assert with_slope[0] < 2e-4 * constant[0]
+
+
 def test_hidden_error_and_plateau_statistics():
     rng = np.random.default_rng(2)
     V, af, at = rng.normal(0, 2, 50), rng.uniform(size=50), rng.uniform(size=50)
@@ -255,3 +274,29 @@ def test_learn_example_rejects_wrong_shapes():
         learn_example(params, model, [V_f[0][:3], V_f[1]], af, at, phi, s)
     with pytest.raises(DendrinetError, match="expected 2 V_f"):
         learn_example(params, model, V_f[:1], af, at, phi, s)
+
+
+def test_the_output_slope_setting_reaches_the_kernels(tmp_path):
+    import dataclasses
+
+    from dendrinet.config import load_model
+    from dendrinet.datasets import load_dataset
+    from dendrinet.learning.plasticity import make_rule
+    from dendrinet.training import train
+    from dendrinet.training.run_folder import Run
+
+    model = load_model("guerguiev2017-0hidden")
+    constant = dataclasses.replace(model, learning=dataclasses.replace(
+        model.learning, output_slope="constant"))
+    assert make_rule(model, np.zeros(0)).output_sigmoid_slope is True
+    assert make_rule(constant, np.zeros(0)).output_sigmoid_slope is False
+    data = load_dataset("digits", n_train=40, n_test=10)
+    for name, m in (("sigmoid", model), ("constant", constant)):
+        train(m, "quick", data, tmp_path / name, epochs=1, seed=0, engine="rate",
+              progress=False, n_spike_samples=0)
+    a, b = Run.open(tmp_path / "sigmoid"), Run.open(tmp_path / "constant")
+    np.testing.assert_array_equal(a.weights(0).W[0], b.weights(0).W[0])
+    # every update differs by the factor 4 sig'(V_f) <= 1: the constant slope moves more
+    change_a = np.abs(a.weights(1).W[0] - a.weights(0).W[0]).sum()
+    change_b = np.abs(b.weights(1).W[0] - b.weights(0).W[0]).sum()
+    assert change_b > change_a > 0

@@ -173,6 +173,8 @@ class FeedbackParams(TableParams):
 
 #: The learning rules shipped with dendrinet (``[learning] rule``).
 LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment")
+#: The slopes of the output layer's update (``[learning] output_slope``).
+OUTPUT_SLOPES = ("sigmoid", "constant")
 #: A user's rule: ``file.py:function``.
 RULE_PATH = re.compile(r"^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -202,6 +204,12 @@ class LearningParams(TableParams):
              "first epoch only.",
         bounds=Bounds(0, 1, reason="expected a factor per epoch between 0 and 1"),
         omit_default=True)
+    output_slope: str = setting(
+        "sigmoid", "Slope in the output layer's update: sigmoid (the paper's: the error times "
+        "sig'(V_f), the gradient of the squared rate error) or constant (sig'(0) = 1/4 for "
+        "every unit: the gradient of the cross-entropy of rates; a unit pushed far below "
+        "threshold, whose sig'(V_f) is near 0, keeps learning from its teacher instead of "
+        "staying silent).", kind="choice", choices=OUTPUT_SLOPES, omit_default=True)
     average_weights_from: int = setting(
         0, "First epoch (from 1) whose end enters a running mean of the weights: from then "
            "on the network tested, saved and used for predictions is that mean (each "

@@ -80,7 +80,7 @@ def mode_code(model: ModelConfig) -> int:
 
 
 @njit(**JIT)
-def output_error(V_f, phi_bar_t, phi_max, k_D, e):
+def output_error(V_f, phi_bar_t, phi_max, k_D, e, sigmoid_slope=True):
     """Output error, written into ``e``; returns the output loss.
 
     Parameters
@@ -95,6 +95,10 @@ def output_error(V_f, phi_bar_t, phi_max, k_D, e):
         Dendritic attenuation ``g_D / (g_L + g_D)``.
     e : float64 array (n_out,), output
         ``(phi_bar_t - phi_max sig(V_f)) k_D phi_max sig'(V_f)``, 1/ms^2.
+    sigmoid_slope : bool
+        True: the slope ``sig'(V_f)`` as above (the paper's). False: its value at
+        ``V_f = 0``, 1/4, for every unit (``[learning] output_slope = "constant"``): a unit
+        pushed far below threshold keeps learning from its teacher.
 
     Returns
     -------
@@ -106,7 +110,10 @@ def output_error(V_f, phi_bar_t, phi_max, k_D, e):
         s = sigmoid(V_f[k])
         diff = phi_bar_t[k] - phi_max * s
         loss += diff * diff
-        e[k] = diff * k_D * phi_max * s * (1.0 - s)
+        if sigmoid_slope:
+            e[k] = diff * k_D * phi_max * s * (1.0 - s)
+        else:
+            e[k] = diff * k_D * phi_max * 0.25
     return loss
 
 
@@ -332,7 +339,8 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     n_out = sizes[L]
     lo = uo[L - 1]
     hi = uo[L]
-    stats[0] = output_error(V_f[lo:hi], phi_t[lo:hi], phi_max, k_D, e[lo:hi])
+    stats[0] = output_error(V_f[lo:hi], phi_t[lo:hi], phi_max, k_D, e[lo:hi],
+                            rule.output_sigmoid_slope)
     e_bp[lo:hi] = e[lo:hi]
     # errors, top hidden layer down; all from the current (pre-update) parameters
     for l in range(L - 2, -1, -1):
@@ -399,7 +407,8 @@ def learn(net, rule, ex, out):
 #: Adding a learning parameter: the model file, its dataclass (``dendrinet.config``),
 #: one field here and the kernel that reads it.
 Rule = namedtuple("Rule", ["eta", "P_hid", "P_out", "k_B", "k_D", "phi_max", "mode",
-                           "train_hidden", "eta_Y", "Y_noise", "hidden_layer_error"])
+                           "train_hidden", "eta_Y", "Y_noise", "hidden_layer_error",
+                           "output_sigmoid_slope"])
 
 #: What the layers expose at the end of an example, flat over units (see learn_flat).
 Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "s_units",
@@ -428,7 +437,8 @@ def make_rule(model: ModelConfig, Y_noise: np.ndarray, epoch: int = 0) -> Rule:
     return Rule(eta, float(model.P_hidden),
                 float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
                 mode_code(model), bool(model.learning.train_hidden),
-                float(model.feedback.eta_Y), Y_noise, bound_rule(model))
+                float(model.feedback.eta_Y), Y_noise, bound_rule(model),
+                model.learning.output_slope == "sigmoid")
 
 
 def new_example(n_inputs: int, n_units: int) -> Example:
