@@ -137,10 +137,10 @@ def train(model: ModelConfig | str | os.PathLike | None = None,
         ``resume=True``: the run's own model is used. A user's rule file
         (``[learning] rule``) runs only when you named it
         (:func:`dendrinet.allow_rule_file`; ``--rule-file``); it is announced on stderr,
-        copied into ``config/`` (its SHA-256 in ``summary.json``) and the run trains with, and later runs, that copy
-        (:mod:`dendrinet.learning.rule_files`). Its input layer is sized to the data
-        (:mod:`dendrinet.datasets.input_coding`), and so is its output layer when the data
-        has more classes than the model has outputs.
+        copied into ``config/`` (its SHA-256 in ``summary.json``) and the run trains
+        with, and later runs, that copy (:mod:`dendrinet.learning.rule_files`). Its input
+        layer is sized to the data (:mod:`dendrinet.datasets.input_coding`), and so is
+        its output layer when the data has more classes than the model has outputs.
     protocol : ProtocolConfig, path or name
         Presentation protocol (default ``"paper-timing"``, or the run's own with
         ``resume=True``).
