@@ -119,20 +119,12 @@ def allowed() -> tuple[str, ...]:
     return tuple(sorted(_allowed))
 
 
-def check_allowed(model: ModelConfig, data: bytes | None = None) -> None:
+def check_allowed(model: ModelConfig) -> None:
     """One clear error, before anything runs, when ``model`` names a rule file whose
-    content the user has not allowed (:func:`allow`); nothing for a shipped rule.
-
-    Parameters
-    ----------
-    model : ModelConfig
-    data : bytes, optional
-        The file's content, when the caller has read it already (the bytes it will run).
-    """
+    content the user has not allowed (:func:`allow`); nothing for a shipped rule."""
     rule = user_rule_file(model)
     if rule is not None:
-        path = rule[0]
-        require_allowed(path, file_sha256(read_rule(path) if data is None else data))
+        require_allowed(rule[0], file_sha256(read_rule(rule[0])))
 
 
 def require_allowed(path: str | os.PathLike, digest: str) -> None:

@@ -54,7 +54,8 @@ class WeightAverage:
         if self.mean is None:
             self.mean = params.copy()
             return self.mean
-        for mine, now in zip(_arrays(self.mean), _arrays(params)):
+        # to_arrays names the arrays themselves (no copies), in one order: updated in place
+        for mine, now in zip(self.mean.to_arrays().values(), params.to_arrays().values()):
             mine += (now - mine) / self.count
         return self.mean
 
@@ -89,7 +90,3 @@ class WeightAverage:
             raise RunError(f"{source}: the weight average is corrupt (count {avg.count})")
         return avg
 
-
-def _arrays(params: Parameters):
-    """The parameter arrays, in a fixed order (updated in place)."""
-    return [*params.W, *params.b, *params.Y, *params.Y_noise]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from dendrinet.storage.files import write_text_atomic
 from dendrinet.errors import ConfigError, DendrinetError, RunError
-from dendrinet.learning.rule_files import allowed, check_allowed
+from dendrinet.learning.rule_files import allow, allowed, check_allowed
 from dendrinet.storage.locks import FolderLock
 from dendrinet.training.run_folder import SUMMARY, folder_state
 from dendrinet.sweep.results import (
@@ -168,7 +168,6 @@ def execute_run(spec: RunSpec, runs_dir: str, allowed_rules: tuple[str, ...] = (
     ``allowed_rules``: the SHA-256 digests of the rule files the sweep's user allowed
     (:func:`dendrinet.learning.rule_files.allow`), allowed in the worker too.
     """
-    from dendrinet.learning.rule_files import allow
     from dendrinet.training.trainer import train
 
     t0 = time.perf_counter()
