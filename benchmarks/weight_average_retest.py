@@ -10,30 +10,15 @@ presentations": the test duration changes no trained weight).
     python benchmarks/weight_average_retest.py RUN --first 16 --test-duration "1000 ms" \
         [--data-dir ../shared/data/mnist-full]
 
-Prints one line per tested network: epochs averaged, test error (%), errors.
+Prints one line per tested network: epochs averaged, test error (%), errors. (One
+network at a time: ``dendrinet evaluate RUN --average-from 16 --test-duration "1000 ms"``.)
 """
 from __future__ import annotations
 
 import argparse
-import numpy as np
 
-from dendrinet.backends import make_engine
-from dendrinet.datasets.input_coding import InputCoding
-from dendrinet.learning.weight_average import WeightAverage
-from dendrinet.sweep.parameters import apply_values
-from dendrinet.training.epochs import evaluation_seed
+from dendrinet.training.evaluation import evaluate_run
 from dendrinet.training.run_folder import Run
-from dendrinet.training.trainer import load_run_dataset
-
-
-def test_error(run: Run, params, protocol, ds) -> tuple[float, int]:
-    """Test error of ``params`` on ``ds`` with the seed of the run's last evaluation."""
-    s = run.summary
-    engine = make_engine(s.engine, run.model, protocol, params.copy(),
-                         evaluation_seed(s.seed, s.epochs_done))
-    pred = np.asarray(engine.evaluate(ds.X_test, ds.y_test)["pred"])
-    wrong = int(np.count_nonzero(pred != ds.y_test))
-    return wrong / ds.n_test, wrong
 
 
 def main(argv=None) -> None:
@@ -46,23 +31,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     run = Run.open(args.run)
-    s = run.summary
-    protocol = run.protocol
-    if args.test_duration:
-        protocol = apply_values(protocol, {"protocol.test_duration": args.test_duration}, "protocol")
-    ds, _ = load_run_dataset(run.path, run.info, s.dataset, args.data_dir, n_train=1,
-                             n_test=s.n_test)
-    ds = InputCoding.from_dict(run.info.get("input_coding"), "summary.json").apply_to(ds)
-    last = s.epochs_done
-    err, n = test_error(run, run.weights(last), protocol, ds)
-    print(f"{run.path.name}: {protocol.test_duration:g} ms tests")
-    print(f"  epoch {last} alone: {100 * err:.2f} % ({n} errors)", flush=True)
-    for first in args.first:
-        average = WeightAverage(first)
-        for epoch in range(first, last + 1):
-            tested = average.after_epoch(run.weights(epoch), epoch)
-        err, n = test_error(run, tested, protocol, ds)
-        print(f"  mean of epochs {first}-{last}: {100 * err:.2f} % ({n} errors)", flush=True)
+    last = run.summary.epochs_done
+    for first in [None, *args.first]:  # the last epoch alone, then each mean
+        r = evaluate_run(run, data_dir=args.data_dir, test_duration=args.test_duration,
+                         average_from=first)
+        if first is None:
+            print(f"{run.path.name}: {r['test_duration']:g} ms tests")
+        tested = f"epoch {last} alone" if first is None else f"mean of epochs {first}-{last}"
+        print(f"  {tested}: {100 * r['error']:.2f} % ({r['n_errors']} errors)", flush=True)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,57 @@ def test_evaluate_prints_total_and_per_class_errors(trained, capsys):
     assert int(initial.group(1)) == evaluate_run(out, epoch=0)["n_errors"]
 
 
+def test_evaluate_the_mean_of_epochs_and_another_test_duration(trained, capsys, monkeypatch):
+    """--average-from K tests the mean of the saved weights of epochs K..last (what
+    [learning] average_weights_from = K would have tested); --test-duration changes
+    only the presentations."""
+    import dendrinet.training.evaluation as evaluation
+
+    out, _ = trained
+    run = Run.open(out)
+    built = []
+    real = evaluation.make_engine
+    monkeypatch.setattr(evaluation, "make_engine",
+                        lambda name, model, protocol, params, seed:
+                        built.append((protocol, params)) or real(name, model, protocol,
+                                                                 params, seed))
+    assert main(["evaluate", str(out), "--average-from", "1", "--test-duration", "80 ms",
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    line = re.search(r"the mean of epochs 1-2 .*, 80 ms per example: test error [\d.]+% "
+                     r"\((\d+) of 100\)", text)
+    assert line, text
+    assert "recorded during training" not in text
+    # the network tested is (w1 + w2) / 2, under 80 ms presentations (the run's: 60 ms)
+    protocol, params = built[0]
+    assert protocol.test_duration == 80.0 != run.protocol.test_duration
+    assert protocol.phase_duration == run.protocol.phase_duration
+    w1, w2 = run.weights(1).to_arrays(), run.weights(2).to_arrays()
+    for name, arr in params.to_arrays().items():
+        np.testing.assert_allclose(arr, (w1[name] + w2[name]) / 2, rtol=1e-12, atol=1e-15)
+    assert not np.array_equal(params.to_arrays()["W_0"], w2["W_0"])
+    # a mean of one epoch is that epoch's weights: the recorded error, exactly
+    alone = evaluate_run(out, average_from=2)
+    assert alone["averaged"] == 2 and alone["test_duration"] == run.protocol.test_duration
+    np.testing.assert_array_equal(alone["y_pred"], evaluate_run(out)["y_pred"])
+    assert alone["error"] == run.summary.final_test_error
+
+
+def test_evaluate_refuses_a_mean_it_cannot_form(trained, capsys):
+    out = str(trained[0])
+    _one_line_error(capsys, ["evaluate", out, "--average-from", "3"],
+                    r"the mean must start at an epoch from 1 to the epoch tested \(2\), not 3")
+    _one_line_error(capsys, ["evaluate", out, "--average-from", "0"],
+                    r"not 0")
+    _one_line_error(capsys, ["evaluate", out, "--test-duration=-5 ms"],
+                    r"test duration '-5 ms': cannot be negative")
+    _one_line_error(capsys, ["evaluate", out, "--test-duration", "5 mV"],
+                    r"test duration '5 mV': .*(unit|dimension)")
+    _one_line_error(capsys, ["evaluate", out, "--test-duration", "10 ms"],
+                    r"test duration '10 ms': must be longer than the protocol's test settle "
+                    r"time \(20 ms\)")
+
+
 def test_resume_through_the_cli_extends_the_run(trained, tmp_path, tiny_model, capsys):
     out = tmp_path / "run"
     assert main(["train", "--model", tiny_model, *TINY, "--epochs", "1", "--seed", "1",

@@ -100,6 +100,21 @@ def test_a_run_tests_and_saves_the_mean_and_trains_on_as_without_it(runs):
     assert result["error"] == avg.summary.test_errors[-1]
 
 
+
+def test_evaluating_a_plain_run_with_the_mean_gives_what_the_averaging_run_recorded(runs):
+    """``evaluate_run(..., average_from=k)`` (``dendrinet evaluate --average-from``) on a
+    run trained without the mean reproduces the averaging run's test, bit for bit."""
+    from dendrinet.errors import RunError
+
+    base, _ = runs
+    avg = Run.open(base / "avg")
+    result = evaluate_run(base / "plain", average_from=2)
+    np.testing.assert_array_equal(result["y_pred"], avg.predictions()["y_pred"])
+    assert result["error"] == avg.summary.test_errors[-1]
+    with pytest.raises(RunError, match=r"averaged its weights already \(average_weights_from"
+                                       r" = 2\): its weight files hold the mean"):
+        evaluate_run(base / "avg", average_from=2)
+
 def test_a_resumed_run_continues_the_same_mean_bit_for_bit(runs):
     base, _ = runs
     a, b = Run.open(base / "avg"), Run.open(base / "resumed")

@@ -24,6 +24,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--n-test", type=non_negative_int, metavar="N",
                         help="use only the first N test examples (default: as many as the run "
                              "used on its own dataset, all of another)")
+    parser.add_argument("--test-duration", metavar="TIME",
+                        help='presentation time of each test example, e.g. "1000 ms" '
+                             "(default: the run's protocol's; longer presentations re-test "
+                             "the same weights with less spike noise)")
+    parser.add_argument("--average-from", type=non_negative_int, metavar="K",
+                        help="test the mean of the weights at the ends of epochs K to the "
+                             "epoch tested, as [learning] average_weights_from = K would "
+                             "have during training")
     add_seed_argument(parser, default=None, help="seed of the test spikes (default: the run's)")
     add_quiet_argument(parser, help="no progress bar")
     parser.set_defaults(func=run)
@@ -60,13 +68,19 @@ def run(args) -> int:
     run_ = Run.open(args.run_dir, allow_unfinished=True)
     result = evaluate_run(run_, epoch=args.epoch, dataset=args.dataset,
                           data_dir=args.data_dir, n_test=args.n_test, seed=args.seed,
+                          test_duration=args.test_duration, average_from=args.average_from,
                           progress=not args.quiet)
     n = len(result["y_true"])
-    print(f"{run_.path}: epoch {result['epoch']} of {run_.summary.model} on "
-          f"{result['dataset']}: test error {100 * result['error']:.2f}% "
-          f"({result['n_errors']} of {n})")
+    tested = (f"epoch {result['epoch']}" if result["averaged"] is None else
+              f"the mean of epochs {result['averaged']}-{result['epoch']}")
+    print(f"{run_.path}: {tested} of {run_.summary.model} on {result['dataset']}, "
+          f"{result['test_duration']:g} ms per example: test error "
+          f"{100 * result['error']:.2f}% ({result['n_errors']} of {n})")
     s = run_.summary
-    if result["epoch"] == s.epochs_done and result["dataset"] == s.dataset and n == s.n_test:
+    as_recorded = (result["averaged"] is None and args.test_duration is None
+                   and args.seed is None)
+    if (as_recorded and result["epoch"] == s.epochs_done and result["dataset"] == s.dataset
+            and n == s.n_test):
         print(f"  (recorded during training: {100 * s.final_test_error:.2f}%)")
     print("  class  examples  error")
     for k, (count, err) in enumerate(zip(result["class_counts"], result["per_class_error"])):

@@ -18,7 +18,8 @@ __all__ = ["evaluate_run"]
 
 def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset=None, *,
                  data_dir=None, n_test: int | None = None, seed: int | None = None,
-                 engine: str | Callable | None = None, progress: bool = False) -> dict:
+                 engine: str | Callable | None = None, test_duration=None,
+                 average_from: int | None = None, progress: bool = False) -> dict:
     """Evaluate the weights of one epoch of a run on a test set.
 
     Parameters
@@ -42,13 +43,23 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
         predictions exactly on the run's own test set.
     engine : optional
         Engine (default the run's).
+    test_duration : str or Quantity, optional
+        Presentation time of each test example, e.g. ``"1000 ms"`` (default the run's
+        protocol's). Training does not depend on it, so longer presentations re-test the
+        same weights with less spike noise.
+    average_from : int, optional
+        Test the mean of the weights at the ends of epochs ``average_from .. epoch``
+        (``[learning] average_weights_from``): for a run trained without averaging, what
+        it would have recorded with it. Refused for a run that averaged already (its
+        weight files hold the mean).
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     dict
-        ``epoch``, ``dataset``, ``y_true``, ``y_pred``, ``mean_V``, ``error``
+        ``epoch``, ``averaged`` (first epoch of the mean, or None), ``test_duration``
+        (ms), ``dataset``, ``y_true``, ``y_pred``, ``mean_V``, ``error``
         (fraction), ``n_errors``, ``per_class_error`` (fraction per class, NaN for
         classes without examples), ``class_counts``.
     """
@@ -57,8 +68,10 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
     s = run.summary
     if epoch is None:
         epoch = s.epochs_done
-    params = run.weights(epoch)
     model, protocol = run.model, run.protocol
+    params = _tested_weights(run, int(epoch), average_from)
+    if test_duration is not None:
+        protocol = with_test_duration(protocol, test_duration)
     if dataset is None:
         dataset = s.dataset
         n_test = s.n_test if n_test is None else n_test
@@ -88,7 +101,52 @@ def evaluate_run(run: Run | str | os.PathLike, epoch: int | None = None, dataset
     errors = np.bincount(ds.y_test, weights=wrong, minlength=model.n_outputs)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(counts > 0, errors / np.maximum(counts, 1), np.nan)
-    return {"epoch": int(epoch), "dataset": ds.name, "y_true": ds.y_test, "y_pred": y_pred,
+    return {"epoch": int(epoch), "averaged": average_from,
+            "test_duration": float(protocol.test_duration), "dataset": ds.name, "y_true": ds.y_test, "y_pred": y_pred,
             "mean_V": np.asarray(result["mean_V"]), "error": float(wrong.mean()),
             "n_errors": int(wrong.sum()), "per_class_error": per_class,
             "class_counts": counts}
+
+
+def with_test_duration(protocol, test_duration):
+    """``protocol`` with another test presentation time, read and checked like the
+    protocol file's ``[test] duration`` (a time with its unit, within the limits)."""
+    import dataclasses
+
+    from dendrinet.config.fields import read_values
+    from dendrinet.config.protocol import PROTOCOL_SETTINGS
+    from dendrinet.errors import ConfigError
+
+    value = test_duration if isinstance(test_duration, str) else str(test_duration)
+    setting = next(s for s in PROTOCOL_SETTINGS if s.name == "test_duration")
+    try:
+        ms = read_values([setting], {setting.key: value}, "[test]")[setting.name]
+        if ms <= protocol.test_settle:
+            raise ConfigError(f": must be longer than the protocol's test settle time "
+                              f"({protocol.test_settle:g} ms), after which the test averages")
+        changed = dataclasses.replace(protocol, test_duration=ms)
+        changed.check("")
+    except ConfigError as exc:  # the protocol file's key means nothing here
+        reason = str(exc).split(": ", 1)[-1].strip()
+        raise ConfigError(f"test duration {value!r}: {reason}") from None
+    return changed
+
+
+def _tested_weights(run: Run, epoch: int, average_from: int | None):
+    """The weights of ``epoch``, or the mean of those of epochs ``average_from..epoch``."""
+    if average_from is None:
+        return run.weights(epoch)
+    from dendrinet.learning.weight_average import WeightAverage
+
+    already = run.model.learning.average_weights_from
+    if already:
+        raise RunError(f"{run.path} averaged its weights already (average_weights_from = "
+                       f"{already}): its weight files hold the mean; evaluate them without "
+                       "--average-from")
+    if isinstance(average_from, bool) or not 1 <= int(average_from) <= epoch:
+        raise RunError(f"the mean must start at an epoch from 1 to the epoch tested "
+                       f"({epoch}), not {average_from}")
+    average = WeightAverage(int(average_from))
+    for k in range(int(average_from), epoch + 1):
+        tested = average.after_epoch(run.weights(k), k)
+    return tested
