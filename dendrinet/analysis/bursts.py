@@ -1,0 +1,168 @@
+"""Events and bursts of spike trains: the code of burst-multiplexing neurons.
+
+A pyramidal neuron can send two signals in one spike train (Naud & Sprekeler, PNAS 2018;
+Payeur et al., Nature Neuroscience 2021, "burstprop"): *events*, the rate of which carries
+its somatic (feedforward) drive, and *bursts*, whose share of the events (the burst
+probability) carries its apical (feedback) drive. With the definition of those papers,
+for a neuron's spikes in time order and an interval ``burst_isi`` (16 ms):
+
+- a spike is an **event** when the neuron's previous spike lies ``burst_isi`` or more
+  before it (or there is none in the window): the first spike of each group of spikes
+  closer than ``burst_isi``;
+- an event is a **burst** when the neuron's next spike follows it within less than
+  ``burst_isi`` (the group has two spikes or more); a burst is counted once, at its
+  event, however many spikes it has.
+
+So ``burst probability = bursts / events`` is 0 for a neuron whose spikes are all
+isolated, 1 for one that fires only in groups. For a Poisson train of rate ``r`` the
+events have rate ``r exp(-r burst_isi)`` and the burst probability is
+``1 - exp(-r burst_isi)`` (each interval is independent): at 20 Hz and 16 ms, 0.27.
+
+Each function takes spikes in the forms of :mod:`dendrinet.analysis.statistics` (a list
+of ``neo.SpikeTrain``, a ``(times_ms, node_ids)`` pair, or a ``SpikeStore`` and a
+population, streamed chunk by chunk) and returns a ``quantities`` array, one value per
+neuron. Spikes outside the window ``[t_start, t_stop)`` are not seen: a neuron's first
+spike in the window is an event, and a group cut by ``t_stop`` after its first spike is
+an event without a burst.
+"""
+from __future__ import annotations
+
+import numpy as np
+import quantities as pq
+
+from dendrinet.analysis.spiketrains import DEFAULT_CHUNK_SIZE, SpikeSource, to_ms, to_source
+from dendrinet.errors import DendrinetError
+
+__all__ = ["event_rate", "burst_rate", "burst_probability", "BURST_ISI_MS"]
+
+#: The interval that separates events from the spikes of a burst (Payeur et al. 2021), ms.
+BURST_ISI_MS = 16.0
+
+_SOURCE_DOC = """spikes : list of neo.SpikeTrain, (times_ms, node_ids) pair, or SpikeStore
+        Spikes to analyse (see :mod:`dendrinet.analysis.spiketrains`).
+    population : str, optional
+        Population name, required with a SpikeStore.
+    burst_isi : float (ms) or time Quantity
+        A spike closer than this to the neuron's previous spike belongs to that spike's
+        burst (default 16 ms).
+    t_start, t_stop : float (ms) or time Quantity, optional
+        Analysis window ``[t_start, t_stop)``; required with a flat pair.
+    n_nodes : int, optional
+        Number of neurons; required with a flat pair.
+    chunk_size : int
+        Spikes per block read from a SpikeStore."""
+
+
+def _doc(func):
+    func.__doc__ = func.__doc__.replace("{source}", _SOURCE_DOC)
+    return func
+
+
+def _check_burst_isi(burst_isi) -> float:
+    value = to_ms(burst_isi, "burst_isi")
+    if not value > 0:
+        raise DendrinetError(f"burst_isi must be a positive time, got {value} ms")
+    return value
+
+
+def _counts(source: SpikeSource, burst_isi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Events and bursts of each neuron, in one pass over the time-ordered chunks.
+
+    A spike is an event when its interval to the neuron's previous spike is at least
+    ``burst_isi`` (or it has none); a spike that is *not* an event while its previous
+    spike *is* one is the second spike of a burst, so counting those counts the bursts.
+    The last two spike times of each neuron are carried across chunks."""
+    n = source.n_nodes
+    last = np.full(n, -np.inf)          # previous spike of each neuron (-inf: none yet)
+    last_was_event = np.zeros(n, bool)
+    events, bursts = np.zeros(n), np.zeros(n)
+    for times, node_ids in source.chunks():
+        if times.size == 0:
+            continue
+        order = np.lexsort((times, node_ids))
+        nodes, t = node_ids[order], times[order]
+        first = np.empty(nodes.size, bool)
+        first[0] = True
+        np.not_equal(nodes[1:], nodes[:-1], out=first[1:])
+        previous = np.empty_like(t)
+        previous[1:] = t[:-1]
+        previous[first] = last[nodes[first]]
+        is_event = t - previous >= burst_isi
+        previous_event = np.empty_like(is_event)
+        previous_event[1:] = is_event[:-1]
+        previous_event[first] = last_was_event[nodes[first]]
+        second = ~is_event & previous_event
+        events += np.bincount(nodes, weights=is_event, minlength=n)
+        bursts += np.bincount(nodes, weights=second, minlength=n)
+        final = np.roll(first, -1)  # each neuron's last spike in this chunk
+        last[nodes[final]] = t[final]
+        last_was_event[nodes[final]] = is_event[final]
+    return events, bursts
+
+
+def _source(spikes, population, t_start, t_stop, n_nodes, chunk_size) -> SpikeSource:
+    return to_source(spikes, population, t_start=t_start, t_stop=t_stop, n_nodes=n_nodes,
+                     chunk_size=chunk_size)
+
+
+@_doc
+def event_rate(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_start=None, t_stop=None,
+               n_nodes=None, chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
+    """Rate of events (isolated spikes and first spikes of bursts) of each neuron.
+
+    Parameters
+    ----------
+    {source}
+
+    Returns
+    -------
+    pq.Quantity, shape (n_nodes,), Hz
+        Events divided by the window length; at most the firing rate.
+    """
+    burst_isi = _check_burst_isi(burst_isi)
+    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
+    events, _ = _counts(source, burst_isi)
+    return pq.Quantity(events / (source.duration_ms / 1000.0), pq.Hz)
+
+
+@_doc
+def burst_rate(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_start=None, t_stop=None,
+               n_nodes=None, chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
+    """Rate of bursts (events followed by another spike within ``burst_isi``) of each
+    neuron.
+
+    Parameters
+    ----------
+    {source}
+
+    Returns
+    -------
+    pq.Quantity, shape (n_nodes,), Hz
+        Bursts divided by the window length; at most the event rate.
+    """
+    burst_isi = _check_burst_isi(burst_isi)
+    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
+    _, bursts = _counts(source, burst_isi)
+    return pq.Quantity(bursts / (source.duration_ms / 1000.0), pq.Hz)
+
+
+@_doc
+def burst_probability(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_start=None,
+                      t_stop=None, n_nodes=None, chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
+    """Share of each neuron's events that are bursts (``burst_rate / event_rate``).
+
+    Parameters
+    ----------
+    {source}
+
+    Returns
+    -------
+    pq.Quantity, shape (n_nodes,), dimensionless
+        In [0, 1]; NaN for a neuron without events in the window.
+    """
+    burst_isi = _check_burst_isi(burst_isi)
+    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
+    events, bursts = _counts(source, burst_isi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(events > 0, bursts / np.maximum(events, 1), np.nan)
+    return pq.Quantity(share, pq.dimensionless)
