@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import quantities as pq
 
-from dendrinet.analysis import burst_probability, burst_rate, event_rate
+from dendrinet.analysis import (burst_probability, burst_rate, event_rate, plot_bursts,
+                                spike_kinds)
+from dendrinet.analysis.bursts import BURST_START, IN_BURST, SINGLE
 from dendrinet.errors import DendrinetError
 from test_analysis_statistics import ChunkedStore, poisson_spikes, to_neo, window
 
@@ -103,3 +105,47 @@ def test_a_bad_burst_interval_is_one_clear_error(bad, message):
     with pytest.raises(DendrinetError, match=message) as info:
         burst_probability((times, ids), burst_isi=bad, t_start=0, t_stop=10, n_nodes=1)
     assert "\n" not in str(info.value)
+
+
+def test_spike_kinds_name_each_spike_and_agree_with_the_counts():
+    times = np.array([215.9, 0, 5, 10, 50, 100, 110, 126, 200, 3.0])  # any order
+    ids = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    kinds = spike_kinds(times, ids)
+    expected = {0: BURST_START, 5: IN_BURST, 10: IN_BURST, 50: SINGLE, 100: BURST_START,
+                110: IN_BURST, 126: SINGLE, 200: BURST_START, 215.9: IN_BURST}
+    assert [int(k) for k in kinds[:-1]] == [expected[t] for t in times[:-1]]
+    assert kinds[-1] == SINGLE  # neuron 1's only spike
+    order = np.argsort(times)
+    kw = dict(t_start=0.0, t_stop=1000.0, n_nodes=2)
+    events = event_rate((times[order], ids[order]), **kw).magnitude
+    bursts = burst_rate((times[order], ids[order]), **kw).magnitude
+    np.testing.assert_array_equal(events, [np.sum((kinds != IN_BURST) & (ids == n))
+                                           for n in (0, 1)])
+    np.testing.assert_array_equal(bursts, [np.sum((kinds == BURST_START) & (ids == n))
+                                           for n in (0, 1)])
+    assert spike_kinds(np.array([0.0, 5.0]) * pq.s, np.array([0, 0]))[1] == SINGLE  # 5 s apart
+    with pytest.raises(DendrinetError, match="equal length"):
+        spike_kinds(np.zeros(3), np.zeros(2, int))
+
+
+def test_plot_bursts_draws_each_kind_where_its_spikes_are():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(4)
+    times, _, burst = burst_train(rng, 60, 0.5)
+    ids = np.zeros(times.size, np.int64)
+    ax = plot_bursts(times, ids, presentations={"t_start": np.array([0.0]),
+                                                "t_stop": np.array([times[-1] + 1]),
+                                                "phase": np.array(["forward"])})
+    kinds = spike_kinds(times, ids)
+    drawn = {c.get_gid(): c.get_offsets() for c in ax.collections if c.get_gid()}
+    for gid, kind in (("single", SINGLE), ("burst-start", BURST_START), ("in-burst", IN_BURST)):
+        np.testing.assert_array_equal(np.asarray(drawn[gid])[:, 0], times[kinds == kind])
+    assert (kinds == BURST_START).sum() == burst.sum()
+    texts = [t.get_text() for legend in ax.findobj(matplotlib.legend.Legend)
+             for t in [legend.get_title(), *legend.get_texts()]]
+    assert f"burst probability {burst.mean():.2f}" in texts
+    assert f"burst: event ({burst.sum()})" in texts and "forward" in texts  # one legend
+    plt.close(ax.figure)

@@ -20,7 +20,7 @@ Training runs (a run folder written by ``dendrinet train``, or a ``Run``, opened
 >>> write_report("runs/1hidden", "reports/1hidden")          # doctest: +SKIP
 """
 
-from dendrinet.analysis.bursts import burst_probability, burst_rate, event_rate
+from dendrinet.analysis.bursts import burst_probability, burst_rate, event_rate, spike_kinds
 from dendrinet.analysis.interop import to_neo, to_nwb
 from dendrinet.analysis.learned_weights import (
     alignment_angle, feedback_alignment, receptive_field_grid, receptive_fields,
@@ -36,7 +36,7 @@ from dendrinet.analysis.learning_plots import (
 )
 from dendrinet.analysis.plateaus import plateau_distributions
 from dendrinet.analysis.plots import (
-    plot_isi_histogram, plot_psth, plot_raster, plot_rate_heatmap,
+    plot_bursts, plot_isi_histogram, plot_psth, plot_raster, plot_rate_heatmap,
 )
 from dendrinet.analysis.report import write_report
 from dendrinet.analysis.run_data import hidden_layers, open_run
@@ -50,7 +50,7 @@ __all__ = [
     "SpikeSource", "to_source",
     "mean_firing_rate", "population_rate", "spike_counts", "rates_by_presentation", "psth",
     "isi", "isi_histogram", "cv", "cv2", "fano_factor", "synchrony",
-    "event_rate", "burst_rate", "burst_probability",
+    "event_rate", "burst_rate", "burst_probability", "spike_kinds", "plot_bursts",
     "plot_raster", "plot_rate_heatmap", "plot_psth", "plot_isi_histogram",
     "open_run", "hidden_layers",
     "learning_curves", "losses", "backprop_angles", "confusion_matrix", "per_class_error",

@@ -30,32 +30,28 @@ from __future__ import annotations
 import numpy as np
 import quantities as pq
 
-from dendrinet.analysis.spiketrains import DEFAULT_CHUNK_SIZE, SpikeSource, to_ms, to_source
+from dendrinet.analysis.spiketrains import (DEFAULT_CHUNK_SIZE, SpikeSource, document_source,
+                                            to_ms, to_source)
 from dendrinet.errors import DendrinetError
 
-__all__ = ["event_rate", "burst_rate", "burst_probability", "BURST_ISI_MS"]
+__all__ = ["event_rate", "burst_rate", "burst_probability", "spike_kinds", "BURST_ISI_MS",
+           "SINGLE", "BURST_START", "IN_BURST"]
 
 #: The interval that separates events from the spikes of a burst (Payeur et al. 2021), ms.
 BURST_ISI_MS = 16.0
+#: Kinds of spikes (:func:`spike_kinds`): an event that is not a burst, an event that is,
+#: and a later spike of a burst.
+SINGLE, BURST_START, IN_BURST = 0, 1, 2
 
-_SOURCE_DOC = """spikes : list of neo.SpikeTrain, (times_ms, node_ids) pair, or SpikeStore
-        Spikes to analyse (see :mod:`dendrinet.analysis.spiketrains`).
-    population : str, optional
-        Population name, required with a SpikeStore.
-    burst_isi : float (ms) or time Quantity
+#: The docstring entry of ``burst_isi``, after the spikes' (``{source}``).
+_BURST_ISI_DOC = """burst_isi : float (ms) or time Quantity
         A spike closer than this to the neuron's previous spike belongs to that spike's
-        burst (default 16 ms).
-    t_start, t_stop : float (ms) or time Quantity, optional
-        Analysis window ``[t_start, t_stop)``; required with a flat pair.
-    n_nodes : int, optional
-        Number of neurons; required with a flat pair.
-    chunk_size : int
-        Spikes per block read from a SpikeStore."""
+        burst (default 16 ms)."""
 
 
 def _doc(func):
-    func.__doc__ = func.__doc__.replace("{source}", _SOURCE_DOC)
-    return func
+    func.__doc__ = func.__doc__.replace("{burst_isi}", _BURST_ISI_DOC)
+    return document_source(func)
 
 
 def _check_burst_isi(burst_isi) -> float:
@@ -100,9 +96,14 @@ def _counts(source: SpikeSource, burst_isi: float) -> tuple[np.ndarray, np.ndarr
     return events, bursts
 
 
-def _source(spikes, population, t_start, t_stop, n_nodes, chunk_size) -> SpikeSource:
-    return to_source(spikes, population, t_start=t_start, t_stop=t_stop, n_nodes=n_nodes,
-                     chunk_size=chunk_size)
+def _events_and_bursts(spikes, population, burst_isi, t_start, t_stop, n_nodes, chunk_size
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Events and bursts of each neuron and the window's length in seconds."""
+    burst_isi = _check_burst_isi(burst_isi)
+    source = to_source(spikes, population, t_start=t_start, t_stop=t_stop, n_nodes=n_nodes,
+                       chunk_size=chunk_size)
+    events, bursts = _counts(source, burst_isi)
+    return events, bursts, source.duration_ms / 1000.0
 
 
 @_doc
@@ -113,16 +114,16 @@ def event_rate(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_start=None,
     Parameters
     ----------
     {source}
+    {burst_isi}
 
     Returns
     -------
     pq.Quantity, shape (n_nodes,), Hz
         Events divided by the window length; at most the firing rate.
     """
-    burst_isi = _check_burst_isi(burst_isi)
-    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
-    events, _ = _counts(source, burst_isi)
-    return pq.Quantity(events / (source.duration_ms / 1000.0), pq.Hz)
+    events, _, seconds = _events_and_bursts(spikes, population, burst_isi, t_start, t_stop,
+                                            n_nodes, chunk_size)
+    return pq.Quantity(events / seconds, pq.Hz)
 
 
 @_doc
@@ -134,16 +135,16 @@ def burst_rate(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_start=None,
     Parameters
     ----------
     {source}
+    {burst_isi}
 
     Returns
     -------
     pq.Quantity, shape (n_nodes,), Hz
         Bursts divided by the window length; at most the event rate.
     """
-    burst_isi = _check_burst_isi(burst_isi)
-    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
-    _, bursts = _counts(source, burst_isi)
-    return pq.Quantity(bursts / (source.duration_ms / 1000.0), pq.Hz)
+    _, bursts, seconds = _events_and_bursts(spikes, population, burst_isi, t_start, t_stop,
+                                            n_nodes, chunk_size)
+    return pq.Quantity(bursts / seconds, pq.Hz)
 
 
 @_doc
@@ -154,15 +155,62 @@ def burst_probability(spikes, population=None, *, burst_isi=BURST_ISI_MS, t_star
     Parameters
     ----------
     {source}
+    {burst_isi}
 
     Returns
     -------
     pq.Quantity, shape (n_nodes,), dimensionless
         In [0, 1]; NaN for a neuron without events in the window.
     """
-    burst_isi = _check_burst_isi(burst_isi)
-    source = _source(spikes, population, t_start, t_stop, n_nodes, chunk_size)
-    events, bursts = _counts(source, burst_isi)
+    events, bursts, _ = _events_and_bursts(spikes, population, burst_isi, t_start, t_stop,
+                                           n_nodes, chunk_size)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(events > 0, bursts / np.maximum(events, 1), np.nan)
     return pq.Quantity(share, pq.dimensionless)
+
+
+@_doc
+def spike_kinds(times_ms, node_ids, *, burst_isi=BURST_ISI_MS) -> np.ndarray:
+    """The kind of every spike: :data:`SINGLE` (an event that is not a burst),
+    :data:`BURST_START` (an event that is a burst) or :data:`IN_BURST` (a later spike of
+    a burst), by the definitions of this module.
+
+    Parameters
+    ----------
+    times_ms : array, ms (or time Quantity)
+        Spike times, in any order.
+    node_ids : array of int
+        Neuron of each spike.
+    {burst_isi}
+
+    Returns
+    -------
+    numpy.ndarray of int8, shape like ``times_ms``
+        So that ``kinds != IN_BURST`` counts the events and ``kinds == BURST_START`` the
+        bursts of :func:`event_rate` and :func:`burst_rate` on the same spikes.
+    """
+    burst_isi = _check_burst_isi(burst_isi)
+    times = np.asarray(times_ms.rescale(pq.ms).magnitude if isinstance(times_ms, pq.Quantity)
+                       else times_ms, dtype=np.float64)
+    nodes = np.asarray(node_ids)
+    if times.ndim != 1 or times.shape != nodes.shape:
+        raise DendrinetError(f"times_ms and node_ids must be 1-D of equal length, got "
+                             f"shapes {times.shape} and {nodes.shape}")
+    if np.isnan(times).any():
+        raise DendrinetError("times_ms contains NaN")
+    kinds = np.full(times.size, IN_BURST, np.int8)
+    if times.size == 0:
+        return kinds
+    order = np.lexsort((times, nodes))
+    t, n = times[order], nodes[order]
+    first = np.empty(t.size, bool)
+    first[0] = True
+    np.not_equal(n[1:], n[:-1], out=first[1:])
+    is_event = first.copy()
+    is_event[1:] |= t[1:] - t[:-1] >= burst_isi
+    has_next = np.empty(t.size, bool)
+    has_next[:-1] = ~first[1:] & ~is_event[1:]   # the next spike is of the same group
+    has_next[-1] = False
+    sorted_kinds = np.where(is_event, np.where(has_next, BURST_START, SINGLE), IN_BURST)
+    kinds[order] = sorted_kinds
+    return kinds

@@ -1,4 +1,5 @@
-"""Matplotlib plots of spike output: raster, rate heatmap, PSTH, ISI histogram.
+"""Matplotlib plots of spike output: raster (also with events and bursts told apart), rate
+heatmap, PSTH, ISI histogram.
 
 Each function draws into ``ax`` (a new figure when ``ax`` is None) and returns
 the Axes; axis labels carry units. Nothing here calls ``plt.show``, so the
@@ -94,6 +95,65 @@ def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=
     ax = _new_axes(ax, (9, 4))
     ax.scatter(times, node_ids, s=marker_size, marker="|", color="black", linewidths=0.8,
                rasterized=times.size > 20_000)
+    return _finish_raster(ax, node_ids, presentations)
+
+
+#: gids and colours of the three kinds of spikes in :func:`plot_bursts`.
+BURST_STYLES = {"single": ("single event", "0.25"), "burst-start": ("burst: event", "tab:red"),
+                "in-burst": ("burst: later spikes", "tab:orange")}
+
+
+def plot_bursts(times_ms, node_ids, presentations=None, ax=None, *, burst_isi=16.0,
+                marker_size=4.0):
+    """Spike raster with events and bursts told apart
+    (:mod:`dendrinet.analysis.bursts`): single events, the events that start bursts and
+    the later spikes of bursts in three colours, the legend giving their counts and the
+    burst probability (bursts / events) of all neurons together.
+
+    Parameters
+    ----------
+    times_ms, node_ids, presentations, ax, marker_size
+        As :func:`plot_raster`.
+    burst_isi : float (ms) or time Quantity
+        A spike closer than this to its neuron's previous spike belongs to its burst.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The spikes of each kind are one collection, with gid ``"single"``,
+        ``"burst-start"`` or ``"in-burst"``.
+    """
+    from dendrinet.analysis.bursts import BURST_START, IN_BURST, SINGLE, spike_kinds
+
+    times = _magnitude(times_ms, pq.ms, "times_ms")
+    node_ids = np.asarray(node_ids)
+    kinds = spike_kinds(times, node_ids, burst_isi=burst_isi)
+    ax = _new_axes(ax, (9, 4))
+    counts, handles = {}, []
+    for kind, gid in ((SINGLE, "single"), (BURST_START, "burst-start"),
+                      (IN_BURST, "in-burst")):
+        chosen = kinds == kind
+        counts[gid] = int(chosen.sum())
+        label, colour = BURST_STYLES[gid]
+        handles.append(ax.scatter(times[chosen], node_ids[chosen], s=marker_size, marker="|",
+                                  color=colour, linewidths=0.8, gid=gid,
+                                  rasterized=times.size > 20_000,
+                                  label=f"{label} ({counts[gid]})"))
+    _finish_raster(ax, node_ids, presentations)
+    events = counts["single"] + counts["burst-start"]
+    share = f"{counts['burst-start'] / events:.2f}" if events else "-"
+    labels = [h.get_label() for h in handles]
+    if ax.get_legend() is not None:  # the phases' legend: one legend holds both
+        phases = ax.get_legend()
+        handles = [*phases.legend_handles, *handles]
+        labels = [*(t.get_text() for t in phases.get_texts()), *labels]
+    ax.legend(handles, labels, title=f"burst probability {share}", loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False, markerscale=2)
+    return ax
+
+
+def _finish_raster(ax, node_ids, presentations):
+    """Axis labels, whole neuron indices and the presentation windows of a raster."""
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron index")
     ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))

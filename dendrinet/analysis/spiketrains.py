@@ -32,6 +32,24 @@ DEFAULT_CHUNK_SIZE = 2_000_000
 
 Chunk = tuple[np.ndarray, np.ndarray]
 
+#: The parameters every statistic takes its spikes with, for its docstring's ``{source}``.
+SOURCE_PARAMETERS = """spikes : list of neo.SpikeTrain, (times_ms, node_ids) pair, or SpikeStore
+        Spikes to analyse (see :mod:`dendrinet.analysis.spiketrains`).
+    population : str, optional
+        Population name, required with a SpikeStore.
+    t_start, t_stop : float (ms) or time Quantity, optional
+        Analysis window ``[t_start, t_stop)``; required with a flat pair.
+    n_nodes : int, optional
+        Number of neurons; required with a flat pair.
+    chunk_size : int
+        Spikes per block read from a SpikeStore."""
+
+
+def document_source(func):
+    """Put :data:`SOURCE_PARAMETERS` in place of ``{source}`` in ``func``'s docstring."""
+    func.__doc__ = func.__doc__.replace("{source}", SOURCE_PARAMETERS)
+    return func
+
 
 @dataclass(frozen=True)
 class SpikeSource:

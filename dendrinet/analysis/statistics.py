@@ -24,28 +24,12 @@ import quantities as pq
 
 from dendrinet.errors import DendrinetError
 from dendrinet.analysis.spiketrains import (DEFAULT_CHUNK_SIZE, SpikeSource, check_result_size,
-                                            to_ms, to_source)
+                                            document_source, to_ms, to_source)
 
 __all__ = [
     "mean_firing_rate", "population_rate", "spike_counts", "rates_by_presentation",
     "psth", "isi", "isi_histogram", "cv", "cv2", "fano_factor", "synchrony",
 ]
-
-_SOURCE_DOC = """spikes : list of neo.SpikeTrain, (times_ms, node_ids) pair, or SpikeStore
-        Spikes to analyse (see :mod:`dendrinet.analysis.spiketrains`).
-    population : str, optional
-        Population name, required with a SpikeStore.
-    t_start, t_stop : float (ms) or time Quantity, optional
-        Analysis window ``[t_start, t_stop)``; required with a flat pair.
-    n_nodes : int, optional
-        Number of neurons; required with a flat pair.
-    chunk_size : int
-        Spikes per block read from a SpikeStore."""
-
-
-def _doc(func):
-    func.__doc__ = func.__doc__.replace("{source}", _SOURCE_DOC)
-    return func
 
 
 # --------------------------------------------------------------------- helpers
@@ -156,7 +140,7 @@ def _node_counts(source: SpikeSource) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- rates
-@_doc
+@document_source
 def mean_firing_rate(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
                      chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Mean firing rate of each neuron over the window.
@@ -176,7 +160,7 @@ def mean_firing_rate(spikes, population=None, *, t_start=None, t_stop=None, n_no
     return pq.Quantity(_node_counts(source) / (source.duration_ms / 1000.0), pq.Hz)
 
 
-@_doc
+@document_source
 def population_rate(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
                     chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Mean firing rate of the population (all spikes / neurons / window length).
@@ -197,7 +181,7 @@ def population_rate(spikes, population=None, *, t_start=None, t_stop=None, n_nod
     return pq.Quantity(total / source.n_nodes / (source.duration_ms / 1000.0), pq.Hz)
 
 
-@_doc
+@document_source
 def spike_counts(spikes, population=None, *, bin_ms, t_start=None, t_stop=None, n_nodes=None,
                  chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Spike counts of each neuron in consecutive bins.
@@ -310,7 +294,7 @@ def rates_by_presentation(spikes, population=None, *, presentations=None, phase=
     return pq.Quantity(rates, pq.Hz)
 
 
-@_doc
+@document_source
 def psth(spikes, population=None, *, bin_ms, t_start=None, t_stop=None, n_nodes=None,
          chunk_size=DEFAULT_CHUNK_SIZE) -> tuple[pq.Quantity, pq.Quantity]:
     """Peri-stimulus time histogram: population rate in consecutive bins.
@@ -340,7 +324,7 @@ def psth(spikes, population=None, *, bin_ms, t_start=None, t_stop=None, n_nodes=
 
 
 # --------------------------------------------------------------------- intervals
-@_doc
+@document_source
 def isi(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
         chunk_size=DEFAULT_CHUNK_SIZE) -> list[pq.Quantity]:
     """Inter-spike intervals of each neuron, in time order.
@@ -371,7 +355,7 @@ def isi(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
     return [pq.Quantity(part, pq.ms) for part in np.split(intervals[order], splits)]
 
 
-@_doc
+@document_source
 def isi_histogram(spikes, population=None, *, bin_ms=1.0, max_ms=200.0, t_start=None,
                   t_stop=None, n_nodes=None, chunk_size=DEFAULT_CHUNK_SIZE
                   ) -> tuple[pq.Quantity, pq.Quantity]:
@@ -405,7 +389,7 @@ def isi_histogram(spikes, population=None, *, bin_ms=1.0, max_ms=200.0, t_start=
     return pq.Quantity(counts, pq.dimensionless), pq.Quantity(bin_ms * np.arange(n_bins + 1), pq.ms)
 
 
-@_doc
+@document_source
 def cv(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
        chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Coefficient of variation of each neuron's inter-spike intervals.
@@ -451,7 +435,7 @@ def cv(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
     return pq.Quantity(result, pq.dimensionless)
 
 
-@_doc
+@document_source
 def cv2(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
         chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Local coefficient of variation CV2 of each neuron (Holt et al. 1996).
@@ -486,7 +470,7 @@ def cv2(spikes, population=None, *, t_start=None, t_stop=None, n_nodes=None,
 
 
 # --------------------------------------------------------------------- variability
-@_doc
+@document_source
 def fano_factor(spikes, population=None, *, bin_ms=None, t_start=None, t_stop=None,
                 n_nodes=None, chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Fano factor (variance / mean) of spike counts.
@@ -521,7 +505,7 @@ def fano_factor(spikes, population=None, *, bin_ms=None, t_start=None, t_stop=No
     return pq.Quantity(result, pq.dimensionless)
 
 
-@_doc
+@document_source
 def synchrony(spikes, population=None, *, bin_ms=5.0, t_start=None, t_stop=None, n_nodes=None,
               chunk_size=DEFAULT_CHUNK_SIZE) -> pq.Quantity:
     """Golomb's population synchrony index chi, from binned spike counts.
