@@ -126,6 +126,18 @@ def test_receptive_field_figure_shows_the_centred_grid(run_dir):
     assert low == -high == -np.nanmax(np.abs(shown))  # zero-centred colour scale
 
 
+
+def test_fields_of_features_without_an_image_are_one_matrix():
+    """A table's columns (fields of height 1) are drawn as a neuron x feature matrix,
+    each row minus its mean, not as a grid of one-pixel strips."""
+    weights = np.random.default_rng(0).normal(size=(40, 12))  # 40 features, 12 neurons
+    fields = receptive_fields(weights, image_shape=(1, 40))
+    fig = plot_receptive_fields(fields)
+    ax = fig.axes[0]
+    shown = np.asarray(ax.images[0].get_array())
+    np.testing.assert_allclose(shown, weights.T - weights.T.mean(axis=1, keepdims=True))
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("feature", "neuron")
+
 # ---------------------------------------------------------------- statistics
 def test_weight_statistics_per_epoch(run_dir):
     stats = weight_statistics(run_dir)

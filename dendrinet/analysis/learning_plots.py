@@ -10,6 +10,7 @@ Figure. Axis labels carry units. Nothing here calls ``plt.show``.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 from dendrinet.analysis.learned_weights import receptive_field_grid
@@ -245,7 +246,9 @@ def plot_receptive_fields(fields, *, n_cols: int | None = None, title: str | Non
     ----------
     fields : ndarray, shape (n_units, height, width)
         From :func:`dendrinet.analysis.learned_weights.receptive_fields`. Each field is
-        shown minus its mean, so that the pattern, not the offset, is visible.
+        shown minus its mean, so that the pattern, not the offset, is visible. Fields of
+        height 1 (features that are not an image, e.g. a table's columns) are drawn as one
+        matrix, a row per neuron and a column per feature.
     n_cols : int, optional
         Fields per row.
     title : str, optional
@@ -256,19 +259,29 @@ def plot_receptive_fields(fields, *, n_cols: int | None = None, title: str | Non
     -------
     matplotlib.figure.Figure
         One image (``fig.axes[0].images[0]``) holding
-        :func:`~dendrinet.analysis.learned_weights.receptive_field_grid`.
+        :func:`~dendrinet.analysis.learned_weights.receptive_field_grid` (fields of height
+        1: the ``(n_units, width)`` matrix).
     """
     fields = np.asarray(fields, dtype=np.float64)
     if fields.ndim != 3:
         raise DendrinetError(f"fields must be (n_units, height, width), got shape {fields.shape}")
     centred = fields - fields.mean(axis=(1, 2), keepdims=True)
-    grid = receptive_field_grid(centred, n_cols)
+    rows = fields.shape[1] == 1  # features without an image: one row per neuron
+    grid = centred[:, 0, :] if rows else receptive_field_grid(centred, n_cols)
     limit = float(np.nanmax(np.abs(grid))) or 1.0
-    height = 6.0 * grid.shape[0] / grid.shape[1] + 0.8
-    fig, ax = plt.subplots(figsize=(6.8, height), layout="constrained")
-    image = ax.imshow(grid, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    height = min(6.0 * grid.shape[0] / grid.shape[1], 8.0) + 0.8 if rows else \
+        6.0 * grid.shape[0] / grid.shape[1] + 0.8
+    fig, ax = plt.subplots(figsize=(6.8, max(height, 2.5)), layout="constrained")
+    image = ax.imshow(grid, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
+                      aspect="auto" if rows else "equal")
+    if rows:
+        ax.set_xlabel("feature")
+        ax.set_ylabel("neuron")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight minus its field's mean (dimensionless)")
     if title:
         ax.set_title(title, fontsize="medium")
