@@ -59,18 +59,20 @@ def test_shipped_table_validates():
         swept = "eta=0.16-0.16-0.08__eta_decay=0.95__" if run.model.name.endswith("2hidden") \
             else ""
         assert run.run_id == f"{run.model.name}__guerguiev2017__mnist__{swept}seed{run.seed}"
-        if swept:
+        if swept or run.model.name.endswith("wide"):  # the wide model's own rates
             assert run.model.learning.eta == (0.16, 0.16, 0.08)
             assert run.model.learning.eta_decay == 0.95
         else:  # the others learn with their model's own constant rates
             assert run.model.learning.eta_decay == 1.0
     assert seeds == {"guerguiev2017-1hidden": [0, 1, 2], "guerguiev2017-2hidden": [0, 1, 2],
+                     "guerguiev2017-2hidden-wide": [0, 1, 2],
                      "guerguiev2017-0hidden": [0], "guerguiev2017-sparse": [0],
                      "guerguiev2017-symmetric": [0]}
     modes = {r.model.name: (r.model.hidden, r.model.feedback.mode) for r in sweep.runs}
     assert modes["guerguiev2017-sparse"] == ((500,), "sparse")
     assert modes["guerguiev2017-symmetric"] == ((500,), "symmetric")
     assert modes["guerguiev2017-2hidden"] == ((500, 100), "random")
+    assert modes["guerguiev2017-2hidden-wide"] == ((1000, 300), "random")
 
 
 def test_shipped_fashion_sweep_validates_with_the_best_model_first():
