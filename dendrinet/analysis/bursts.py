@@ -61,13 +61,24 @@ def _check_burst_isi(burst_isi) -> float:
     return value
 
 
+def _sorted_flags(nodes, t, burst_isi, last=None):
+    """For spikes sorted by (node, time): which spike is its neuron's first here, and which
+    is an event. ``last[node]``: the neuron's spike before these (default: none)."""
+    first = np.empty(nodes.size, bool)
+    first[0] = True
+    np.not_equal(nodes[1:], nodes[:-1], out=first[1:])
+    previous = np.empty_like(t)
+    previous[1:] = t[:-1]
+    previous[first] = -np.inf if last is None else last[nodes[first]]
+    return first, t - previous >= burst_isi
+
+
 def _counts(source: SpikeSource, burst_isi: float) -> tuple[np.ndarray, np.ndarray]:
     """Events and bursts of each neuron, in one pass over the time-ordered chunks.
 
-    A spike is an event when its interval to the neuron's previous spike is at least
-    ``burst_isi`` (or it has none); a spike that is *not* an event while its previous
-    spike *is* one is the second spike of a burst, so counting those counts the bursts.
-    The last two spike times of each neuron are carried across chunks."""
+    A spike that is *not* an event while its neuron's previous spike *is* one is the
+    second spike of a burst, so counting those counts the bursts. Each neuron's last
+    spike time, and whether it was an event, are carried across chunks."""
     n = source.n_nodes
     last = np.full(n, -np.inf)          # previous spike of each neuron (-inf: none yet)
     last_was_event = np.zeros(n, bool)
@@ -77,19 +88,12 @@ def _counts(source: SpikeSource, burst_isi: float) -> tuple[np.ndarray, np.ndarr
             continue
         order = np.lexsort((times, node_ids))
         nodes, t = node_ids[order], times[order]
-        first = np.empty(nodes.size, bool)
-        first[0] = True
-        np.not_equal(nodes[1:], nodes[:-1], out=first[1:])
-        previous = np.empty_like(t)
-        previous[1:] = t[:-1]
-        previous[first] = last[nodes[first]]
-        is_event = t - previous >= burst_isi
+        first, is_event = _sorted_flags(nodes, t, burst_isi, last)
         previous_event = np.empty_like(is_event)
         previous_event[1:] = is_event[:-1]
         previous_event[first] = last_was_event[nodes[first]]
-        second = ~is_event & previous_event
         events += np.bincount(nodes, weights=is_event, minlength=n)
-        bursts += np.bincount(nodes, weights=second, minlength=n)
+        bursts += np.bincount(nodes, weights=~is_event & previous_event, minlength=n)
         final = np.roll(first, -1)  # each neuron's last spike in this chunk
         last[nodes[final]] = t[final]
         last_was_event[nodes[final]] = is_event[final]
@@ -198,19 +202,12 @@ def spike_kinds(times_ms, node_ids, *, burst_isi=BURST_ISI_MS) -> np.ndarray:
                              f"shapes {times.shape} and {nodes.shape}")
     if np.isnan(times).any():
         raise DendrinetError("times_ms contains NaN")
-    kinds = np.full(times.size, IN_BURST, np.int8)
+    kinds = np.empty(times.size, np.int8)
     if times.size == 0:
         return kinds
     order = np.lexsort((times, nodes))
-    t, n = times[order], nodes[order]
-    first = np.empty(t.size, bool)
-    first[0] = True
-    np.not_equal(n[1:], n[:-1], out=first[1:])
-    is_event = first.copy()
-    is_event[1:] |= t[1:] - t[:-1] >= burst_isi
-    has_next = np.empty(t.size, bool)
-    has_next[:-1] = ~first[1:] & ~is_event[1:]   # the next spike is of the same group
-    has_next[-1] = False
-    sorted_kinds = np.where(is_event, np.where(has_next, BURST_START, SINGLE), IN_BURST)
-    kinds[order] = sorted_kinds
+    first, is_event = _sorted_flags(nodes[order], times[order], burst_isi)
+    has_next = np.zeros(times.size, bool)  # the neuron's next spike is of the same group
+    has_next[:-1] = ~first[1:] & ~is_event[1:]
+    kinds[order] = np.where(is_event, np.where(has_next, BURST_START, SINGLE), IN_BURST)
     return kinds

@@ -269,9 +269,10 @@ def plot_receptive_fields(fields, *, n_cols: int | None = None, title: str | Non
     rows = fields.shape[1] == 1  # features without an image: one row per neuron
     grid = centred[:, 0, :] if rows else receptive_field_grid(centred, n_cols)
     limit = float(np.nanmax(np.abs(grid))) or 1.0
-    height = min(6.0 * grid.shape[0] / grid.shape[1], 8.0) + 0.8 if rows else \
-        6.0 * grid.shape[0] / grid.shape[1] + 0.8
-    fig, ax = plt.subplots(figsize=(6.8, max(height, 2.5)), layout="constrained")
+    height = 6.0 * grid.shape[0] / grid.shape[1]  # of the image, for a width of 6 inches
+    if rows:  # a neuron x feature matrix is stretched to fit: 2.5 to 8.8 inches
+        height = max(min(height, 8.0), 1.7)
+    fig, ax = plt.subplots(figsize=(6.8, height + 0.8), layout="constrained")
     image = ax.imshow(grid, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
                       aspect="auto" if rows else "equal")
     if rows:

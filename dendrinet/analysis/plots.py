@@ -14,6 +14,7 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import quantities as pq
 
+from dendrinet.analysis.bursts import BURST_ISI_MS, BURST_START, IN_BURST, SINGLE, spike_kinds
 from dendrinet.errors import DendrinetError
 
 #: gid of the vertical line drawn at the start of each presentation window.
@@ -98,12 +99,13 @@ def plot_raster(times_ms, node_ids, presentations=None, ax=None, *, marker_size=
     return _finish_raster(ax, node_ids, presentations)
 
 
-#: gids and colours of the three kinds of spikes in :func:`plot_bursts`.
-BURST_STYLES = {"single": ("single event", "0.25"), "burst-start": ("burst: event", "tab:red"),
-                "in-burst": ("burst: later spikes", "tab:orange")}
+#: Kind, gid, label and colour of the three kinds of spikes in :func:`plot_bursts`.
+BURST_STYLES = ((SINGLE, "single", "single event", "0.25"),
+                (BURST_START, "burst-start", "burst: event", "tab:red"),
+                (IN_BURST, "in-burst", "burst: later spikes", "tab:orange"))
 
 
-def plot_bursts(times_ms, node_ids, presentations=None, ax=None, *, burst_isi=16.0,
+def plot_bursts(times_ms, node_ids, presentations=None, ax=None, *, burst_isi=BURST_ISI_MS,
                 marker_size=4.0):
     """Spike raster with events and bursts told apart
     (:mod:`dendrinet.analysis.bursts`): single events, the events that start bursts and
@@ -123,18 +125,14 @@ def plot_bursts(times_ms, node_ids, presentations=None, ax=None, *, burst_isi=16
         The spikes of each kind are one collection, with gid ``"single"``,
         ``"burst-start"`` or ``"in-burst"``.
     """
-    from dendrinet.analysis.bursts import BURST_START, IN_BURST, SINGLE, spike_kinds
-
     times = _magnitude(times_ms, pq.ms, "times_ms")
     node_ids = np.asarray(node_ids)
     kinds = spike_kinds(times, node_ids, burst_isi=burst_isi)
     ax = _new_axes(ax, (9, 4))
     counts, handles = {}, []
-    for kind, gid in ((SINGLE, "single"), (BURST_START, "burst-start"),
-                      (IN_BURST, "in-burst")):
+    for kind, gid, label, colour in BURST_STYLES:
         chosen = kinds == kind
         counts[gid] = int(chosen.sum())
-        label, colour = BURST_STYLES[gid]
         handles.append(ax.scatter(times[chosen], node_ids[chosen], s=marker_size, marker="|",
                                   color=colour, linewidths=0.8, gid=gid,
                                   rasterized=times.size > 20_000,

@@ -118,17 +118,23 @@ def with_test_duration(protocol, test_duration):
     from dendrinet.errors import ConfigError
 
     value = test_duration if isinstance(test_duration, str) else str(test_duration)
+
+    def refused(reason) -> ConfigError:  # the protocol file's table and key mean nothing here
+        return ConfigError(f"test duration {value!r}: {str(reason).split(': ', 1)[-1].strip()}")
+
     setting = next(s for s in PROTOCOL_SETTINGS if s.name == "test_duration")
     try:
         ms = read_values([setting], {setting.key: value}, "[test]")[setting.name]
-        if ms <= protocol.test_settle:
-            raise ConfigError(f": must be longer than the protocol's test settle time "
-                              f"({protocol.test_settle:g} ms), after which the test averages")
-        changed = dataclasses.replace(protocol, test_duration=ms)
+    except ConfigError as exc:
+        raise refused(exc) from None
+    if ms <= protocol.test_settle:
+        raise refused(f"must be longer than the protocol's test settle time "
+                      f"({protocol.test_settle:g} ms), after which the test averages")
+    changed = dataclasses.replace(protocol, test_duration=ms)
+    try:
         changed.check("")
-    except ConfigError as exc:  # the protocol file's key means nothing here
-        reason = str(exc).split(": ", 1)[-1].strip()
-        raise ConfigError(f"test duration {value!r}: {reason}") from None
+    except ConfigError as exc:
+        raise refused(exc) from None
     return changed
 
 
