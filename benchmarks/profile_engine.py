@@ -65,10 +65,10 @@ def main(argv=None) -> int:
     # learning rates of 1e-300: the kernel's full work, weights (practically) unchanged
     rule = make_rule(engine.model, Yn)
     rule = rule._replace(eta=rule.eta * 1e-300, train_hidden=True, eta_Y=0.0)
-    ex, upd = new_example(lay.n_inputs, lay.n_units), new_updates(lay.sizes)
+    ex, upd = new_example(lay.n_inputs, lay.n_units, net.n_x), new_updates(lay.sizes)
     st = engine._state
     scr = S.new_scratch(lay.n_inputs, lay.n_units, lay.n_layers, lay.sizes[-1], net.W_in)
-    acc = S.new_acc(lay.n_inputs, lay.n_units)
+    acc = S.new_acc(lay.n_inputs, lay.n_units, net.n_x)
     ev = new_events(lay.n_inputs, 200)
     no8, nof = np.zeros((1, 1), np.uint8), np.zeros((1, 1))
     none, no_traces = S.Rows(no8, 0), S.Traces(nof, nof, nof, np.zeros((1, 1, 1)), 0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -70,3 +71,36 @@ def filtered_trains(spike_steps, spike_ids, n_neurons, n_steps, dt, tau_L, tau_s
 
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x)))
+
+
+#: A learning rule that reads only the model's own state variable ``w`` of
+#: :func:`state_rule_model` (an adaptation variable): its change between the phases and
+#: its forward-phase level (:func:`state_rule_error`).
+STATE_RULE = """from numba import njit
+
+
+@njit
+def adaptation_rule(layer, e):
+    for j in range(layer.V_f.size):
+        e[j] = 0.5 * (layer.X_t[0, j] - layer.X_f[0, j]) + 0.05 * layer.X_f[0, j]
+"""
+
+
+def state_rule_error(w_f, w_t):
+    """The error :data:`STATE_RULE` computes from the window means of ``w``."""
+    return 0.5 * (w_t - w_f) + 0.05 * w_f
+
+
+def state_rule_model(folder, hidden=(20,)):
+    """A model with an adaptation variable ``w`` in its hidden neurons, trained by
+    :data:`STATE_RULE` (written into ``folder`` and allowed to run)."""
+    from dendrinet.learning.rule_files import allow
+
+    path = Path(folder) / "state_rule.py"
+    path.write_text(STATE_RULE)
+    allow(path)
+    model = model_variant(hidden=hidden, n_outputs=10, equations=dict(
+        hidden_extra="dw/dt = (a_w*V - w)/tau_w : 1", hidden_soma="-w/ms",
+        parameters=(("a_w", "0.5"), ("tau_w", "20 ms"))))
+    return dataclasses.replace(model, learning=dataclasses.replace(
+        model.learning, rule=f"{path}:adaptation_rule"))

@@ -83,7 +83,21 @@ def test_edited_model_replays_brian2_within_tolerance(digits, edit):
         np.testing.assert_allclose(fast.phi_bar[name], brian.phi_bar[name], atol=TOLERANCE)
         if name != "output":
             np.testing.assert_allclose(fast.alpha[name], brian.alpha[name], atol=TOLERANCE)
-    assert compared == 3 + 2 + len(extras)  # V, V_b, V_a (hidden), V, V_b (output), extras
+        # the window means of the model's own state variables (what rules read as X_f,
+        # X_t): Brian2's sums equal the fast engine's, which are the traces' means
+        assert set(fast.X_bar.get(name, {})) == set(brian.X_bar.get(name, {}))
+        for var, means in fast.X_bar.get(name, {}).items():
+            np.testing.assert_allclose(means, brian.X_bar[name][var], rtol=0, atol=TOLERANCE,
+                                       err_msg=f"{edit}: {name}.{var} window means")
+            for k in range(len(schedule)):
+                start = schedule.start[k]
+                window = fast.traces[name][var][start + schedule.settle[k]:
+                                                start + schedule.n_steps[k]]
+                np.testing.assert_allclose(means[k], window.mean(axis=0), rtol=1e-12,
+                                           atol=1e-15)
+            compared += 1
+    # V, V_b, V_a (hidden), V, V_b (output), extras' traces and window means
+    assert compared == 3 + 2 + 2 * len(extras)
     # the edit acts: the standard equations, same spikes, give other potentials
     standard = model_variant(hidden=(20,), n_outputs=10,
                              **{k: v for k, v in spec.items() if k != "equations"})

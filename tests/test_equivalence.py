@@ -9,7 +9,7 @@
 """
 import numpy as np
 import pytest
-from network_helpers import model_variant
+from network_helpers import model_variant, state_rule_error, state_rule_model
 
 from dendrinet.config import schedule as schedules
 from dendrinet.config import load_protocol
@@ -161,3 +161,36 @@ def test_brian2_engine_records_test_spikes(digits):
         times, ids = record[name]
         assert len(times) > 0 and times.max() < 2 * T and np.all(np.diff(times) >= 0)
     assert record["mean_V"].shape == (2, 10)
+
+
+def test_rules_read_the_models_own_state_variables_alike_on_both_engines(digits, tmp_path):
+    """A rule that reads the window means of a model's own state variable (``X_f``,
+    ``X_t``) trains Brian2 exactly as the fast kernels' replay of Brian2's spikes, and its
+    update is the one the equations give: ``W_0 += eta P_hid outer(s_in, e)`` with
+    ``e = 0.5 (w_t - w_f) + 0.05 w_f`` from the window means of ``w``."""
+    from dendrinet.backends.brian2.engine import Brian2Engine
+    from dendrinet.learning.plasticity import make_rule
+
+    model = state_rule_model(tmp_path)
+    protocol = load_protocol("quick")
+    initial = initial_parameters(model, digits.n_inputs, np.random.default_rng(2))
+    params = initial.copy()
+    engine = Brian2Engine(model, protocol, params, seed=3, target="numpy")
+    engine._net = engine._new_network(record_spikes=True, record_averages=False)
+    order = np.array([5])
+    engine.train_epoch(digits.X_train, digits.y_train, order=order)
+    spikes = {name: (np.round(mon.t_[:] * 1000.0 / protocol.dt) * protocol.dt,
+                     np.asarray(mon.i[:])) for name, mon in engine._net.spike_monitors.items()}
+    schedule = schedules.training_schedule(protocol, order, digits.y_train[order],
+                                           np.random.default_rng([3, 0]))
+    fast = replay(model, initial, schedule, spikes, learn=True)
+    for got, want in zip(params.W + params.b, fast.params.W + fast.params.b):
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
+    # the update from the equations, with the replay's window means of w
+    w_f, w_t = fast.X_bar["hidden_0"]["w"]
+    assert np.abs(w_f).max() > 1e-3 and np.abs(w_t - w_f).max() > 1e-5  # w takes part
+    rule = make_rule(model, np.zeros(1))
+    expected = rule.eta[0] * rule.P_hid * np.outer(fast.s_bar["input"][0],
+                                                   state_rule_error(w_f, w_t))
+    assert np.abs(expected).max() > 1e-5
+    np.testing.assert_allclose(params.W[0] - initial.W[0], expected, rtol=1e-9, atol=1e-15)

@@ -218,6 +218,24 @@ def test_training_equals_the_replay_of_its_own_spikes(digits, protocol, mode, hi
         np.testing.assert_allclose(hist["alpha_f_0"], res.alpha["hidden_0"][rows], atol=1e-10)
 
 
+def test_a_rule_reading_the_models_own_state_trains_as_its_replay(digits, protocol, tmp_path):
+    """A rule that reads only the window means of an adaptation variable (``X_f``,
+    ``X_t``): training equals the replay of its own spikes to 1e-10, and learns."""
+    from network_helpers import state_rule_model
+
+    model = state_rule_model(tmp_path, hidden=(30,))
+    params = initial_parameters(model, N_IN, 2)
+    start = params.copy()
+    eng = FastEngine(model, protocol, params, seed=5)
+    _, sched, rec = eng._train(digits.X_train[:10], digits.y_train[:10], None, None, 4,
+                               record=True)
+    spikes = spikes_from_matrix(rec, eng.layout, protocol.dt, population_names(model))
+    res = replay(model, start, sched, spikes, learn=True, input_precision="single")
+    assert np.abs(params.W[0] - start.W[0]).max() > 1e-4  # the rule's errors moved W_0
+    for a, b in zip(params.W + params.b, res.params.W + res.params.b):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
 def test_test_presentations_equal_their_replay(digits, protocol):
     model = small_model((30,))
     params = initial_parameters(model, N_IN, 3)

@@ -9,7 +9,7 @@ import pytest
 from dendrinet.config import load_model
 from dendrinet.errors import DendrinetError
 from dendrinet.learning.plasticity import (angle_degrees, apply_update, backprop_error, hidden_error,
-                                  learn_example, output_error, stat_names)
+                                  learn_example, make_rule, output_error, stat_names)
 from dendrinet.model.weights import initial_parameters, symmetric_feedback
 
 RTOL = 1e-12
@@ -274,6 +274,28 @@ def test_learn_example_rejects_wrong_shapes():
         learn_example(params, model, [V_f[0][:3], V_f[1]], af, at, phi, s)
     with pytest.raises(DendrinetError, match="expected 2 V_f"):
         learn_example(params, model, V_f[:1], af, at, phi, s)
+
+
+def test_learn_example_passes_the_state_means_to_the_rule(tmp_path):
+    """``X_f``, ``X_t`` reach the rule (the hidden update from them alone, by hand), are
+    required when the model has extra state variables, and are checked for shape."""
+    from network_helpers import state_rule_error, state_rule_model
+
+    rng = np.random.default_rng(13)
+    model = state_rule_model(tmp_path, hidden=(7,))
+    params = initial_parameters(model, 12, rng)
+    before = params.copy()
+    V_f, af, at, phi, s = random_example(model, 12, rng)
+    w_f, w_t = rng.normal(0, 0.5, (1, 7)), rng.normal(0, 0.5, (1, 7))
+    learn_example(params, model, V_f, af, at, phi, s, X_f=[w_f], X_t=[w_t])
+    rule = make_rule(model, np.zeros(1))
+    e = state_rule_error(w_f[0], w_t[0])
+    np.testing.assert_allclose(params.W[0] - before.W[0],
+                               rule.eta[0] * rule.P_hid * np.outer(s[0], e), rtol=1e-12)
+    with pytest.raises(DendrinetError, match="give X_f"):
+        learn_example(params, model, V_f, af, at, phi, s)
+    with pytest.raises(DendrinetError, match=r"X_t\[0\] has shape \(2, 7\)"):
+        learn_example(params, model, V_f, af, at, phi, s, X_f=[w_f], X_t=[np.zeros((2, 7))])
 
 
 def test_the_output_slope_setting_reaches_the_kernels(tmp_path):

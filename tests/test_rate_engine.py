@@ -376,3 +376,30 @@ def test_a_state_of_another_engine_is_refused_in_one_line(digits):
     state["V"] = np.full_like(state["V"], np.nan)
     with pytest.raises(DendrinetError, match="engine state 'V': expected"):
         engines["rate"].set_state(state)
+
+
+def test_a_rule_reads_the_window_means_of_the_models_own_state(digits, tmp_path):
+    """Stepped phases: one training example under a rule that reads only the adaptation
+    variable ``w`` changes ``W_0`` by ``eta P_hid outer(s_in, e)``, ``e = 0.5 (w_t - w_f)
+    + 0.05 w_f``, with the window means ``present`` gives for the same schedule."""
+    from network_helpers import state_rule_error, state_rule_model
+
+    from dendrinet.backends.numba.engine_state import training_phases
+    from dendrinet.learning.plasticity import make_rule
+
+    model = state_rule_model(tmp_path, hidden=(12,))
+    protocol = load_protocol("quick")
+    initial = initial_parameters(model, digits.n_inputs, 3)
+    engine = RateEngine(model, protocol, initial.copy(), seed=4, phases="stepped")
+    order = np.array([6])
+    schedule, _, _ = training_phases(protocol, 4, 0, order, digits.y_train)
+    means = engine.present(digits.X_train, schedule)
+    engine.train_epoch(digits.X_train, digits.y_train, order)
+    w_f, w_t = means.X_bar["hidden_0"]["w"]
+    assert np.abs(w_f).max() > 1e-3 and np.abs(w_t - w_f).max() > 1e-5
+    rule = make_rule(model, np.zeros(1))
+    expected = rule.eta[0] * rule.P_hid * np.outer(means.s_bar["input"][0],
+                                                   state_rule_error(w_f, w_t))
+    assert np.abs(expected).max() > 1e-5
+    np.testing.assert_allclose(engine.params.W[0] - initial.W[0], expected, rtol=1e-9,
+                               atol=1e-15)

@@ -37,7 +37,7 @@ from dendrinet.model.weights import initial_parameters  # noqa: E402
 ADAPTING = dict(hidden_extra="dw/dt = (a_w*V - w)/tau_w : 1", hidden_soma="-w/ms",
                 parameters=(("a_w", "0.5"), ("tau_w", "20 ms")))
 ALL = (dynamics.ACC_V | dynamics.ACC_S | dynamics.ACC_VA | dynamics.ACC_PHI_ALL
-       | dynamics.APICAL)
+       | dynamics.ACC_X | dynamics.APICAL)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +66,14 @@ def _copy_state(engine):
 
 
 def _phase(engine, x, label, n_steps, settle, teach, how, apical=None):
-    """Window means (V, s, phi, Va) of one phase from the engine's state, stepped or at
+    """Window means (V, s, phi, Va, X) of one phase from the engine's state, stepped or at
     the fixed point, and the state after it."""
     lay = engine.layout
     apical = engine._apical_train if apical is None else apical
     net, _ = engine._net()
     st = _copy_state(engine)
     scr = engine._scratch()
-    acc = dynamics.new_acc(lay.n_inputs, lay.n_units)
+    acc = dynamics.new_acc(lay.n_inputs, lay.n_units, net.n_x)
     kernels.input_drive(net, x, scr)
     if how == "stepped":
         kernels.transpose_upper(net, scr.WT)
@@ -89,6 +89,8 @@ def _phase(engine, x, label, n_steps, settle, teach, how, apical=None):
     means = {"V": acc.V / nw, "s": acc.s / nw, "phi": acc.phi / nw, "s_in": acc.s_in / nw}
     if apical:
         means["Va"] = acc.Va[:lay.n_hidden_units] / nw
+    if net.n_x:
+        means["X"] = acc.X / nw
     return means, st, net
 
 
@@ -166,6 +168,7 @@ def test_the_fixed_point_is_the_limit_of_stepping(digits, case):
             assert np.abs(st_a.aL - st_b.aL).max() < 1e-9 * np.abs(st_a.aL).max()
     if case == "adapting":
         assert np.abs(st_b.X).max() > 1e-3  # the extra variable took part
+        assert np.abs(b["X"]).max() > 1e-3  # and its window means were compared
 
 
 def test_at_the_protocols_phase_lengths_it_leaves_out_only_the_transient(digits):

@@ -160,6 +160,11 @@ def writes_unit_seven(layer, e):
 def reads_inputs_per_unit(layer, e):
     for j in range(e.size):
         e[j] = layer.s_pre[j]
+
+@njit
+def reads_a_state_variable(layer, e):
+    for j in range(e.size):
+        e[j] = layer.X_f[0, j] - layer.X_t[0, j]
 '''
 
 
@@ -172,7 +177,8 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     rule = allowed_rule(path, "writes_past_the_end")
     with pytest.raises(DendrinetError, match=r"learning rule outside.py:writes_past_the_end "
                                              r"writes or reads outside an array \(hidden layer "
-                                             r"0, 3 units: e has shape \(3,\)\): IndexError: "
+                                             r"0, 3 units: e has shape \(3,\); X_f and X_t "
+                                             r"have 0 rows, .*\): IndexError: "
                                              r"index is out of bounds") as info:
         check_rule_compiles(rule, "outside.py:writes_past_the_end")
     assert "\n" not in str(info.value)
@@ -187,6 +193,14 @@ def test_the_check_of_a_user_rule_is_bounds_checked_on_the_layers_shapes(tmp_pat
     with pytest.raises(DendrinetError, match="outside an array"):
         check_rule_compiles(reads, "outside.py:reads_inputs_per_unit", hidden=(30, 100),
                             n_inputs=64)
+    # a rule reading the model's own state variables: checked on as many rows as the
+    # model has (none: one error that says so)
+    state = allowed_rule(path, "reads_a_state_variable")
+    check_rule_compiles(state, "outside.py:reads_a_state_variable", n_x=1)
+    with pytest.raises(DendrinetError, match=r"X_f and X_t have 0 rows, one per state "
+                                             r"variable of the model's \[equations\] "
+                                             r"hidden_extra"):
+        check_rule_compiles(state, "outside.py:reads_a_state_variable")
     # the process goes on: a correct rule still checks
     good = tmp_path / "good.py"
     good.write_text(RULE_FILE)

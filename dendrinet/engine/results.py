@@ -64,6 +64,10 @@ class PhaseAverages:
     traces : dict of str -> dict of str -> ndarray (n_steps, n_recorded)
         Recorded variables (``V``, ``V_b``, ``V_a``) per population, after each step's
         state update.
+    X_bar : dict of str -> dict of str -> ndarray (n_presentations, n)
+        Mean of each of the model's own state variables (``[equations] hidden_extra``,
+        ``output_extra``) over each presentation's window, per population and variable,
+        in the variable's units (what a learning rule reads as ``X_f`` / ``X_t``).
     """
 
     sizes: dict
@@ -72,6 +76,7 @@ class PhaseAverages:
     phi_bar: dict = field(default_factory=dict)
     s_bar: dict = field(default_factory=dict)
     traces: dict = field(default_factory=dict)
+    X_bar: dict = field(default_factory=dict)
 
     @property
     def populations(self) -> tuple[str, ...]:

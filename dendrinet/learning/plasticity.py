@@ -56,6 +56,7 @@ from dendrinet.jit.numerics import JIT, sigmoid
 from dendrinet.jit.random_streams import derive_key
 from dendrinet.learning.rules import HiddenLayer
 from dendrinet.errors import DendrinetError
+from dendrinet.model.equations import extra_state_variables
 from dendrinet.model.weights import Parameters
 
 __all__ = [
@@ -315,7 +316,9 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
         forward-phase potentials ``V_f``, plateaus ``alpha_f``/``alpha_t`` (hidden
         units), mean target-phase rates ``phi_t`` (1/ms, output units), mean
         forward-phase filtered spike trains ``s_in`` (inputs) and ``s_units``, 1/ms;
-        ``key[0]`` a number unique to the example (for rules that draw random numbers).
+        ``key[0]`` a number unique to the example (for rules that draw random numbers);
+        ``X_f``, ``X_t`` (n_x, n_units): forward- and target-phase window means of the
+        extra state variables (the hidden layers' rows ``:rule.n_x_hidden`` reach the rule).
         The hidden layers' errors come from the model's rule
         (:mod:`~dendrinet.learning.rules`), ``rule.hidden_layer_error``.
     out : Updates
@@ -333,7 +336,7 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
     s_in, s_units = ex.s_in, ex.s_units
     eta, P_hid, P_out, k_B, k_D = rule.eta, rule.P_hid, rule.P_out, rule.k_B, rule.k_D
     phi_max, mode, train_hidden, eta_Y = rule.phi_max, rule.mode, rule.train_hidden, rule.eta_Y
-    Y_noise = rule.Y_noise
+    Y_noise, n_xh = rule.Y_noise, rule.n_x_hidden
     e, e_bp, work, stats = out.e, out.e_bp, out.work, out.stats
     L = sizes.size - 1
     n_out = sizes[L]
@@ -354,7 +357,8 @@ def learn_flat(net, rule, ex, out, W_in_copy=None):
                                        s_in if l == 0 else s_units[uo[l - 1]:uo[l]],
                                        s_units[lo:hi], e[uo[L - 1]:uo[L]],
                                        Y[yo[l]:yo[l + 1]].reshape((n_out, sizes[l + 1])),
-                                       phi_max, k_B, derive_key(ex.key[0], l)), e[lo:hi])
+                                       phi_max, k_B, derive_key(ex.key[0], l),
+                                       ex.X_f[:n_xh, lo:hi], ex.X_t[:n_xh, lo:hi]), e[lo:hi])
         loss, mean, sd = plateau_stats(alpha_f[lo:hi], alpha_t[lo:hi])
         W_above = W[wo[l + 1]:wo[l + 2]].reshape((sizes[l + 1], sizes[l + 2]))
         backprop_error(W_above, e_bp[uo[l + 1]:uo[l + 2]], V_f[lo:hi], phi_max, k_B,
@@ -408,11 +412,11 @@ def learn(net, rule, ex, out):
 #: one field here and the kernel that reads it.
 Rule = namedtuple("Rule", ["eta", "P_hid", "P_out", "k_B", "k_D", "phi_max", "mode",
                            "train_hidden", "eta_Y", "Y_noise", "hidden_layer_error",
-                           "output_sigmoid_slope"])
+                           "output_sigmoid_slope", "n_x_hidden"])
 
 #: What the layers expose at the end of an example, flat over units (see learn_flat).
 Example = namedtuple("Example", ["V_f", "alpha_f", "alpha_t", "phi_t", "s_in", "s_units",
-                                 "key"])
+                                 "key", "X_f", "X_t"])
 
 #: The rule's results for one example, and its scratch (see learn_flat).
 Updates = namedtuple("Updates", ["e", "e_bp", "work", "stats"])
@@ -438,13 +442,16 @@ def make_rule(model: ModelConfig, Y_noise: np.ndarray, epoch: int = 0) -> Rule:
                 float(model.P_output), float(n.k_B), float(n.k_D), float(n.phi_max),
                 mode_code(model), bool(model.learning.train_hidden),
                 float(model.feedback.eta_Y), Y_noise, bound_rule(model),
-                model.learning.output_slope == "sigmoid")
+                model.learning.output_slope == "sigmoid",
+                len(extra_state_variables(model, "hidden")))
 
 
-def new_example(n_inputs: int, n_units: int) -> Example:
-    """Zeroed :data:`Example` buffers."""
+def new_example(n_inputs: int, n_units: int, n_x: int = 0) -> Example:
+    """Zeroed :data:`Example` buffers (``n_x``: rows of extra state variables, the
+    engine's ``net.n_x``)."""
     return Example(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
-                   np.zeros(n_inputs), np.zeros(n_units), np.zeros(1, np.uint64))
+                   np.zeros(n_inputs), np.zeros(n_units), np.zeros(1, np.uint64),
+                   np.zeros((n_x, n_units)), np.zeros((n_x, n_units)))
 
 
 def new_updates(sizes) -> Updates:
@@ -464,7 +471,9 @@ def work_size(sizes) -> int:
 
 def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarray],
                   alpha_f: Sequence[np.ndarray], alpha_t: Sequence[np.ndarray],
-                  phi_bar_t: np.ndarray, s_bar_f: Sequence[np.ndarray], key: int = 0) -> dict:
+                  phi_bar_t: np.ndarray, s_bar_f: Sequence[np.ndarray], key: int = 0,
+                  X_f: Sequence[np.ndarray] | None = None,
+                  X_t: Sequence[np.ndarray] | None = None) -> dict:
     """Apply one example's plasticity to ``params`` (in place) and return its record.
 
     The model's own rule (``[learning] rule``), through the same kernel (:func:`learn_flat`) as the fast engine; for engines that compute
@@ -486,6 +495,10 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
     key : int
         A number unique to the example (random numbers of rules that draw them, e.g.
         ``noise-feedback``).
+    X_f, X_t : sequence of arrays, optional
+        Forward- and target-phase window means of the model's extra hidden state
+        variables, one ``(n_variables, n)`` array per hidden layer (rows in the order of
+        ``[equations] hidden_extra``); required when the model has such variables.
 
     Returns
     -------
@@ -518,10 +531,28 @@ def learn_example(params: Parameters, model: ModelConfig, V_f: Sequence[np.ndarr
             if np.shape(part) != (n,):
                 raise DendrinetError(f"learn_example: {name}[{l}] has shape {np.shape(part)}, "
                                      f"expected ({n},)")
+    n_x = len(extra_state_variables(model, "hidden"))
+    extra = []
+    for name, parts in (("X_f", X_f), ("X_t", X_t)):
+        rows = np.zeros((n_x, n_units))
+        if parts is None and n_x:
+            raise DendrinetError(f"learn_example: the model has extra hidden state variables; "
+                                 f"give {name} (one ({n_x}, n) array per hidden layer)")
+        if parts is not None:
+            if len(parts) != L - 1:
+                raise DendrinetError(f"learn_example: expected {L - 1} {name} arrays (one per "
+                                     "hidden layer)")
+            for l, part in enumerate(parts):
+                if np.shape(part) != (n_x, layout.sizes[l + 1]):
+                    raise DendrinetError(f"learn_example: {name}[{l}] has shape "
+                                         f"{np.shape(part)}, expected "
+                                         f"({n_x}, {layout.sizes[l + 1]})")
+                rows[:, layout.uo[l]:layout.uo[l + 1]] = part
+        extra.append(rows)
     W, b, Y, Yn = layout.pack(params)
     ex = Example(units(V_f), units(alpha_f), units(alpha_t), units([], phi_bar_t),
                  np.ascontiguousarray(s_bar_f[0], dtype=np.float64), units(s_bar_f[1:]),
-                 np.array([key], np.uint64))
+                 np.array([key], np.uint64), *extra)
     out = new_updates(layout.sizes)
     learn_flat(FlatParams(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y),
                make_rule(model, Yn), ex, out)

@@ -37,7 +37,10 @@ def rule_function(model: ModelConfig):
     path, name = rule.rsplit(":", 1)
     function = load_user_rule(path, name)
     if (path, name) not in _checked:
-        check_rule_compiles(function, rule, model.hidden, model.n_outputs)
+        from dendrinet.model.equations import extra_state_variables
+
+        check_rule_compiles(function, rule, model.hidden, model.n_outputs,
+                            n_x=len(extra_state_variables(model, "hidden")))
         _checked.add((path, name))
     return function
 
@@ -46,14 +49,17 @@ _checked: set = set()
 
 
 def rule_signature():
-    """The Numba signature every rule is compiled for: ``void(HiddenLayer, float64[::1])``."""
+    """The Numba signature every rule is compiled for: ``void(HiddenLayer, float64[::1])``
+    (``X_f``, ``X_t``: 2-D views of any layout, columns of the engine's unit arrays)."""
     import numpy as np
     from numba import typeof, types
 
     from dendrinet.learning.rules import HiddenLayer
 
     a = np.zeros(1)
-    layer = HiddenLayer(0, a, a, a, a, a, a, np.zeros((1, 1)), 0.0, 0.0, np.uint64(0))
+    view = np.zeros((2, 4))[:, ::2]  # not contiguous: Numba's layout "A"
+    layer = HiddenLayer(0, a, a, a, a, a, a, np.zeros((1, 1)), 0.0, 0.0, np.uint64(0), view,
+                        view)
     return types.void(typeof(layer), types.float64[::1])
 
 
@@ -130,7 +136,7 @@ def load_user_rule(path: str, name: str):
 
 
 def check_rule_compiles(rule, where: str, hidden=(3,), n_outputs: int = 2,
-                        n_inputs: int = 784) -> None:
+                        n_inputs: int = 784, n_x: int = 0) -> None:
     """Run ``rule`` once per hidden layer, on arrays of the layers' shapes, compiled with
     Numba's bounds checking, and check that it writes finite errors: a mistake is
     reported here, in one line, not deep inside the engine's compilation, and a rule
@@ -147,6 +153,8 @@ def check_rule_compiles(rule, where: str, hidden=(3,), n_outputs: int = 2,
         ``"file.py:function"``, for the messages.
     hidden, n_outputs, n_inputs : int
         Layer sizes (the model's; the inputs of the data set are not known yet: 784).
+    n_x : int
+        The model's extra hidden state variables (rows of ``X_f``, ``X_t``).
     """
     import numpy as np
 
@@ -158,14 +166,16 @@ def check_rule_compiles(rule, where: str, hidden=(3,), n_outputs: int = 2,
         layer = HiddenLayer(l, np.zeros(n), np.full(n, 0.4), np.full(n, 0.6),
                             np.full(sizes[l], 0.05), np.full(n, 0.05),
                             np.linspace(0.01, -0.01, n_outputs), np.ones((n_outputs, n)), 0.2,
-                            0.8, np.uint64(12345 + l))
+                            0.8, np.uint64(12345 + l), np.full((n_x, n), 0.3),
+                            np.full((n_x, n), 0.7))
         e = np.full(n, np.nan)
         try:
             checked(layer, e)
         except IndexError as exc:
             raise DendrinetError(f"learning rule {where} writes or reads outside an array "
-                                 f"(hidden layer {l}, {n} units: e has shape {e.shape}): "
-                                 f"IndexError: {exc}") from None
+                                 f"(hidden layer {l}, {n} units: e has shape {e.shape}; X_f and "
+                                 f"X_t have {n_x} rows, one per state variable of the model's "
+                                 f"[equations] hidden_extra): IndexError: {exc}") from None
         except Exception as exc:  # Numba's typing errors, the rule's own exceptions
             first = " ".join(str(exc).strip().splitlines()[:3])
             raise DendrinetError(f"learning rule {where} does not compile or run as "

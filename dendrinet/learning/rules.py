@@ -14,7 +14,11 @@ own rule (the teaching-signal error). A rule is an ``@njit`` function
     1/ms), ``s_f`` (the layer's own), ``e_out`` (the output layer's error of this example),
     ``Y`` (feedback weights output -> this layer, shape ``(n_out, n)``), ``phi_max``
     (1/ms), ``k_B`` (basal attenuation ``g_B/(g_L + g_B + g_A)``) and ``key`` (a 64-bit
-    number unique to the example and the layer, for :func:`gaussian`).
+    number unique to the example and the layer, for :func:`gaussian`); ``X_f`` / ``X_t``
+    (forward- / target-phase window means of the model's own hidden state variables,
+    ``[equations] hidden_extra``: one row per variable in the order written, one column
+    per unit, in the variables' own units as the equations give them; 0 rows for a
+    model without any).
 
 Name it in a model file: ``[learning] rule = "my_rules.py:my_rule"`` (docs: "Write your
 own learning rule"). The shipped rules below are named ``"segregated-dendrite"`` (the
@@ -32,8 +36,10 @@ from dendrinet.jit.numerics import JIT, sigmoid
 from dendrinet.jit.random_streams import derive_key, mix64
 
 #: What a hidden layer exposes to its learning rule (see the module docstring).
+#: ``X_f`` and ``X_t`` may be left out when a rule is called by hand (no extra variables).
 HiddenLayer = namedtuple("HiddenLayer", ["index", "V_f", "alpha_f", "alpha_t", "s_pre", "s_f",
-                                         "e_out", "Y", "phi_max", "k_B", "key"])
+                                         "e_out", "Y", "phi_max", "k_B", "key", "X_f", "X_t"],
+                         defaults=(np.zeros((0, 0)), np.zeros((0, 0))))
 
 _TWO_POW_53 = 1.0 / 9007199254740992.0
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from dendrinet.model.equations import extra_state_variables
 from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS,
-                                               TRACE_VARIABLES, WINDOW_SUMS, DendriticNetwork,
+                                               TRACE_VARIABLES, DendriticNetwork,
                                                root_cause)
 from dendrinet.learning.layout import FlatLayout, FlatParams
 from dendrinet.learning import plasticity
@@ -386,7 +386,9 @@ class _Learner:
         self.n_window = schedule.n_steps - schedule.settle
         self.records, self.samples_f, self.samples_t = records, samples_f, samples_t
         self.sample_rows, self.sample_every, self.progress = sample_rows, sample_every, progress
-        self.sums = engine._arrays(net, lambda name: WINDOW_SUMS[population_kind(name)])
+        self.sums = engine._arrays(net, lambda name: net.window_sums[population_kind(name)])
+        self.extras = {name: extra_state_variables(model, population_kind(name))
+                       for name in self.names[1:]}
         W, b, Y, Y_noise = layout.pack(engine.params)
         self.flat = FlatParams(layout.sizes, layout.uo, layout.wo, layout.yo, W, b, Y)
         self.W, self.b, self.Y = W, b, Y
@@ -399,7 +401,8 @@ class _Learner:
         # any equation Brian2 runs also trains
         self.plasticity = plasticity
         self.rule = self.plasticity.make_rule(model, Y_noise, engine.epochs_done)
-        self.ex = self.plasticity.new_example(layout.n_inputs, layout.n_units)
+        n_x = max((len(x) for x in self.extras.values()), default=0)
+        self.ex = self.plasticity.new_example(layout.n_inputs, layout.n_units, n_x)
         self.V_f, self.alpha_f, self.alpha_t = self.ex.V_f, self.ex.alpha_f, self.ex.alpha_t
         self.phi_t, self.s_units, self.s_in = self.ex.phi_t, self.ex.s_units, self.ex.s_in
         self.upd = self.plasticity.new_updates(layout.sizes)
@@ -419,6 +422,14 @@ class _Learner:
                 out[self.layout.uo[l]:self.layout.uo[l + 1]] = \
                     values if transform is None else transform(values)
 
+    def _extra_means(self, out, n_window) -> None:
+        """Window means of the model's own state variables into ``out`` (rows in the
+        order of each kind's equations, as the fast engine's ``X``)."""
+        for l, name in enumerate(self.names[1:]):
+            lo, hi = self.layout.uo[l], self.layout.uo[l + 1]
+            for r, var in enumerate(self.extras[name]):
+                out[r, lo:hi] = self.sums[(name, f"sum_{var}")] / n_window
+
     def step(self) -> None:
         step = self.n_steps_seen
         self.n_steps_seen = step + 1
@@ -433,9 +444,11 @@ class _Learner:
             self._units(self.s_units, "sum_s", nw)
             self._units(self.alpha_f, "sum_Va", nw, sigmoid)
             self.s_in[:] = self.sums[("input", "sum_s")] / nw
+            self._extra_means(self.ex.X_f, nw)
         elif phase == TARGET:
             self._units(self.alpha_t, "sum_Va", nw, sigmoid)
             self._units(self.phi_t, "sum_phi", nw, layers=(L - 1,))
+            self._extra_means(self.ex.X_t, nw)
             self._learn(k // 2)
         for array in self.sums.values():
             array[:] = 0.0

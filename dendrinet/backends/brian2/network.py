@@ -167,6 +167,10 @@ class DendriticNetwork:
         #: Dynamic state per population kind: the standard variables and the model's own.
         self.state_variables = {kind: STATE_VARIABLES[kind] + extras[kind]
                                 for kind in STATE_VARIABLES}
+        #: Window sums per population kind: the standard ones (:data:`WINDOW_SUMS`) and
+        #: ``sum_X`` of each of the model's own state variables ``X`` (for learning rules).
+        self.window_sums = {kind: WINDOW_SUMS[kind] + tuple(f"sum_{x}" for x in extras[kind])
+                            for kind in WINDOW_SUMS}
         max_spike_probability(model.neuron.phi_max, dt)
         check_parameters(model, params, n_inputs)
         self.model = model
@@ -251,7 +255,7 @@ class DendriticNetwork:
         if self.record_averages:
             self.sum_monitors = {
                 name: b2.EventMonitor(group, "pres_end",
-                                      variables=list(WINDOW_SUMS[population_kind(name)]),
+                                      variables=list(self.window_sums[population_kind(name)]),
                                       name=f"{name}_window_sums_monitor")
                 for name, group in self.groups.items()}
         self.trace_monitors, self.trace_neurons = {}, {}
@@ -278,7 +282,7 @@ class DendriticNetwork:
         physics = {"input": equations.input_equations, "hidden": equations.hidden_equations,
                    "output": equations.output_equations}[kind](self.model)
         sums = "\n".join(f"{s} : 1  # running total over the averaging windows"
-                         for s in WINDOW_SUMS[kind])
+                         for s in self.window_sums[kind])
         threshold = equations.INPUT_THRESHOLD if kind == "input" else equations.NEURON_THRESHOLD
         events = {"pres_end": "last > 0.5"} if self.record_averages else None
         try:
@@ -298,7 +302,8 @@ class DendriticNetwork:
         self.resetters[name] = group.run_regularly(
             "\n".join(f"{v} = {v}*(1 - reset_now)" for v in self.state_variables[kind]),
             when="start", order=0, name=f"{name}_state_reset")
-        group.run_regularly("\n".join(_ACCUMULATE[s] for s in WINDOW_SUMS[kind]),
+        group.run_regularly("\n".join(_ACCUMULATE.get(s, f"{s} += window*{s[4:]}")
+                                      for s in self.window_sums[kind]),
                             when="after_groups", order=0, name=f"{name}_window_sums")
         return group
 
@@ -338,7 +343,7 @@ class DendriticNetwork:
         self.control.step0 = self.steps_done
         self.control.pres = -1
         for name, group in self.groups.items():
-            for var in WINDOW_SUMS[population_kind(name)]:
+            for var in self.window_sums[population_kind(name)]:
                 setattr(group, var, 0.0)
         has_reset = bool(schedule.reset.any())
         for resetter in self.resetters.values():
@@ -439,7 +444,7 @@ class DendriticNetwork:
                 raise DendrinetError(f"internal error: presentation-end events of {name} do "
                                      f"not match the schedule")
             means = {}
-            for var in WINDOW_SUMS[population_kind(name)]:
+            for var in self.window_sums[population_kind(name)]:
                 totals = np.zeros((len(schedule) + 1, self.sizes[name]))
                 totals[pres + 1, ids[keep]] = np.asarray(getattr(monitor, var)[:])[keep]
                 means[var] = np.diff(totals, axis=0) / n_window
@@ -449,6 +454,9 @@ class DendriticNetwork:
                 result.phi_bar[name] = means["sum_phi"]
             if "sum_Va" in means:
                 result.alpha[name] = sigmoid(means["sum_Va"])
+            extras = {var[4:]: means[var] for var in means if var not in WINDOW_SUMS["hidden"]}
+            if extras:
+                result.X_bar[name] = extras
         for name, monitor in self.trace_monitors.items():
             keep = self._times_to_steps(monitor.t_[:]) >= 0
             result.traces[name] = {var: np.asarray(getattr(monitor, var)[:]).T[keep]

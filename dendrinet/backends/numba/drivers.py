@@ -6,7 +6,8 @@ from numba import njit, prange
 
 from collections import namedtuple
 
-from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL, DRAW,
+from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, ACC_X, APICAL,
+                                               DRAW,
                                                RECORD, TRACES, Presentation, Rows, Traces,
                                                mean_apical, new_acc, new_scratch, new_state,
                                                reset_acc, reset_state, run_presentation,
@@ -49,10 +50,19 @@ def _dummies():
 
 
 @njit(**JIT)
+def _window_means_x(acc, nw, out):
+    """``out = acc.X / nw``: the window means of the extra state variables."""
+    for r in range(acc.X.shape[0]):
+        for j in range(acc.X.shape[1]):
+            out[r, j] = acc.X[r, j] / nw
+
+
+@njit(**JIT)
 def forward_means(net, acc, nw, apical, ex):
     """The forward phase's window means (``nw`` steps) into ``ex``: ``V_f``, the units'
-    and inputs' filtered rates, the plateaus ``alpha_f``; returns the output unit with
-    the highest ``V_f`` (its index among all units)."""
+    and inputs' filtered rates, the plateaus ``alpha_f``, the extra state variables
+    ``X_f``; returns the output unit with the highest ``V_f`` (its index among all
+    units)."""
     L = net.sizes.size - 1
     n_units = net.uo[L]
     out_lo = net.uo[L - 1]
@@ -68,13 +78,14 @@ def forward_means(net, acc, nw, apical, ex):
             best = j
     for i in range(acc.s_in.size):
         ex.s_in[i] = acc.s_in[i] / nw
+    _window_means_x(acc, nw, ex.X_f)
     return best
 
 
 @njit(**JIT)
 def target_means(net, acc, nw, apical, ex):
     """The target phase's window means into ``ex``: plateaus ``alpha_t``, output rates
-    ``phi_t``."""
+    ``phi_t``, the extra state variables ``X_t``."""
     L = net.sizes.size - 1
     out_lo = net.uo[L - 1]
     mean_apical(net, acc, nw, apical, ex.alpha_t)
@@ -82,6 +93,7 @@ def target_means(net, acc, nw, apical, ex):
         ex.alpha_t[j] = sigmoid(ex.alpha_t[j])
     for j in range(out_lo, net.uo[L]):
         ex.phi_t[j] = acc.phi[j] / nw
+    _window_means_x(acc, nw, ex.X_t)
 
 
 @njit(**JIT)
@@ -109,7 +121,7 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     """Train on the examples of ``chunk``, one after the other.
 
     Per example: input events for the forward + target phases, forward phase (window
-    sums of ``V``, ``V_a``, ``s``), target phase (``V_a``, ``phi``), plasticity
+    sums of ``V``, ``V_a``, ``s``, ``X``), target phase (``V_a``, ``phi``, ``X``), plasticity
     (``learner``: :data:`Learner`). ``chunk``: :data:`Chunk`; ``out``:
     :data:`ChunkOutput` (written).
 
@@ -130,7 +142,7 @@ def train_chunk(net, st, scr, acc, ev, learner, chunk, out, record, rec):
     settle, pos0, apical = chunk.settle, chunk.pos0, chunk.apical
     records, samples_f, samples_t = out.records, out.samples_f, out.samples_t
     sample_rows, sample_every = out.sample_rows, out.sample_every
-    base = DRAW | ACC_VA | (APICAL if apical else 0) | (RECORD if record else 0)
+    base = DRAW | ACC_VA | ACC_X | (APICAL if apical else 0) | (RECORD if record else 0)
     no_given = Rows(no_u8, 0)
     no_traces = Traces(no_f8, no_f8, no_f8, no_f3, 0)
     sizes, uo = net.sizes, net.uo
@@ -206,7 +218,7 @@ def evaluate_examples(net, X, positions, key, n_steps, settle, mean_V, n_blocks,
         stop = (blk + 1) * n // n_blocks
         st = new_state(n_in, n_units, net.n_x)
         scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
-        acc = new_acc(n_in, n_units)
+        acc = new_acc(n_in, n_units, net.n_x)
         ev = new_events(n_in, n_steps)
         no_rec = np.zeros((1, 1), np.uint8)
         for q in range(start, stop):
@@ -224,7 +236,7 @@ def record_examples(net, X, positions, key, n_steps, settle, mean_V, apical, rec
     n_units = net.uo[L]
     st = new_state(n_in, n_units, net.n_x)
     scr = new_scratch(n_in, n_units, L, sizes[L], net.W_in)
-    acc = new_acc(n_in, n_units)
+    acc = new_acc(n_in, n_units, net.n_x)
     ev = new_events(n_in, n_steps)
     for q in range(X.shape[0]):
         _test_one(net, st, scr, acc, ev, X[q], derive_key(key, positions[q]), n_steps, settle,
@@ -238,7 +250,7 @@ def present_schedule(net, st, scr, acc, ev, X, example_id, n_steps, settle, teac
     spike, recording all of them into ``rec`` and the traces ``V, V_b, V_a`` of every
     unit after each step (and the extra state variables, ``tr_X``), and the window means
     of every presentation (``means``)."""
-    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES | DRAW | RECORD
+    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | ACC_X | APICAL | TRACES | DRAW | RECORD
     no_u8 = np.zeros((1, 1), np.uint8)
     row = 0
     for k in range(example_id.size):

@@ -93,8 +93,8 @@ State = namedtuple("State", [
 Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive", "last",
                                  "c_in", "u", "cand", "uc", "vc", "hit"])
 
-#: Window sums of one presentation.
-Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in"])
+#: Window sums of one presentation (``X``: the extra state variables, rows x units).
+Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in", "X"])
 
 #: What one presentation is: its input spikes (CSR by step: step ``t`` has the input ids
 #: ``ids[ptr[t0 + t]:ptr[t0 + t + 1]]``), its length and window (steps), the phase
@@ -114,8 +114,9 @@ Rows = namedtuple("Rows", ["spikes", "row0"])
 Traces = namedtuple("Traces", ["V", "Vb", "Va", "X", "row0"])
 
 #: Window means of a sequence of presentations, one row each: ``V``, ``V_a``, ``phi``
-#: (1/ms) and ``s`` of every unit, ``s`` of every input.
-Means = namedtuple("Means", ["V", "Va", "phi", "s", "s_in"])
+#: (1/ms) and ``s`` of every unit, ``s`` of every input, ``X`` (presentations, n_x, units)
+#: of the extra state variables.
+Means = namedtuple("Means", ["V", "Va", "phi", "s", "s_in", "X"])
 
 TINY = 1e-30
 FLUSH_EVERY = 32
@@ -182,15 +183,17 @@ def new_scratch(n_inputs, n_units, n_layers, n_out, W_in):
 
 
 @njit(**JIT)
-def new_acc(n_inputs, n_units):
+def new_acc(n_inputs, n_units, n_x):
+    """Zeroed :data:`Acc` (``n_x = net.n_x`` extra state rows)."""
     return Acc(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
-               np.zeros(n_inputs))
+               np.zeros(n_inputs), np.zeros((n_x, n_units)))
 
 
-def new_means(n_presentations: int, n_inputs: int, n_units: int) -> Means:
+def new_means(n_presentations: int, n_inputs: int, n_units: int, n_x: int = 0) -> Means:
     """Zeroed :data:`Means` for ``n_presentations`` presentations."""
     z = lambda n: np.zeros((n_presentations, n))  # noqa: E731
-    return Means(z(n_units), z(n_units), z(n_units), z(n_units), z(n_inputs))
+    return Means(z(n_units), z(n_units), z(n_units), z(n_units), z(n_inputs),
+                 np.zeros((n_presentations, n_x, n_units)))
 
 
 @njit(**JIT)
@@ -203,6 +206,9 @@ def store_means(acc, n_window, means, k):
         means.s[k, j] = acc.s[j] / n_window
     for i in range(acc.s_in.size):
         means.s_in[k, i] = acc.s_in[i] / n_window
+    for r in range(acc.X.shape[0]):
+        for j in range(acc.X.shape[1]):
+            means.X[k, r, j] = acc.X[r, j] / n_window
 
 
 @njit(**JIT)
@@ -227,6 +233,7 @@ def reset_acc(acc):
     acc.phi[:] = 0.0
     acc.s[:] = 0.0
     acc.s_in[:] = 0.0
+    acc.X[:, :] = 0.0
 
 
 # ------------------------------------------------------------- layer loops
@@ -450,6 +457,7 @@ DRAW = 16          # draw unit spikes (otherwise read them from ``given``)
 RECORD = 32        # write every spike into ``rec``
 TRACES = 64        # write V, V_b, V_a after every state update (needs APICAL)
 APICAL = 128       # explicit apical traces aL, aS (otherwise "projected", see below)
+ACC_X = 256        # window sums of the extra state variables (every unit)
 
 
 @njit(**JIT)
@@ -462,8 +470,8 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
         Constants, state (updated), scratch, window sums (added to; zero them before).
     pres : Presentation
         Input spikes, length, window, phase, label and flags: :data:`ACC_V`,
-        :data:`ACC_S`, :data:`ACC_PHI_ALL`, :data:`ACC_VA`, :data:`DRAW`, :data:`RECORD`,
-        :data:`TRACES`, :data:`APICAL`.
+        :data:`ACC_S`, :data:`ACC_PHI_ALL`, :data:`ACC_VA`, :data:`ACC_X`, :data:`DRAW`,
+        :data:`RECORD`, :data:`TRACES`, :data:`APICAL`.
     given : Rows
         Without ``DRAW``: unit spikes of step ``t`` are row ``given.row0 + t`` of
         ``given.spikes`` (uint8, columns = units).
@@ -515,6 +523,7 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
     acc_va = (flags & ACC_VA) != 0
+    acc_x = (flags & ACC_X) != 0 and st.X.shape[0] > 0
     draw = (flags & DRAW) != 0
     record = (flags & RECORD) != 0
     traces = (flags & TRACES) != 0
@@ -589,6 +598,9 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
                                      aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
                 elif not acc_s:
                     _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
+            if acc_x:
+                for r in range(X.shape[0]):
+                    _add(acc.X[r], X[r])
         if traces:
             row = tr0 + t
             for j in range(n_units):

@@ -252,13 +252,13 @@ class FastEngine:
         settle = self.protocol.settle_steps
         net, Yn = self._net()
         rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
-        ex = plasticity.new_example(layout.n_inputs, layout.n_units)
+        ex = plasticity.new_example(layout.n_inputs, layout.n_units, net.n_x)
         upd = plasticity.new_updates(layout.sizes)
         learner = drivers.Learner(rule, ex, upd)
         n_in, n_units = layout.n_inputs, layout.n_units
         scr = dynamics.new_scratch(n_in, n_units, layout.n_layers, self.model.n_outputs,
                                         net.W_in)
-        acc = dynamics.new_acc(n_in, n_units)
+        acc = dynamics.new_acc(n_in, n_units, net.n_x)
         ev = new_events(n_in, int((n_fwd + n_tgt).max()) if n else 1)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
         samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
@@ -385,11 +385,11 @@ class FastEngine:
         rec = np.zeros((max(T, 1), n_in + n_units), np.uint8)
         tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
         tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
-        means = dynamics.new_means(n_pres, n_in, n_units)
+        means = dynamics.new_means(n_pres, n_in, n_units, net.n_x)
         ev = new_events(n_in, int(schedule.n_steps.max()) if n_pres else 1)
+        scr = dynamics.new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs, net.W_in)
         drivers.present_schedule(
-            net, st, dynamics.new_scratch(n_in, n_units, lay.n_layers, self.model.n_outputs,
-                                            net.W_in), dynamics.new_acc(n_in, n_units), ev, X,
+            net, st, scr, dynamics.new_acc(n_in, n_units, net.n_x), ev, X,
             schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
             np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), rec, tr[0], tr[1],
             tr[2], tr[3], means)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
+from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, ACC_X, APICAL,
                                                TRACES, Presentation, Rows, Traces, make_net,
                                                make_state, new_acc,
                                                new_means, new_scratch, reset_acc, reset_state,
@@ -60,7 +60,7 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
     L = net.sizes.size - 1
     n_hid = net.uo[L - 1]
     no_rec = np.zeros((1, 1), np.uint8)
-    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES
+    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | ACC_X | APICAL | TRACES
     n_learn = 0
     for k in range(start.size):
         if reset[k]:
@@ -78,7 +78,8 @@ def _replay_run(net, st, scr, acc, ev_ptr, ev_ids, start, n_steps, settle, phase
                 ex.alpha_t[j] = sigmoid(means.Va[k, j])
             ex.key[0] = k
             learn(net, rule, Example(means.V[k - 1], ex.alpha_f, ex.alpha_t, means.phi[k],
-                                     means.s_in[k - 1], means.s[k - 1], ex.key), upd)
+                                     means.s_in[k - 1], means.s[k - 1], ex.key,
+                                     means.X[k - 1], means.X[k]), upd)
             for c in range(upd.stats.size):
                 records[n_learn, c] = upd.stats[c]
             rec_pres[n_learn] = k
@@ -181,18 +182,18 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
     n_in, n_units = layout.n_inputs, layout.n_units
     st = make_state(n_in, n_units, part.n_extra)
     scr = new_scratch(n_in, n_units, L, model.n_outputs, net.W_in)
-    acc = new_acc(n_in, n_units)
+    acc = new_acc(n_in, n_units, net.n_x)
     n_pres = len(schedule)
     tr = [np.zeros((T, n_units)) for _ in range(3)]
     tr.append(np.zeros((T, net.n_x, n_units)))
-    means = new_means(n_pres, n_in, n_units)
+    means = new_means(n_pres, n_in, n_units, net.n_x)
     records = np.zeros((max(n_pres, 1), n_stats(L - 1)))
     rec_pres = np.zeros(max(n_pres, 1), np.int64)
     n_learn = _replay_run(net, st, scr, acc, ev_ptr, ev_ids, schedule.start, schedule.n_steps,
                           schedule.settle, schedule.phase, schedule.label,
                           schedule.reset.astype(np.bool_), given, tr[0], tr[1], tr[2], tr[3],
                           means, bool(learn),
-                          make_rule(model, Yn), new_example(n_in, n_units),
+                          make_rule(model, Yn), new_example(n_in, n_units, net.n_x),
                           new_updates(layout.sizes),
                           records, rec_pres)
     layout.unpack_into(params, W, b, Y)
@@ -212,7 +213,8 @@ def fill_phase_averages(result: PhaseAverages, layout: FlatLayout, means, traces
     traces ``(V, V_b, V_a[, X])`` (first ``n_steps`` rows) into ``result``'s populations
     (its ``sizes``); plateaus ``alpha = sigmoid(mean V_a)`` for hidden layers. With
     ``extra_state`` (``{"hidden": names, "output": names}``, the rows of ``X``) the
-    traces of the extra state variables are added under their names."""
+    traces and window means (``X_bar``) of the extra state variables are added under
+    their names."""
     names = list(result.sizes)
     result.s_bar["input"] = means.s_in
     for l, name in enumerate(names[1:]):
@@ -227,4 +229,6 @@ def fill_phase_averages(result: PhaseAverages, layout: FlatLayout, means, traces
         extras = (extra_state or {}).get("output" if name == "output" else "hidden", ())
         for r, var in enumerate(extras):
             result.traces[name][var] = traces[3][:n_steps, r, part]
+        if extras:
+            result.X_bar[name] = {var: means.X[:, r, part] for r, var in enumerate(extras)}
     return result

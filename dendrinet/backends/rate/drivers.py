@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from dendrinet.backends.numba.drivers import forward_means, learn_and_record, target_means
-from dendrinet.backends.numba.dynamics import (ACC_S, ACC_V, ACC_VA, APICAL, new_acc,
+from dendrinet.backends.numba.dynamics import (ACC_S, ACC_V, ACC_VA, ACC_X, APICAL, new_acc,
                                                new_state, reset_acc, reset_state)
 from dendrinet.backends.rate.fixed_point import new_steady_scratch, steady_presentation
 from dendrinet.backends.rate.rate_kernels import (input_drive, new_rate_scratch,
@@ -33,7 +33,7 @@ def _phase(net, st, scr, fp, acc, n_steps, settle, teach, label, apical, steady,
                             tol, not teach, teach)
         return
     no_f8, no_f3 = _dummies()
-    flags = ACC_VA | (APICAL if apical else 0) | (0 if teach else ACC_V | ACC_S)
+    flags = ACC_VA | ACC_X | (APICAL if apical else 0) | (0 if teach else ACC_V | ACC_S)
     rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, no_f8, no_f8,
                       no_f8, no_f3, 0, 0.0)
 
@@ -97,7 +97,7 @@ def rate_evaluate(net, X, n_steps, settle, mean_V, n_blocks, apical, steady, tol
         fp = new_steady_scratch(n_units, net.n_x)
         if not steady:
             transpose_upper(net, scr.WT)
-        acc = new_acc(n_in, n_units)
+        acc = new_acc(n_in, n_units, net.n_x)
         no_f8, no_f3 = _dummies()
         for q in range(start, stop):
             reset_state(st)

@@ -304,10 +304,10 @@ class RateEngine:
         settle = self.protocol.settle_steps
         net, Yn = self._net()
         rule = plasticity.make_rule(self.model, Yn, self.epochs_done)
-        ex = plasticity.new_example(layout.n_inputs, layout.n_units)
+        ex = plasticity.new_example(layout.n_inputs, layout.n_units, net.n_x)
         upd = plasticity.new_updates(layout.sizes)
         scr = self._scratch()
-        acc = dynamics.new_acc(layout.n_inputs, layout.n_units)
+        acc = dynamics.new_acc(layout.n_inputs, layout.n_units, net.n_x)
         records = np.zeros((n, 1 + n_stats(n_hidden_layers)))
         samples_f, samples_t, sample_rows = sample_buffers(n, sample_every,
                                                            layout.n_hidden_units)
@@ -390,9 +390,9 @@ class RateEngine:
             progress(0.0, T * schedule.dt)
         tr = [np.zeros((max(T, 1), n_units)) for _ in range(3)]
         tr.append(np.zeros((max(T, 1), net.n_x, n_units)))
-        means = dynamics.new_means(n_pres, n_in, n_units)
+        means = dynamics.new_means(n_pres, n_in, n_units, net.n_x)
         kernels.rate_present_schedule(
-            net, st, self._scratch(), dynamics.new_acc(n_in, n_units), X,
+            net, st, self._scratch(), dynamics.new_acc(n_in, n_units, net.n_x), X,
             schedule.example_id, schedule.n_steps, schedule.settle, schedule.phase == TARGET,
             np.maximum(schedule.label, 0), schedule.reset.astype(np.bool_), tr[0], tr[1],
             tr[2], tr[3], means)

@@ -240,10 +240,10 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
                         accumulate_inputs, reuse_hidden):
     """One presentation at its fixed point, the input prepared by
     :func:`~dendrinet.backends.rate.rate_kernels.input_drive` in ``scr``: window sums of
-    ``V``, ``s``, ``phi`` and ``V_a`` (explicit, with ``apical``) in ``acc`` as the
-    fixed point's values times the ``n_steps - settle`` window steps; the input traces'
-    window sums (``accumulate_inputs``) and the state after the phase as the stepped
-    engine leaves them. ``acc`` must be reset by the caller.
+    ``V``, ``s``, ``phi``, ``V_a`` (explicit, with ``apical``) and the extra state
+    variables ``X`` in ``acc`` as the fixed point's values times the ``n_steps - settle``
+    window steps; the input traces' window sums (``accumulate_inputs``) and the state
+    after the phase as the stepped engine leaves them. ``acc`` must be reset by the caller.
 
     ``reuse_hidden`` (a target phase right after the forward phase of the same input
     and weights, the apical potential not acting on the soma): the hidden layers are at
@@ -306,6 +306,9 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
                            0, n_hid)
             for j in range(n_hid):
                 acc.Va[j] *= nw
+        for r in range(st.X.shape[0]):
+            for j in range(n_units):
+                acc.X[r, j] += nw * st.X[r, j]
     # the state between two steps, as the stepped engine leaves it
     for j in range(n_units):
         st.bL[j] = J * fp.c[j] / (1.0 - dL)

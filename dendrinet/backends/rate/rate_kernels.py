@@ -33,7 +33,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, APICAL,
+from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, ACC_X, APICAL,
                                                FLUSH_EVERY, TINY, TRACES, flush_tiny,
                                                reset_acc, reset_state, store_means)
 from dendrinet.backends.numba.model_part import NeuronConstants
@@ -300,7 +300,7 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
 
     Parameters are those of :func:`~dendrinet.backends.numba.dynamics.run_presentation`
     without the spikes: ``flags`` takes ``ACC_V``, ``ACC_S``, ``ACC_PHI_ALL``,
-    ``ACC_VA``, ``TRACES``, ``APICAL`` (the projected apical potential of that function's
+    ``ACC_VA``, ``ACC_X``, ``TRACES``, ``APICAL`` (the projected apical potential of that function's
     Notes holds here too: it is linear).
 
     Fixed point. With ``steady_tol > 0`` (test presentations; not with ``TRACES``) the
@@ -323,6 +323,7 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
     acc_va = (flags & ACC_VA) != 0
+    acc_x = (flags & ACC_X) != 0 and st.X.shape[0] > 0
     traces = (flags & TRACES) != 0
     apical = (flags & APICAL) != 0
     sig_lo = 0 if (flags & ACC_PHI_ALL) != 0 else n_hid
@@ -357,6 +358,9 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
                                    aL[:n_hid], aS[:n_hid], b[:n_hid], X, 0, n_hid)
                 elif not acc_s:
                     _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
+            if acc_x:
+                for r in range(X.shape[0]):
+                    _add(acc.X[r], X[r])
         if traces:
             row = tr0 + t
             for j in range(n_units):
@@ -397,6 +401,9 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
                                                X, 0, n_hid)
                             elif not acc_s:
                                 _add_diff(acc.s[n_hid:], xL[n_hid:], xS[n_hid:])
+                    if acc_x:
+                        for r in range(X.shape[0]):
+                            _add_scaled(acc.X[r], X[r], float(rest))
                 break
             if phase == STEADY_EVERY - 1:
                 _snapshot(st, scr)
@@ -417,7 +424,7 @@ def rate_present_schedule(net, st, scr, acc, X, example_id, n_steps, settle, tea
                           reset, tr_V, tr_Vb, tr_Va, tr_X, means):
     """Present any schedule in the mean field (no learning): traces of every unit after
     each step and the window means of every presentation (explicit apical traces)."""
-    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | APICAL | TRACES
+    flags = ACC_V | ACC_S | ACC_PHI_ALL | ACC_VA | ACC_X | APICAL | TRACES
     transpose_upper(net, scr.WT)
     row = 0
     for k in range(example_id.size):
