@@ -34,11 +34,12 @@ def test_compile_note_says_when_brian2_will_compile(tmp_path):
         assert "numpy None" in here
 
 
-# Equations the fast engine's generator refuses (the time t, rand(), the neuron's own
-# spike traces xL, xS): Brian2 simulates them, and its learner needs only the rule.
+# Equations the fast engine's generator refuses (the time t, a V_a that draws random
+# numbers, the neuron's own spike traces xL, xS): Brian2 simulates them, and its learner
+# needs only the rule.
 BRIAN2_ONLY = {
     "time": 'hidden_soma = "0.1*sin(2*pi*10*Hz*t)/ms"',
-    "noise": 'hidden_soma = "0.05*(rand() - 0.5)/ms"',
+    "noisy apical": 'apical = "V_a_lin + 0.5*(rand() - 0.5)"',
     "own spike trace": 'hidden_soma = "-0.1*(xL - xS)/ms"',
 }
 

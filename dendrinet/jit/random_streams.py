@@ -2,6 +2,8 @@
 so that a layer's per-step draws vectorise, seeded and split by splitmix64 hashes."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -67,3 +69,37 @@ def seed_streams(key, s0, s1):
 def derive_key(key, index):
     """A new 64-bit key for sub-stream ``index`` of ``key`` (e.g. one per test example)."""
     return mix64(mix64(key ^ _GOLDEN) + np.uint64(index) * _GOLDEN + np.uint64(1))
+
+
+# ------------------------------------------------ numbers of the neuron's equations
+#
+# rand() and randn() in a model's equations (the fast engine's generated neuron part):
+# the c-th number of unit j in a step is a hash of that unit's stream state and c. The
+# state is the one the step's spike draw is about to use, so it differs from step to
+# step (every draw advances every unit's stream by one number), and the stream is not
+# advanced: a model with noise draws the same spikes from the same probabilities, and
+# nothing new has to be seeded, saved or resumed.
+
+_TWO_POW_53 = 1.0 / 9007199254740992.0
+_U11 = np.uint64(11)
+
+
+@njit(inline="always", **JIT)
+def _state_hash(s0, s1, j, c):
+    return mix64(s0[j] ^ mix64(s1[j] + np.uint64(c + 1) * _GOLDEN))
+
+
+@njit(inline="always", **JIT)
+def step_uniform(s0, s1, j, c):
+    """The ``c``-th uniform number in [0, 1) (53 bits) of unit ``j`` in this step (see
+    above); does not advance the stream."""
+    return (_state_hash(s0, s1, j, c) >> _U11) * _TWO_POW_53
+
+
+@njit(inline="always", **JIT)
+def step_normal(s0, s1, j, c):
+    """A standard normal number of unit ``j`` in this step, from the uniforms ``2c`` and
+    ``2c + 1`` (Box-Muller); does not advance the stream."""
+    u1 = ((_state_hash(s0, s1, j, 2 * c) >> _U11) + np.uint64(1)) * _TWO_POW_53  # (0, 1]
+    u2 = step_uniform(s0, s1, j, 2 * c + 1)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)

@@ -40,14 +40,17 @@ from dendrinet.errors import DendrinetError
 #: Trace variables the engine integrates itself (exactly) in every population.
 ENGINE_TRACES = ("bL", "bS", "aL", "aS", "xL", "xS")
 #: Names the generated code may not read: the own spike traces are updated after the
-#: soma (with the previous step's spikes folded in), time and noise have no counterpart.
+#: soma (with the previous step's spikes folded in), time and stochastic differential
+#: equations have no counterpart.
 _NOT_GENERATED = {
     "xL": "the neuron's own spike trace xL", "xS": "the neuron's own spike trace xS",
     "s": "the neuron's own filtered spike train s", "t": "the time t",
-    "rand": "random numbers (rand())", "randn": "random numbers (randn())",
     "xi": "stochastic terms (xi)", "timestep": "timestep()", "t_in_timesteps": "t_in_timesteps",
     "lastspike": "lastspike", "not_refractory": "refractoriness",
 }
+#: ``rand()`` and ``randn()`` in the equations: each call is one number per unit and step
+#: (:func:`dendrinet.jit.random_streams.step_uniform`, ``step_normal``).
+_RANDOM_CALL = re.compile(r"\b(randn?)\s*\(\s*\)")
 #: Functions the generated module provides (Brian2's default functions).
 FUNCTIONS = ("exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
              "arcsin", "arccos", "arctan", "abs", "sign", "clip", "int", "floor", "ceil",
@@ -58,6 +61,7 @@ import math
 from numba import njit
 
 from dendrinet.jit.numerics import JIT, exp_parts, fast_exp as exp
+from dendrinet.jit.random_streams import step_normal, step_uniform
 
 log, log10, sqrt = math.log, math.log10, math.sqrt
 sin, cos, tan = math.sin, math.cos, math.tan
@@ -201,14 +205,38 @@ def abstract_code(model: ModelConfig, kind: str) -> list[tuple[str, str]]:
     return lines
 
 
+def constant_over_dt(model: ModelConfig, kind: str) -> list[tuple[str, str]]:
+    """The subexpressions of ``kind``'s equations flagged ``(constant over dt)`` as
+    ``(name, expression)`` lines, every other subexpression substituted: Brian2 computes
+    them once per step, at its start (its ``SubexpressionUpdater``), and so does the
+    generated update, from the start-of-step state. A random number in one is shared by
+    every equation that reads it."""
+    group, _ = brian2_group(model, kind)
+    updaters = [o for o in group.contained_objects
+                if type(o).__name__ == "SubexpressionUpdater"]
+    if not updaters:
+        return []
+    updaters[0].update_abstract_code(run_namespace={})
+    lines = []
+    for line in updaters[0].abstract_code.strip().splitlines():
+        target, _, expr = line.partition("=")
+        lines.append((target.strip(), _inlined(model, kind, expr.strip())))
+    return lines
+
+
 def _apical_expression(model: ModelConfig) -> str:
     """``V_a`` of the hidden equations with every subexpression substituted."""
+    return _inlined(model, "hidden", "V_a")
+
+
+def _inlined(model: ModelConfig, kind: str, text: str) -> str:
+    """``text`` with every (plain) subexpression of ``kind``'s equations substituted."""
     from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 
-    group, _ = brian2_group(model, "hidden")
+    group, _ = brian2_group(model, kind)
     eqs = group.equations
     subs = {name: str_to_sympy(eqs[name].expr.code) for name in eqs.subexpr_names}
-    expr = str_to_sympy("V_a")
+    expr = str_to_sympy(text)
     for _ in range(len(subs) + 1):
         free = {str(s) for s in expr.free_symbols}
         todo = {str_to_sympy(n): subs[n] for n in free if n in subs}
@@ -224,9 +252,6 @@ def _names(expr: str) -> set[str]:
 
 
 def _check_generatable(model: ModelConfig, kind: str, names: set[str]) -> None:
-    text = _kind_terms(model, kind)
-    if re.search(r"\brandn?\s*\(|constant over dt", text):
-        names = names | {"rand"}
     bad = sorted(n for n in names if n in _NOT_GENERATED or n.startswith("xi_"))
     if bad:
         what = ", ".join(_NOT_GENERATED.get(n, "stochastic terms") for n in bad)
@@ -346,17 +371,31 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
     from brian2.parsing.sympytools import sympy_to_str
     from sympy import cse, numbered_symbols
 
-    # the engine integrates the traces itself (exact decays)
-    lines = [(t, e) for t, e in abstract_code(model, kind) if t.lstrip("_") not in ENGINE_TRACES]
+    # the engine integrates the traces itself (exact decays); the subexpressions
+    # "constant over dt" come first (Brian2 computes them at the start of the step)
+    per_step = constant_over_dt(model, kind)
+    lines = per_step + [(t, e) for t, e in abstract_code(model, kind)
+                        if t.lstrip("_") not in ENGINE_TRACES]
+    # every rand() / randn() call: one number per unit and step, a symbol of its own
+    # (SymPy would take two calls of rand() for the same number)
+    randoms: list[str] = []
+
+    def numbered(match) -> str:
+        randoms.append(match.group(1))
+        return f"_rnd{len(randoms) - 1}"
+
+    lines = [(t, _RANDOM_CALL.sub(numbered, e)) for t, e in lines]
     state = set(extras) | {"V", "b"} | set(ENGINE_TRACES)
-    local = state | {"dt", "i", "teach", "label"} | {t for t, _ in lines}
+    local = (state | {"dt", "i", "teach", "label"} | {t for t, _ in lines}
+             | {f"_rnd{k}" for k in range(len(randoms))})
     names = set().union(*(_names(expr) for _, expr in lines))
     _check_generatable(model, kind, names)
     consts, parameters = _constants(model, kind, names, local)
     temps, outputs = {}, []
+    once = {t for t, _ in per_step}
     for target, expr in lines:
         temps[target] = _substituted(expr, temps, consts)
-        if not target.startswith("_"):
+        if not target.startswith("_") and target not in once:
             outputs.append(target)
     # Each output is one expression, or (for exponential Euler with a rate that varies
     # from unit to unit) the parts of x' = -n/d + (x + n/d) exp(a), which exp_euler
@@ -377,7 +416,11 @@ def _population(model: ModelConfig, kind: str, extras: tuple[str, ...]) -> list[
         else:
             body.append(f"_new_{t} = {sympy_to_str(reduced[k])}")
     body += [f"{t} = _new_{t}" for t in outputs]  # every new value from start-of-step values
-    return head, body, parameters
+    # the step's random numbers first (uniform k: hash 2k; normal k: hashes 2k, 2k + 1)
+    draws = [f"_rnd{k} = step_uniform(s0__, s1__, lo + j__, {2 * k})" if f == "rand" else
+             f"_rnd{k} = step_normal(s0__, s1__, lo + j__, {k})"
+             for k, f in enumerate(randoms)]
+    return head, draws + body, parameters
 
 
 def _exponential_euler_parts(ba, update, parameters=frozenset()):
@@ -416,6 +459,12 @@ def neuron_hooks_source(model: ModelConfig) -> str:
     apical = _apical_expression(model)
     apical_names = _names(apical)
     _check_generatable(model, "hidden", apical_names)
+    per_step = {t for t, _ in constant_over_dt(model, "hidden")}
+    if apical_names & (per_step | {"rand", "randn"}):
+        raise ModelEquationError(
+            f"{_where(model)}: the fast engine cannot generate a V_a that draws random numbers "
+            f"or reads a subexpression 'constant over dt' ({_kind_terms(model, 'hidden')}); "
+            f"the Brian2 engine runs it: --engine brian2 (engine='brian2' in Python)")
     const_a, params_a = _constants(model, "hidden", apical_names,
                                    {"V", "b", "bL", "bS", "aL", "aS", *extra_h})
     (apical_expr,), head_a = _hoisted([_substituted(apical, {}, const_a)], params_a | {"dt"},
@@ -428,8 +477,9 @@ def neuron_hooks_source(model: ModelConfig) -> str:
         source_identifier(name)
     index = {name: i for i, name in enumerate(parameters)}
     # the header is fixed text: the model's name and other file text never land in source
+    random = any("step_uniform(" in line or "step_normal(" in line for line in body_h + body_o)
     out = [_HEADER, _PRELUDE, f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}",
-           f"PARAMETERS = {parameters!r}"]
+           f"PARAMETERS = {parameters!r}", f"RANDOM_NUMBERS = {random!r}"]
     out += ["", "", _update_function("update_hidden", head_h, body_h, extra_h,
                                      _loads_of(params_h, index), hidden=True),
             "", "", _update_function("update_output", head_o, body_o, extra_o,
@@ -451,7 +501,7 @@ _HEADER = '"""Generated by dendrinet.backends.numba.codegen; do not edit."""'
 #: A name the generated source may hold (ASCII; the model reader allows fewer).
 _SOURCE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Modules the generated source imports (those of the prelude).
-_SOURCE_IMPORTS = {"math", "numba", "dendrinet.jit.numerics"}
+_SOURCE_IMPORTS = {"math", "numba", "dendrinet.jit.numerics", "dendrinet.jit.random_streams"}
 
 
 def source_identifier(name: str) -> str:
@@ -524,6 +574,8 @@ def _update_function(name: str, head: list[str], body: list[str], extras, loads,
                f"E__, cD__, teach_, label):\n"
                f"    teach = 1.0 if teach_ else 0.0\n")
     top += "    J__, dL__, dS__, dt, P__ = k.J, k.dL, k.dS, k.dt_s, k.P\n"
+    if any(line.startswith("_rnd") for line in body):
+        top += "    s0__, s1__ = k.s0, k.s1\n"
     loop = ["    " + line for line in loads + head]
     loop += _rows(extras) + [
             "    for j__ in range(V__.size):",

@@ -509,7 +509,8 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
     dL = net.dL
     dS = net.dS
     # what the model's neuron part reads (model_part.NeuronConstants)
-    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
+    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P, st.s0,
+                             st.s1)
     if teach:
         E_out = net.E_teach
         cD = net.cD_teach

@@ -53,10 +53,12 @@ from dendrinet.storage.files import create_temporary_folder, rename
 #: Constants of the step that the neuron part reads (built by ``run_presentation`` from
 #: the ``Net``): the spike's jump (1/ms) and the trace decays per step, ``dt`` in seconds
 #: (generated code works in SI units), the standard soma's ``exp(-g dt)``, ``g_B/g``,
-#: ``g_A/g``, and ``P``, the values of the parameters the generated code reads (SI, in the
-#: order of its ``PARAMETERS``).
+#: ``g_A/g``, ``P``, the values of the parameters the generated code reads (SI, in the
+#: order of its ``PARAMETERS``), and the units' random streams ``s0``, ``s1`` (the
+#: numbers of ``rand()`` / ``randn()`` in the equations are hashes of their state,
+#: :func:`dendrinet.jit.random_streams.step_uniform`).
 NeuronConstants = namedtuple("NeuronConstants", ["J", "dL", "dS", "dt_s", "E_hid", "cB", "cA",
-                                                 "P"])
+                                                 "P", "s0", "s1"])
 
 #: The neuron part as the kernels call it. ``*_in`` take the pending input ``c`` in the
 #: precision of the input weights (float32 with single-precision inputs): the lowest hidden
@@ -72,7 +74,7 @@ ENGINE_MODULES = ("dendrinet.backends.numba.dynamics", "dendrinet.backends.numba
                   "dendrinet.backends.numba.standard_neuron", "dendrinet.learning.plasticity",
                   "dendrinet.learning.rules", "dendrinet.jit.numerics",
                   "dendrinet.jit.random_streams")
-_GENERATED_IMPORTS = ("dendrinet.jit.numerics",)
+_GENERATED_IMPORTS = ("dendrinet.jit.numerics", "dendrinet.jit.random_streams")
 _STANDARD = "dendrinet.backends.numba.standard_neuron"
 
 
@@ -80,7 +82,9 @@ def _signatures(c_in):
     """The Numba signature of every hook (``c_in``: the dtype of the input pending sum)."""
     from numba import typeof, types
 
-    k = typeof(NeuronConstants(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.zeros(1)))
+    streams = np.zeros(1, np.uint64)
+    k = typeof(NeuronConstants(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.zeros(1), streams,
+                               streams))
     a = types.float64[::1]
     ci = types.Array(types.float32 if c_in == np.float32 else types.float64, 1, "C")
     X = types.float64[:, ::1]
@@ -117,6 +121,8 @@ class ModelPart:
         self.module = module
         self.extra_state = dict(module.EXTRA_STATE)
         self.parameters = tuple(module.PARAMETERS)
+        #: The equations draw random numbers (``rand()``, ``randn()``).
+        self.random = bool(getattr(module, "RANDOM_NUMBERS", False))
         self.generated = generated
         self.folder = folder
         self._hooks: dict = {}

@@ -177,6 +177,10 @@ def replay(model: ModelConfig, params: Parameters, schedule: Schedule, spikes: d
 
     W, b, Y, Yn = layout.pack(params)
     part = model_part(model)
+    if part.random:
+        raise DendrinetError(
+            f"model {model.name!r}: its equations draw random numbers (rand(), randn()); a "
+            "replay imposes given spikes and draws none, so it cannot reproduce them")
     net = make_net(layout, W, b, Y, model, dt, part,
                    single_inputs=input_precision == "single")
     n_in, n_units = layout.n_inputs, layout.n_units

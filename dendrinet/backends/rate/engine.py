@@ -224,6 +224,11 @@ class RateEngine:
                                  f"{steady_tol!r}")
         self.steady_tol = float(steady_tol)
         self._part = model_part(model)
+        if self._part.random:
+            raise DendrinetError(
+                f"model {model.name!r}: its equations draw random numbers (rand(), randn()), "
+                "which the rate engine's mean field has no counterpart for; train it with "
+                "--engine fast or --engine brian2")
         refresh_rate_cache()
         sizes = check_kernel_parameters(model, params)
         self.model = model

@@ -256,7 +256,8 @@ def steady_presentation(net, st, scr, fp, acc, n_steps, settle, teach, label, ap
     n_units = uo[L]
     n_hid = uo[L - 1]
     J, dL, dS = net.J, net.dL, net.dS
-    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
+    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P, st.s0,
+                             st.s1)
     drive = scr.drive
     E_out, cD = teaching(net, teach, label, drive)
     nw = n_steps - settle

@@ -318,7 +318,8 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
     J = net.J
     dL = net.dL
     dS = net.dS
-    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P)
+    consts = NeuronConstants(J, dL, dS, net.dt_s, net.E_hid, net.cB, net.cA, net.P, st.s0,
+                             st.s1)
     E_out, cD = teaching(net, teach, label, scr.drive)
     acc_v = (flags & ACC_V) != 0
     acc_s = (flags & ACC_S) != 0
