@@ -39,7 +39,8 @@ def test_compile_note_says_when_brian2_will_compile(tmp_path):
 # needs only the rule.
 BRIAN2_ONLY = {
     "time": 'hidden_soma = "0.1*sin(2*pi*10*Hz*t)/ms"',
-    "noisy apical": 'apical = "V_a_lin + 0.5*(rand() - 0.5)"',
+    "noisy apical": 'apical = "V_a_lin + kick"\n'
+                    'hidden_extra = "kick = 0.5*(rand() - 0.5) : 1 (constant over dt)"',
     "own spike trace": 'hidden_soma = "-0.1*(xL - xS)/ms"',
 }
 

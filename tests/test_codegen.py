@@ -380,3 +380,73 @@ def test_engines_that_cannot_reproduce_random_numbers_refuse_them(digits):
               for name in ("input", "hidden_0", "output")}
     with pytest.raises(DendrinetError, match="cannot reproduce them"):
         replay(model, params, schedule, spikes)
+
+
+# -------------------------------------------------------------- code on spikes
+
+#: Event traces of the neuron's own spikes: ``E`` jumps by 1 and decays with ``tau_E``,
+#: ``since`` is the time since the last spike; an output trace ``z`` jumps by ``V / 2``.
+ON_SPIKE = dict(hidden_extra="dE/dt = -E/tau_E : 1\ndsince/dt = 1 : second",
+                hidden_on_spike="E += 1\nsince = 0*ms",
+                output_extra="dz/dt = -z/tau_E : 1", output_on_spike="z += 0.5*V",
+                parameters=(("tau_E", "30 ms"),))
+
+
+def test_code_on_spikes_replays_brian2_and_follows_the_spikes(digits):
+    """The model's own code on each spike (Brian2's reset): the fast engine, given the
+    spikes Brian2 drew, has Brian2's traces of E, since and z within 1e-6, and E and
+    since are what the spikes make them: ``E(n) = sum over the unit's spikes at steps
+    m < n of d^(n - m)`` (``d = exp(-dt/tau_E)``) and ``since(n) = (n - m_last) dt``."""
+    model = model_variant(hidden=(20,), n_outputs=10, equations=ON_SPIKE)
+    protocol, params, schedule = _setup(digits, model)
+    net = DendriticNetwork(model, params, digits.n_inputs, protocol.dt,
+                           record_traces=("V", "E", "since", "z"))
+    brian = net.run(schedule, digits.X_train, seed=21)
+    fast = replay(model, params, schedule, brian.spikes)
+    for name, variables in (("hidden_0", ("V", "E", "since")), ("output", ("V", "z"))):
+        for var in variables:
+            np.testing.assert_allclose(fast.traces[name][var], brian.traces[name][var],
+                                       rtol=0, atol=TOLERANCE, err_msg=f"{name}.{var}")
+    # window means too, in SI units (since: seconds) on both engines
+    for var in ("E", "since"):
+        np.testing.assert_allclose(fast.X_bar["hidden_0"][var], brian.X_bar["hidden_0"][var],
+                                   rtol=0, atol=TOLERANCE, err_msg=var)
+    assert 0.005 < brian.X_bar["hidden_0"]["since"].mean() < 1.0
+    # E and since from the spikes, by hand, within the training presentations (state kept)
+    T = int(schedule.start[2])  # the test presentation resets the state
+    steps = np.round(brian.spikes["hidden_0"][0] / protocol.dt).astype(int)
+    ids = brian.spikes["hidden_0"][1]
+    d = np.exp(-protocol.dt / 30.0)
+    E = np.zeros((T, 20))
+    since = np.zeros((T, 20))
+    for j in range(20):
+        own = steps[(ids == j) & (steps < T)]
+        n = np.arange(T)[:, None]
+        E[:, j] = np.where(n > own, d ** (n - own).astype(float), 0.0).sum(axis=1)
+        last = np.maximum.accumulate(np.where(np.isin(np.arange(T), own), np.arange(T), -1))
+        previous = np.r_[-1, last[:-1]]  # the last spike before step n
+        since[:, j] = np.where(previous >= 0, (np.arange(T) - previous) * protocol.dt * 1e-3,
+                               (np.arange(T) + 1) * protocol.dt * 1e-3)
+    assert len(own) > 3
+    np.testing.assert_allclose(fast.traces["hidden_0"]["E"][:T], E, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.traces["hidden_0"]["since"][:T], since, rtol=0, atol=1e-12)
+
+
+def test_code_on_spikes_mistakes_get_one_message(digits, tmp_path):
+    from dendrinet.backends import make_engine
+    from dendrinet.errors import DendrinetError
+
+    bad = dict(ON_SPIKE, hidden_on_spike="E += gain")
+    with pytest.raises(ModelEquationError, match=r"hidden_on_spike reads 'gain', which is not "
+                                                 r"V, a state variable .* \(E, since\)"):
+        neuron_source(model_variant(hidden=(5,), equations=bad))
+    model = model_variant(hidden=(5,), n_outputs=10, equations=ON_SPIKE)
+    params = initial_parameters(model, digits.n_inputs, np.random.default_rng(1))
+    with pytest.raises(DendrinetError, match=r"run code on each spike .* --engine fast"):
+        make_engine("rate", model, load_protocol("paper-timing"), params, 0)
+    path = tmp_path / "m.toml"
+    path.write_text('extends = "guerguiev2017-1hidden"\n[equations]\n'
+                    'hidden_extra = "dE/dt = -E/(10*ms) : 1"\nhidden_on_spike = "V_b = 0"\n')
+    with pytest.raises(ConfigError, match=r"hidden_on_spike line 'V_b = 0': on a spike a hidden "
+                                          r"neuron may change V or its own state variables"):
+        load_model(path)

@@ -12,7 +12,10 @@ them equal) and of the user's own declarations, with Brian2's
 * ``hidden_coupling``, ``output_coupling``, ``hidden_soma``, ``output_soma`` are terms
   of ``dV/dt``: 1/ms (a rate);
 * a line of ``hidden_extra`` / ``output_extra`` gives its declared unit (per second for
-  ``dx/dt``).
+  ``dx/dt``);
+* a statement of ``hidden_on_spike`` / ``output_on_spike`` assigns ``V`` or one of the
+  population's own state variables (``dx/dt`` lines) a value of its unit (``=``, ``+=``,
+  ``-=``) or scales it by a dimensionless factor (``*=``, ``/=``).
 
 The text given here was checked by :mod:`dendrinet.config.expressions` before (only names,
 numbers, operators and Brian2's functions reach Brian2's parser). A name that is not
@@ -21,7 +24,7 @@ known is left to the equation builder, which names it.
 from __future__ import annotations
 
 from dendrinet.errors import ConfigError
-from dendrinet.config.expressions import check_equation_lines
+from dendrinet.config.expressions import check_equation_lines, check_statements
 from dendrinet.config.units import brian2_units, parse_unit
 
 __all__ = ["STANDARD", "check_equation_dimensions"]
@@ -108,6 +111,24 @@ def check_equation_dimensions(terms, neuron_namespace: dict, parameters: dict,
                    f"{where} [equations].{key} line {line.text!r}",
                    f"{line.name} is declared in {_unit(declared)} (': {line.unit}'), so "
                    f"{target} must be in {_unit(expected)}")
+        key = f"{kind}_on_spike"
+        assignable = {"V"} | {line.name for line in lines if line.kind == "differential"}
+        for statement in check_statements(getattr(terms, key)):
+            text = f"{statement.target} {statement.operator} {statement.expression}"
+            place = f"{where} [equations].{key} line {text!r}"
+            if statement.target not in assignable:
+                raise ConfigError(f"{place}: on a spike a {kind} neuron may change V or its "
+                                  f"own state variables (the 'dx/dt' lines of "
+                                  f"[equations].{kind}_extra: "
+                                  f"{', '.join(sorted(assignable - {'V'})) or 'none'}), not "
+                                  f"{statement.target!r}")
+            target = variables[statement.target].dim
+            scaled = statement.operator in ("*=", "/=")
+            _check(statement.expression, DIMENSIONLESS if scaled else target, variables,
+                   local_origin, place,
+                   f"{statement.target} is in {_unit(target)}, so "
+                   + ("a factor must be dimensionless" if scaled else
+                      f"what {statement.operator} gives it must be too"))
         if kind == "hidden":
             _check(terms.apical.strip() or "V_a_lin", DIMENSIONLESS, variables, local_origin,
                    f"{where} [equations].apical = {terms.apical.strip()!r}",

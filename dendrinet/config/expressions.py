@@ -20,6 +20,9 @@ so the text is checked when the model file is read, before anything else sees it
   comments allowed) is ``dX/dt = EXPR : UNIT``, ``X = EXPR : UNIT`` or ``X : UNIT``,
   optionally followed by flags in parentheses (:data:`FLAGS`); ``UNIT`` is ``1``,
   ``boolean``, ``integer`` or a unit of :mod:`dendrinet.config.units`'s grammar.
+* a **statement** (``hidden_on_spike``, ``output_on_spike``: code run when the neuron
+  spikes; one per line, ``#`` comments allowed) is ``X = EXPR``, ``X += EXPR``,
+  ``X -= EXPR``, ``X *= EXPR`` or ``X /= EXPR`` with ``EXPR`` an expression as above.
 
 Errors are :class:`ExpressionError` with a reason that names the offending piece; the
 model reader (:mod:`dendrinet.config`) adds the file and the key.
@@ -35,8 +38,8 @@ from dataclasses import dataclass
 
 from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_unit
 
-__all__ = ["FLAGS", "FUNCTIONS", "EquationLine", "ExpressionError", "check_equation_lines",
-           "check_expression", "check_identifier"]
+__all__ = ["FLAGS", "FUNCTIONS", "EquationLine", "ExpressionError", "Statement",
+           "check_equation_lines", "check_expression", "check_identifier", "check_statements"]
 
 #: Functions an equation may call: Brian2's default functions
 #: (``brian2.core.functions.DEFAULT_FUNCTIONS``).
@@ -323,6 +326,48 @@ def check_equation_lines(text: str) -> tuple[EquationLine, ...]:
         out.append(EquationLine({"diff": "differential", "sub": "subexpression",
                                  "par": "parameter"}[kind], name, expression, unit, flags,
                                 line.strip()))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One checked statement: ``target operator expression`` (``operator``: ``=``,
+    ``+=``, ``-=``, ``*=``, ``/=``)."""
+
+    target: str
+    operator: str
+    expression: str
+
+
+_STATEMENT = re.compile(r"^\s*(?P<target>[^\s=+\-*/]+)\s*(?P<op>[+\-*/]?=)(?P<expr>[^=].*|)$")
+
+
+def check_statements(text: str) -> tuple[Statement, ...]:
+    """Check statements (``hidden_on_spike``), one per line; blank lines and ``#``
+    comments are skipped.
+
+    Raises
+    ------
+    ExpressionError
+        A line is not ``X = EXPR`` or ``X op= EXPR``, or its expression is not allowed.
+    """
+    _checked_text(text, "statements")
+    out = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        if not line.strip():
+            continue
+        match = _STATEMENT.match(line)
+        if match is None or not match.group("expr").strip():
+            raise ExpressionError(f"cannot read {_shown(raw)} as a statement ('x = expression' "
+                                  f"or 'x += expression', one per line)")
+        target = check_identifier(match.group("target"), f"the variable in {_shown(raw)}")
+        expression = match.group("expr").strip()
+        try:
+            check_expression(expression)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{exc} in the line {_shown(raw)}") from None
+        out.append(Statement(target, match.group("op"), expression))
     return tuple(out)
 
 

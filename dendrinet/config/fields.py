@@ -158,7 +158,8 @@ KIND_TEXT = {
     "number": "number", "integer": "integer", "bool": "``true`` / ``false``",
     "text": "string", "lines": "string", "choice": "string", "numbers": "array of numbers",
     "integers": "array of integers", "expression": "string (expression)",
-    "equation lines": "string (equation lines)", "rule": "string",
+    "equation lines": "string (equation lines)", "statements": "string (statements)",
+    "rule": "string",
     "parameters": "table ``[equations.parameters]``: name = number or quantity",
 }
 

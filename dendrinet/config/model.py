@@ -27,6 +27,7 @@ from dendrinet.config.expressions import (
     check_equation_lines,
     check_expression,
     check_identifier,
+    check_statements,
 )
 from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity
 
@@ -282,7 +283,7 @@ _EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin"
                    "teach", "label"}
 
 
-def _equation_text(required: str | None, lines: bool):
+def _equation_text(required: str | None, lines):
     """The reader of one ``[equations]`` entry: text checked as data
     (:mod:`dendrinet.config.expressions`), before Brian2, SymPy or the code generator see it;
     ``required``: the default of an entry that may not be empty."""
@@ -294,7 +295,8 @@ def _equation_text(required: str | None, lines: bool):
                 raise ConfigError(f"{where}: cannot be empty (its default is {required!r})")
             return raw
         try:
-            (check_equation_lines if lines else check_expression)(raw)
+            {True: check_equation_lines, False: check_expression,
+             "statements": check_statements}[lines](raw)
         except ExpressionError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         return raw
@@ -313,6 +315,10 @@ def _expression(default: str, help: str, required: bool = False):  # noqa: A002
 
 def _lines(help: str):  # noqa: A002
     return setting("", help, kind="equation lines", parse=_equation_text(None, True))
+
+
+def _statements(help: str):  # noqa: A002
+    return setting("", help, kind="statements", parse=_equation_text(None, "statements"))
 
 
 @document_settings
@@ -351,6 +357,11 @@ class EquationTerms(TableParams):
                                "(\"dw/dt = (a_w*V - w)/tau_w : 1\", starting at 0) and "
                                "subexpressions (\"plateau = 1/(1 + exp(-V_a)) : 1\").")
     output_extra: str = _lines("Extra equation lines of output neurons (as hidden_extra).")
+    hidden_on_spike: str = _statements(
+        "Run when a hidden neuron spikes, one statement per line: V or a state variable of "
+        "hidden_extra assigned or changed (\"E += 1\", \"since = 0*ms\"); Brian2's reset "
+        "code, after the step's window sums.")
+    output_on_spike: str = _statements("Run when an output neuron spikes (as hidden_on_spike).")
     parameters: tuple[tuple[str, str], ...] = setting(
         (), "New parameters, name = a number or a quantity with Brian2 units (\"100 ms\", "
             "\"0.05 /ms\"), stored as sorted (name, value text) pairs.", kind="parameters",

@@ -181,15 +181,28 @@ def extra_state_variables(model: ModelConfig, kind: str) -> tuple[str, ...]:
                                                   text, re.MULTILINE))
 
 
+def spike_code(model: ModelConfig, kind: str) -> str:
+    """What a neuron of ``kind`` ("input", "hidden", "output") runs when it spikes: its
+    own traces jump (:data:`SPIKE_RESET`), then the model's ``[equations]``
+    ``hidden_on_spike`` / ``output_on_spike`` statements, in the order written."""
+    if kind not in ("hidden", "output"):
+        return SPIKE_RESET
+    user = [line.split("#", 1)[0].strip()
+            for line in getattr(model.equations, f"{kind}_on_spike").splitlines()]
+    return "\n".join([SPIKE_RESET, *(line for line in user if line)])
+
+
 def all_equations(model: ModelConfig) -> str:
     """Every group's equations as one printable text, with the spike rules."""
     return "\n\n".join([
         "## input layer\n" + input_equations(model)
         + f"\n# threshold: {INPUT_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
         "## hidden layers\n" + hidden_equations(model)
-        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
+        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: "
+        + spike_code(model, "hidden").replace("\n", "; "),
         "## output layer\n" + output_equations(model)
-        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
+        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: "
+        + spike_code(model, "output").replace("\n", "; "),
         "## synapses\n# feedforward weight = W[l][i, j], on_pre: "
         + BASAL_ON_PRE.replace("\n", "; ")
         + "\n# feedback (output -> hidden l) weight = Y[l][k, j], on_pre: "

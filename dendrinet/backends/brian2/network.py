@@ -45,6 +45,7 @@ import numpy as np
 
 from dendrinet.model import equations
 from dendrinet.config import ModelConfig
+from dendrinet.config.expressions import check_equation_lines
 from dendrinet.datasets.encoding import max_spike_probability, validate_images
 from dendrinet.engine.checks import check_parameters
 from dendrinet.engine.results import (SimulationResult, population_kind, population_names,
@@ -281,14 +282,17 @@ class DendriticNetwork:
         kind = population_kind(name)
         physics = {"input": equations.input_equations, "hidden": equations.hidden_equations,
                    "output": equations.output_equations}[kind](self.model)
-        sums = "\n".join(f"{s} : 1  # running total over the averaging windows"
+        units = {line.name: line.unit for line in check_equation_lines(
+            getattr(self.model.equations, f"{kind}_extra", ""))}
+        sums = "\n".join(f"{s} : {units.get(s[4:], '1')}  # running total over the windows"
                          for s in self.window_sums[kind])
         threshold = equations.INPUT_THRESHOLD if kind == "input" else equations.NEURON_THRESHOLD
         events = {"pres_end": "last > 0.5"} if self.record_averages else None
         try:
             group = b2.NeuronGroup(
                 self.sizes[name], physics + _LINKED_FLAGS + "\n" + sums, threshold=threshold,
-                reset=equations.SPIKE_RESET, method=equations.METHOD, events=events,
+                reset=equations.spike_code(self.model, kind), method=equations.METHOD,
+                events=events,
                 clock=clock, name=name)
         except Exception as exc:  # e.g. a user equation term Brian2 cannot parse
             raise DendrinetError(f"cannot build the {name} equations: "

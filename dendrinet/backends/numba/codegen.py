@@ -472,24 +472,97 @@ def neuron_hooks_source(model: ModelConfig) -> str:
     head_a = [f"{name} = {sympy_to_str(e)}" for name, e in head_a]
     apical = sympy_to_str(apical_expr)
     apical_names = _names(apical)
-    parameters = tuple(sorted(params_h | params_o | params_a))
+    spike_h, params_sh = _on_spike_function(model, "hidden", extra_h)
+    spike_o, params_so = _on_spike_function(model, "output", extra_o)
+    parameters = tuple(sorted(params_h | params_o | params_a | params_sh | params_so))
     for name in (*extra_h, *extra_o, *apical_names, *parameters):
         source_identifier(name)
     index = {name: i for i, name in enumerate(parameters)}
     # the header is fixed text: the model's name and other file text never land in source
-    random = any("step_uniform(" in line or "step_normal(" in line for line in body_h + body_o)
+    spike_h = spike_h.replace("#LOADS#", "\n    ".join(_loads_of(params_sh, index)))
+    spike_o = spike_o.replace("#LOADS#", "\n    ".join(_loads_of(params_so, index)))
+    random = any("step_uniform(" in text or "step_normal(" in text
+                 for text in ("\n".join(body_h + body_o), spike_h, spike_o))
+    on_spike = bool(model.equations.hidden_on_spike.strip()
+                    or model.equations.output_on_spike.strip())
     out = [_HEADER, _PRELUDE, f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}",
-           f"PARAMETERS = {parameters!r}", f"RANDOM_NUMBERS = {random!r}"]
+           f"PARAMETERS = {parameters!r}", f"RANDOM_NUMBERS = {random!r}",
+           f"ON_SPIKE = {on_spike!r}"]
     out += ["", "", _update_function("update_hidden", head_h, body_h, extra_h,
                                      _loads_of(params_h, index), hidden=True),
             "", "", _update_function("update_output", head_o, body_o, extra_o,
                                      _loads_of(params_o, index), hidden=False),
             "", "", _PROJECTED, "", "",
             _apical_functions(apical, apical_names, extra_h,
-                              _loads_of(params_a, index) + head_a)]
+                              _loads_of(params_a, index) + head_a),
+            "", "", spike_h, "", "", spike_o]
     source = "\n".join(out) + "\n"
     check_generated_source(source, (*extra_h, *extra_o, *parameters))
     return source
+
+
+#: Salt of the first random number of on-spike code: the numbers of the next step's
+#: update hash the same stream state with salts from 0 (random_streams.step_uniform).
+_ON_SPIKE_SALT = 1_000_000
+
+
+def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]:
+    """``on_spike_<kind>(k, V__, X__, ids__, lo)``: the model's ``<kind>_on_spike``
+    statements, in order, for each spiking unit ``lo + ids__[n]`` (Brian2's reset code;
+    ``V`` and the extra state variables read and written, parameters from ``k.P``, at
+    the line ``#LOADS#``), and the parameters it reads."""
+    from brian2.parsing.sympytools import sympy_to_str
+
+    from dendrinet.config.expressions import check_statements
+
+    name = f"on_spike_{kind}"
+    top = f"@njit(**JIT)\ndef {name}(k, V__, X__, ids__, lo):\n"
+    statements = check_statements(getattr(model.equations, f"{kind}_on_spike"))
+    if not statements:
+        return top + "    return  # nothing to run (never called)", set()
+    randoms: list[str] = []
+
+    def numbered(match) -> str:
+        randoms.append(match.group(1))
+        return f"_rnd{len(randoms) - 1}"
+
+    exprs = [_RANDOM_CALL.sub(numbered, st.expression) for st in statements]
+    local = {"V", "dt", *extras} | {f"_rnd{k}" for k in range(len(randoms))}
+    names = set().union(*(_names(e) for e in exprs))
+    _, ns = brian2_group(model, kind)
+    import brian2
+    from brian2.units.fundamentalunits import Unit
+
+    unknown = sorted(n for n in names - local - set(FUNCTIONS)
+                     if n not in ns and not isinstance(getattr(brian2, n, None), Unit))
+    if unknown:
+        raise ModelEquationError(
+            f"{_where(model)}: [equations].{kind}_on_spike reads {unknown[0]!r}, which is not "
+            f"V, a state variable of [equations].{kind}_extra "
+            f"({', '.join(extras) or 'none'}) or a parameter (declare new parameters in "
+            f"[equations.parameters] with their units)")
+    consts, parameters = _constants(model, kind, names, local)
+    body = []
+    for st, expr in zip(statements, exprs):
+        value = sympy_to_str(_substituted(expr, {}, consts))
+        body.append(f"{st.target} = {value}" if st.operator == "=" else
+                    f"{st.target} = {st.target} {st.operator[0]} ({value})")
+    draws = [f"_rnd{k} = step_uniform(s0__, s1__, u__, {_ON_SPIKE_SALT + 2 * k})"
+             if f == "rand" else
+             f"_rnd{k} = step_normal(s0__, s1__, u__, {_ON_SPIKE_SALT // 2 + k})"
+             for k, f in enumerate(randoms)]
+    written = {st.target for st in statements}
+    lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
+             "    for n__ in range(ids__.size):",
+             "        j__ = ids__[n__]",
+             "        u__ = lo + j__",
+             "        V = V__[j__]"]
+    lines += [f"        {x} = X__[{r}, u__]" for r, x in enumerate(extras)]
+    lines += ["        " + line for line in draws + body]
+    if "V" in written:
+        lines.append("        V__[j__] = V")
+    lines += [f"        X__[{r}, u__] = {x}" for r, x in enumerate(extras) if x in written]
+    return top + "\n".join(lines), parameters
 
 
 def _loads_of(parameters, index: dict) -> list[str]:

@@ -13,7 +13,8 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
 2. window sums from the updated state (``V``, ``V_a``, ``phi_max sig(V)``, ``xL - xS``);
    optional trace recording (``V``, ``V_b``, ``V_a`` after the update, like a Brian2
    ``StateMonitor`` in the ``after_groups`` slot);
-3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V`` (or given);
+3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V`` (or given); the
+   model's own code on a spike (``[equations] hidden_on_spike``), for the spiking units;
 4. propagation: every spike adds ``psp_jump`` to its own ``xL, xS`` and ``psp_jump * W[i, :]``
    (or ``psp_jump * Y_l[k, :]``) to the postsynaptic traces. The weight rows of the
    spikes of one step are summed first into a pending vector ``c``, which the state
@@ -73,11 +74,12 @@ Net = namedtuple("Net", [
     "p_max", "phi_max",              # phi_max dt, phi_max (1/ms)
     "dt_s", "n_x",                   # dt in seconds (generated code: SI units), rows of X
     "P",                             # values of the neuron part's parameters (SI)
+    "on_spike",                      # the neuron part runs code on spikes
     # the model's neuron part as first-class functions (model_part.NeuronHooks; fields
     # of their own: Numba's parallel loops take no tuple nested in an argument)
     "update_hidden", "update_hidden_in", "update_hidden_projected",
     "update_hidden_projected_in", "update_output", "update_output_in", "add_apical",
-    "apical_row",
+    "apical_row", "on_spike_hidden", "on_spike_output",
 ])
 
 #: Dynamic state carried from step to step (and example to example in training).
@@ -148,7 +150,7 @@ def make_net(layout, W, b, Y, model, dt: float, part, single_inputs: bool = Fals
                math.exp(-g_teach * dt), n.g_D / g_teach,
                teaching_conductance * n.E_E / g_teach, teaching_conductance * n.E_I / g_teach,
                max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, part.n_extra,
-               part.parameter_values(model), *part.hooks(W_in.dtype))
+               part.parameter_values(model), part.on_spike, *part.hooks(W_in.dtype))
 
 
 def make_state(n_inputs: int, n_units: int, n_x: int = 0) -> State:
@@ -621,6 +623,16 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
             cnt[0] = 0
             for l in range(L):
                 cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
+        if net.on_spike:  # the model's own code on its spikes (Brian2's reset slot)
+            for l in range(L):
+                if cnt[l + 1] > cnt[l]:
+                    lo = uo[l]
+                    if l < L - 1:
+                        net.on_spike_hidden(consts, V[lo:uo[l + 1]], X, idx[cnt[l]:cnt[l + 1]],
+                                            lo)
+                    else:
+                        net.on_spike_output(consts, V[lo:uo[l + 1]], X, idx[cnt[l]:cnt[l + 1]],
+                                            lo)
         e0 = ev_ptr[ev0 + t]
         e1 = ev_ptr[ev0 + t + 1]
         if record:

@@ -66,7 +66,7 @@ NeuronConstants = namedtuple("NeuronConstants", ["J", "dL", "dS", "dt_s", "E_hid
 NeuronHooks = namedtuple("NeuronHooks", [
     "update_hidden", "update_hidden_in", "update_hidden_projected",
     "update_hidden_projected_in", "update_output", "update_output_in", "add_apical",
-    "apical_row"])
+    "apical_row", "on_spike_hidden", "on_spike_output"])
 
 #: The package's modules whose kernels Numba caches (refreshed together when one changes).
 ENGINE_MODULES = ("dendrinet.backends.numba.dynamics", "dendrinet.backends.numba.drivers",
@@ -94,8 +94,9 @@ def _signatures(c_in):
     output = lambda c: types.void(k, a, a, a, c, a, X, i, i, a, types.float64,  # noqa: E731
                                   types.float64, types.boolean, i)
     apical = types.void(k, a, a, a, a, a, a, a, X, i, i)
+    spike = types.void(k, a, X, types.int64[::1], i)
     return NeuronHooks(hidden(a), hidden(ci), projected(a), projected(ci), output(a),
-                       output(ci), apical, apical)
+                       output(ci), apical, apical, spike, spike)
 
 
 class ModelPart:
@@ -123,6 +124,8 @@ class ModelPart:
         self.parameters = tuple(module.PARAMETERS)
         #: The equations draw random numbers (``rand()``, ``randn()``).
         self.random = bool(getattr(module, "RANDOM_NUMBERS", False))
+        #: The neurons run code of the model's own on a spike (``hidden_on_spike``, ...).
+        self.on_spike = bool(module.ON_SPIKE)
         self.generated = generated
         self.folder = folder
         self._hooks: dict = {}
@@ -161,7 +164,8 @@ class ModelPart:
             m = self.module
             functions = NeuronHooks(m.update_hidden, m.update_hidden, m.update_hidden_projected,
                                     m.update_hidden_projected, m.update_output,
-                                    m.update_output, m.add_apical, m.apical_row)
+                                    m.update_output, m.add_apical, m.apical_row,
+                                    m.on_spike_hidden, m.on_spike_output)
             self._hooks[key] = NeuronHooks(*(Bound(f, s) for f, s in zip(functions, sigs)))
         return self._hooks[key]
 

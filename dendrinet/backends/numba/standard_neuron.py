@@ -29,6 +29,8 @@ from dendrinet.jit.numerics import JIT
 EXTRA_STATE = {"hidden": (), "output": ()}
 #: Parameters read from ``k.P`` (none: the constants of ``k`` are all it needs).
 PARAMETERS = ()
+#: Code of the model's own run on a spike (``[equations] hidden_on_spike``): none.
+ON_SPIKE = False
 
 
 @njit(**JIT)
@@ -92,3 +94,15 @@ def apical_row(k, out, V, bL, bS, aL, aS, b, X, lo, hi):
     """``V_a`` of every unit of the slice into ``out`` (for traces)."""
     for j in range(out.size):
         out[j] = aL[j] - aS[j]
+
+
+@njit(**JIT)
+def on_spike_hidden(k, V, X, ids, lo):
+    """Nothing: the standard neuron runs no code of its own on a spike (never called)."""
+    return
+
+
+@njit(**JIT)
+def on_spike_output(k, V, X, ids, lo):
+    """Nothing: see :func:`on_spike_hidden`."""
+    return

@@ -224,11 +224,12 @@ class RateEngine:
                                  f"{steady_tol!r}")
         self.steady_tol = float(steady_tol)
         self._part = model_part(model)
-        if self._part.random:
+        if self._part.random or self._part.on_spike:
+            what = ("draw random numbers (rand(), randn())" if self._part.random else
+                    "run code on each spike ([equations] hidden_on_spike / output_on_spike)")
             raise DendrinetError(
-                f"model {model.name!r}: its equations draw random numbers (rand(), randn()), "
-                "which the rate engine's mean field has no counterpart for; train it with "
-                "--engine fast or --engine brian2")
+                f"model {model.name!r}: its equations {what}, which the rate engine's mean "
+                "field has no counterpart for; train it with --engine fast or --engine brian2")
         refresh_rate_cache()
         sizes = check_kernel_parameters(model, params)
         self.model = model
