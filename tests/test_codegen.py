@@ -450,3 +450,89 @@ def test_code_on_spikes_mistakes_get_one_message(digits, tmp_path):
     with pytest.raises(ConfigError, match=r"hidden_on_spike line 'V_b = 0': on a spike a hidden "
                                           r"neuron may change V or its own state variables"):
         load_model(path)
+
+
+# ---------------------------------------------------------- spikes on a condition
+
+#: A clock neuron: ``tick`` counts ms since the last spike and the neuron spikes when it
+#: passes 9.5, so (its draw silenced by a bias of -40) every 10 steps exactly.
+TICKING = dict(hidden_extra="dtick/dt = 1/ms : 1", hidden_on_spike="tick = 0",
+               hidden_spike_condition="tick > 9.5")
+
+
+def test_a_spike_condition_fires_where_it_holds_on_both_engines(digits):
+    """Brian2's threshold ``draw or condition`` and the fast engine's spikes agree
+    exactly for a deterministic condition: every hidden neuron at steps 9, 19, 29, ...
+    (the state update makes tick 1 after the first step), nothing else."""
+    from dendrinet.backends.numba.engine import FastEngine
+    from network_helpers import make_schedule
+
+    model = model_variant(hidden=(12,), n_outputs=10, equations=TICKING)
+    protocol = load_protocol("paper-timing")
+    params = initial_parameters(model, digits.n_inputs, np.random.default_rng(1))
+    params.b[0][:] = -40.0
+    schedule = make_schedule([schedules.TEST], 100, 0, examples=[3], reset=[True])
+    fast = FastEngine(model, protocol, params.copy(), seed=2).present(digits.X_train, schedule)
+    net = DendriticNetwork(model, params, digits.n_inputs, protocol.dt)
+    brian = net.run(schedule, digits.X_train, seed=3)
+    expected_steps = np.repeat(np.arange(9, 100, 10), 12)
+    expected_ids = np.tile(np.arange(12), 10)
+    for result in (fast, brian):
+        times, ids = result.spikes["hidden_0"]
+        order = np.lexsort((ids, times))
+        np.testing.assert_array_equal(np.round(times[order] / protocol.dt), expected_steps)
+        np.testing.assert_array_equal(ids[order], expected_ids)
+
+
+#: Payeur et al.'s (2021) simplified burst neuron in a model file: after an event (a
+#: spike at least 16 ms after the last), a second spike 5-15 ms later with probability
+#: p_b (the paper: set by the apical dendrite).
+BURSTING = dict(
+    hidden_extra="dsince/dt = 1 : second\ndcountdown/dt = -1 : second",
+    hidden_on_spike="countdown = 5*ms + 10*ms*rand()\n"
+                    "countdown = int(since >= 16*ms)*int(rand() < p_b)*(countdown + 1*second)"
+                    " - 1*second\nsince = 0*ms",
+    hidden_spike_condition="countdown <= 0*ms and countdown > -dt",
+    parameters=(("p_b", "1.0"),))
+
+
+@pytest.mark.parametrize("p_b", [0.0, 0.5, 1.0])
+def test_a_burst_neuron_in_a_model_file_bursts_with_its_probability(digits, p_b):
+    """The burst neuron above on the fast engine (a constant low rate, 20 s, 100 units):
+    the share of events that are bursts (:func:`dendrinet.analysis.bursts.spike_kinds`)
+    is ``p_b + (1 - p_b) q``, ``q`` the chance of a random spike within 15 steps (from
+    the measured rate), within 5 standard errors; the second spikes of bursts follow
+    their events by 5-15 ms."""
+    from dendrinet.analysis.bursts import BURST_START, IN_BURST, spike_kinds
+    from dendrinet.backends.numba.engine import FastEngine
+    from network_helpers import make_schedule
+
+    model = model_variant(hidden=(100,), n_outputs=10, equations=dict(
+        BURSTING, parameters=(("p_b", repr(p_b)),)))
+    protocol = load_protocol("paper-timing")
+    params = initial_parameters(model, digits.n_inputs, np.random.default_rng(1))
+    params.W[0][:] = 0.0
+    params.b[0][:] = -4.5  # about 4 spikes/s from the draw: events mostly
+    schedule = make_schedule([schedules.TEST], 20000, 0, examples=[3], reset=[True])
+    result = FastEngine(model, protocol, params, seed=2).present(digits.X_train, schedule)
+    times, ids = result.spikes["hidden_0"]
+    kinds = spike_kinds(times, ids)
+    # events away from the ends: the first 16 ms (the model's clock starts at 0) and the
+    # last 16 ms (a second spike may fall after the end)
+    inner = (times >= 16.0) & (times < 20000 * protocol.dt - 16.0)
+    n_events = int(np.sum((kinds != IN_BURST) & inner))
+    p = np.sum((kinds == BURST_START) & inner) / n_events
+    # a random spike within the next 15 steps (an interval under 16 ms) makes a burst too
+    p_step = float(np.mean(result.phi_bar["hidden_0"])) * protocol.dt
+    q = 1 - (1 - p_step) ** 15
+    expected = p_b + (1 - p_b) * q
+    se = np.sqrt(max(expected * (1 - expected), 1e-4) / n_events)
+    assert n_events > 4000
+    assert abs(p - expected) < 5 * se, (p, expected, se)
+    # the forced second spikes follow their event by 5-15 ms
+    if p_b == 1.0:
+        order = np.lexsort((times, ids))
+        t, i, k = times[order], ids[order], kinds[order]
+        start = np.flatnonzero((k[:-1] == BURST_START) & (i[1:] == i[:-1]))
+        gaps = t[start + 1] - t[start]
+        assert np.mean((gaps >= 5.0) & (gaps <= 15.0)) > 1 - 2 * q

@@ -15,7 +15,9 @@ them equal) and of the user's own declarations, with Brian2's
   ``dx/dt``);
 * a statement of ``hidden_on_spike`` / ``output_on_spike`` assigns ``V`` or one of the
   population's own state variables (``dx/dt`` lines) a value of its unit (``=``, ``+=``,
-  ``-=``) or scales it by a dimensionless factor (``*=``, ``/=``).
+  ``-=``) or scales it by a dimensionless factor (``*=``, ``/=``);
+* ``hidden_spike_condition`` / ``output_spike_condition`` is true or false (its
+  comparisons are between quantities of one unit).
 
 The text given here was checked by :mod:`dendrinet.config.expressions` before (only names,
 numbers, operators and Brian2's functions reach Brian2's parser). A name that is not
@@ -129,6 +131,11 @@ def check_equation_dimensions(terms, neuron_namespace: dict, parameters: dict,
                    f"{statement.target} is in {_unit(target)}, so "
                    + ("a factor must be dimensionless" if scaled else
                       f"what {statement.operator} gives it must be too"))
+        condition = getattr(terms, f"{kind}_spike_condition").strip()
+        if condition:
+            _check(condition, DIMENSIONLESS, variables, local_origin,
+                   f"{where} [equations].{kind}_spike_condition = {condition!r}",
+                   "a condition compares quantities of one unit (it is true or false)")
         if kind == "hidden":
             _check(terms.apical.strip() or "V_a_lin", DIMENSIONLESS, variables, local_origin,
                    f"{where} [equations].apical = {terms.apical.strip()!r}",

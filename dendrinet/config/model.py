@@ -362,6 +362,12 @@ class EquationTerms(TableParams):
         "hidden_extra assigned or changed (\"E += 1\", \"since = 0*ms\"); Brian2's reset "
         "code, after the step's window sums.")
     output_on_spike: str = _statements("Run when an output neuron spikes (as hidden_on_spike).")
+    hidden_spike_condition: str = _expression(
+        "", "A condition under which a hidden neuron also spikes in a step, besides its "
+        "random draw (\"countdown <= 0*ms and countdown > -dt\"): read after the step's "
+        "update, like Brian2's threshold.")
+    output_spike_condition: str = _expression(
+        "", "A condition under which an output neuron also spikes (as hidden_spike_condition).")
     parameters: tuple[tuple[str, str], ...] = setting(
         (), "New parameters, name = a number or a quantity with Brian2 units (\"100 ms\", "
             "\"0.05 /ms\"), stored as sorted (name, value text) pairs.", kind="parameters",

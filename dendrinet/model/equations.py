@@ -181,6 +181,16 @@ def extra_state_variables(model: ModelConfig, kind: str) -> tuple[str, ...]:
                                                   text, re.MULTILINE))
 
 
+def threshold(model: ModelConfig, kind: str) -> str:
+    """The spike condition of a neuron of ``kind``: the random draw
+    (:data:`NEURON_THRESHOLD`, :data:`INPUT_THRESHOLD`) or the model's own
+    ``[equations]`` ``hidden_spike_condition`` / ``output_spike_condition``."""
+    if kind not in ("hidden", "output"):
+        return INPUT_THRESHOLD
+    condition = getattr(model.equations, f"{kind}_spike_condition").strip()
+    return f"({NEURON_THRESHOLD}) or ({condition})" if condition else NEURON_THRESHOLD
+
+
 def spike_code(model: ModelConfig, kind: str) -> str:
     """What a neuron of ``kind`` ("input", "hidden", "output") runs when it spikes: its
     own traces jump (:data:`SPIKE_RESET`), then the model's ``[equations]``
@@ -198,10 +208,10 @@ def all_equations(model: ModelConfig) -> str:
         "## input layer\n" + input_equations(model)
         + f"\n# threshold: {INPUT_THRESHOLD}\n# on spike: {SPIKE_RESET.replace(chr(10), '; ')}",
         "## hidden layers\n" + hidden_equations(model)
-        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: "
+        + f"\n# threshold: {threshold(model, 'hidden')}\n# on spike: "
         + spike_code(model, "hidden").replace("\n", "; "),
         "## output layer\n" + output_equations(model)
-        + f"\n# threshold: {NEURON_THRESHOLD}\n# on spike: "
+        + f"\n# threshold: {threshold(model, 'output')}\n# on spike: "
         + spike_code(model, "output").replace("\n", "; "),
         "## synapses\n# feedforward weight = W[l][i, j], on_pre: "
         + BASAL_ON_PRE.replace("\n", "; ")

@@ -286,7 +286,7 @@ class DendriticNetwork:
             getattr(self.model.equations, f"{kind}_extra", ""))}
         sums = "\n".join(f"{s} : {units.get(s[4:], '1')}  # running total over the windows"
                          for s in self.window_sums[kind])
-        threshold = equations.INPUT_THRESHOLD if kind == "input" else equations.NEURON_THRESHOLD
+        threshold = equations.threshold(self.model, kind)
         events = {"pres_end": "last > 0.5"} if self.record_averages else None
         try:
             group = b2.NeuronGroup(

@@ -474,20 +474,27 @@ def neuron_hooks_source(model: ModelConfig) -> str:
     apical_names = _names(apical)
     spike_h, params_sh = _on_spike_function(model, "hidden", extra_h)
     spike_o, params_so = _on_spike_function(model, "output", extra_o)
-    parameters = tuple(sorted(params_h | params_o | params_a | params_sh | params_so))
+    cond_h, params_ch = _spike_condition_function(model, "hidden", extra_h)
+    cond_o, params_co = _spike_condition_function(model, "output", extra_o)
+    parameters = tuple(sorted(params_h | params_o | params_a | params_sh | params_so
+                              | params_ch | params_co))
     for name in (*extra_h, *extra_o, *apical_names, *parameters):
         source_identifier(name)
     index = {name: i for i, name in enumerate(parameters)}
     # the header is fixed text: the model's name and other file text never land in source
     spike_h = spike_h.replace("#LOADS#", "\n    ".join(_loads_of(params_sh, index)))
     spike_o = spike_o.replace("#LOADS#", "\n    ".join(_loads_of(params_so, index)))
+    cond_h = cond_h.replace("#LOADS#", "\n    ".join(_loads_of(params_ch, index)))
+    cond_o = cond_o.replace("#LOADS#", "\n    ".join(_loads_of(params_co, index)))
     random = any("step_uniform(" in text or "step_normal(" in text
-                 for text in ("\n".join(body_h + body_o), spike_h, spike_o))
-    on_spike = bool(model.equations.hidden_on_spike.strip()
-                    or model.equations.output_on_spike.strip())
+                 for text in ("\n".join(body_h + body_o), spike_h, spike_o, cond_h, cond_o))
+    terms = model.equations
+    on_spike = bool(terms.hidden_on_spike.strip() or terms.output_on_spike.strip())
+    condition = bool(terms.hidden_spike_condition.strip()
+                     or terms.output_spike_condition.strip())
     out = [_HEADER, _PRELUDE, f"EXTRA_STATE = {{'hidden': {extra_h!r}, 'output': {extra_o!r}}}",
            f"PARAMETERS = {parameters!r}", f"RANDOM_NUMBERS = {random!r}",
-           f"ON_SPIKE = {on_spike!r}"]
+           f"ON_SPIKE = {on_spike!r}", f"SPIKE_CONDITION = {condition!r}"]
     out += ["", "", _update_function("update_hidden", head_h, body_h, extra_h,
                                      _loads_of(params_h, index), hidden=True),
             "", "", _update_function("update_output", head_o, body_o, extra_o,
@@ -495,15 +502,52 @@ def neuron_hooks_source(model: ModelConfig) -> str:
             "", "", _PROJECTED, "", "",
             _apical_functions(apical, apical_names, extra_h,
                               _loads_of(params_a, index) + head_a),
-            "", "", spike_h, "", "", spike_o]
+            "", "", spike_h, "", "", spike_o, "", "", cond_h, "", "", cond_o]
     source = "\n".join(out) + "\n"
     check_generated_source(source, (*extra_h, *extra_o, *parameters))
     return source
 
 
-#: Salt of the first random number of on-spike code: the numbers of the next step's
-#: update hash the same stream state with salts from 0 (random_streams.step_uniform).
+#: Salts of the first random number of on-spike code and of spike conditions: the
+#: numbers of the next step's update hash the same stream state with salts from 0
+#: (random_streams.step_uniform).
 _ON_SPIKE_SALT = 1_000_000
+_CONDITION_SALT = 2_000_000
+
+
+def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: int):
+    """Expressions of code run per spiking (or tested) unit, which reads ``V``, the
+    state variables ``extras``, parameters and ``rand()``: their source text, the lines
+    drawing their random numbers (stream of unit ``u__``, hashes from ``salt``) and the
+    parameters read."""
+    import brian2
+    from brian2.parsing.sympytools import sympy_to_str
+    from brian2.units.fundamentalunits import Unit
+
+    randoms: list[str] = []
+
+    def numbered(match) -> str:
+        randoms.append(match.group(1))
+        return f"_rnd{len(randoms) - 1}"
+
+    exprs = [_RANDOM_CALL.sub(numbered, e) for e in exprs]
+    local = {"V", "dt", *extras} | {f"_rnd{k}" for k in range(len(randoms))}
+    names = set().union(*(_names(e) for e in exprs))
+    _, ns = brian2_group(model, kind)
+    unknown = sorted(n for n in names - local - set(FUNCTIONS)
+                     if n not in ns and not isinstance(getattr(brian2, n, None), Unit))
+    if unknown:
+        raise ModelEquationError(
+            f"{_where(model)}: [equations].{key} reads {unknown[0]!r}, which is not "
+            f"V, a state variable of [equations].{kind}_extra "
+            f"({', '.join(extras) or 'none'}) or a parameter (declare new parameters in "
+            f"[equations.parameters] with their units)")
+    consts, parameters = _constants(model, kind, names, local)
+    texts = [sympy_to_str(_substituted(e, {}, consts)) for e in exprs]
+    draws = [f"_rnd{k} = step_uniform(s0__, s1__, u__, {salt + 2 * k})" if f == "rand" else
+             f"_rnd{k} = step_normal(s0__, s1__, u__, {salt // 2 + k})"
+             for k, f in enumerate(randoms)]
+    return texts, draws, parameters
 
 
 def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]:
@@ -511,8 +555,6 @@ def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]
     statements, in order, for each spiking unit ``lo + ids__[n]`` (Brian2's reset code;
     ``V`` and the extra state variables read and written, parameters from ``k.P``, at
     the line ``#LOADS#``), and the parameters it reads."""
-    from brian2.parsing.sympytools import sympy_to_str
-
     from dendrinet.config.expressions import check_statements
 
     name = f"on_spike_{kind}"
@@ -520,37 +562,12 @@ def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]
     statements = check_statements(getattr(model.equations, f"{kind}_on_spike"))
     if not statements:
         return top + "    return  # nothing to run (never called)", set()
-    randoms: list[str] = []
-
-    def numbered(match) -> str:
-        randoms.append(match.group(1))
-        return f"_rnd{len(randoms) - 1}"
-
-    exprs = [_RANDOM_CALL.sub(numbered, st.expression) for st in statements]
-    local = {"V", "dt", *extras} | {f"_rnd{k}" for k in range(len(randoms))}
-    names = set().union(*(_names(e) for e in exprs))
-    _, ns = brian2_group(model, kind)
-    import brian2
-    from brian2.units.fundamentalunits import Unit
-
-    unknown = sorted(n for n in names - local - set(FUNCTIONS)
-                     if n not in ns and not isinstance(getattr(brian2, n, None), Unit))
-    if unknown:
-        raise ModelEquationError(
-            f"{_where(model)}: [equations].{kind}_on_spike reads {unknown[0]!r}, which is not "
-            f"V, a state variable of [equations].{kind}_extra "
-            f"({', '.join(extras) or 'none'}) or a parameter (declare new parameters in "
-            f"[equations.parameters] with their units)")
-    consts, parameters = _constants(model, kind, names, local)
-    body = []
-    for st, expr in zip(statements, exprs):
-        value = sympy_to_str(_substituted(expr, {}, consts))
-        body.append(f"{st.target} = {value}" if st.operator == "=" else
-                    f"{st.target} = {st.target} {st.operator[0]} ({value})")
-    draws = [f"_rnd{k} = step_uniform(s0__, s1__, u__, {_ON_SPIKE_SALT + 2 * k})"
-             if f == "rand" else
-             f"_rnd{k} = step_normal(s0__, s1__, u__, {_ON_SPIKE_SALT // 2 + k})"
-             for k, f in enumerate(randoms)]
+    texts, draws, parameters = _spike_code(model, kind, extras,
+                                           [st.expression for st in statements],
+                                           f"{kind}_on_spike", _ON_SPIKE_SALT)
+    body = [f"{st.target} = {value}" if st.operator == "=" else
+            f"{st.target} = {st.target} {st.operator[0]} ({value})"
+            for st, value in zip(statements, texts)]
     written = {st.target for st in statements}
     lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
              "    for n__ in range(ids__.size):",
@@ -562,6 +579,28 @@ def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]
     if "V" in written:
         lines.append("        V__[j__] = V")
     lines += [f"        X__[{r}, u__] = {x}" for r, x in enumerate(extras) if x in written]
+    return top + "\n".join(lines), parameters
+
+
+def _spike_condition_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]:
+    """``spike_condition_<kind>(k, V__, X__, spk__, lo)``: ``spk__[j] = 1`` where the
+    model's ``<kind>_spike_condition`` holds (after the step's draw; Brian2's threshold
+    ``draw or condition``), and the parameters it reads."""
+    name = f"spike_condition_{kind}"
+    top = f"@njit(**JIT)\ndef {name}(k, V__, X__, spk__, lo):\n"
+    condition = getattr(model.equations, f"{kind}_spike_condition").strip()
+    if not condition:
+        return top + "    return  # no condition (never called)", set()
+    (text,), draws, parameters = _spike_code(model, kind, extras, [condition],
+                                             f"{kind}_spike_condition", _CONDITION_SALT)
+    used = _names(text)
+    lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
+             "    for j__ in range(V__.size):",
+             "        u__ = lo + j__",
+             "        V = V__[j__]"]
+    lines += [f"        {x} = X__[{r}, u__]" for r, x in enumerate(extras) if x in used]
+    lines += ["        " + line for line in draws]
+    lines += [f"        if {text}:", "            spk__[j__] = 1"]
     return top + "\n".join(lines), parameters
 
 

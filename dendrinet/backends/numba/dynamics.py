@@ -13,8 +13,9 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
 2. window sums from the updated state (``V``, ``V_a``, ``phi_max sig(V)``, ``xL - xS``);
    optional trace recording (``V``, ``V_b``, ``V_a`` after the update, like a Brian2
    ``StateMonitor`` in the ``after_groups`` slot);
-3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V`` (or given); the
-   model's own code on a spike (``[equations] hidden_on_spike``), for the spiking units;
+3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V``, or the model's own
+   spike condition (``[equations] hidden_spike_condition``), or given; the model's own
+   code on a spike (``[equations] hidden_on_spike``), for the spiking units;
 4. propagation: every spike adds ``psp_jump`` to its own ``xL, xS`` and ``psp_jump * W[i, :]``
    (or ``psp_jump * Y_l[k, :]``) to the postsynaptic traces. The weight rows of the
    spikes of one step are summed first into a pending vector ``c``, which the state
@@ -75,11 +76,13 @@ Net = namedtuple("Net", [
     "dt_s", "n_x",                   # dt in seconds (generated code: SI units), rows of X
     "P",                             # values of the neuron part's parameters (SI)
     "on_spike",                      # the neuron part runs code on spikes
+    "spike_condition",               # ... and spikes where a condition holds
     # the model's neuron part as first-class functions (model_part.NeuronHooks; fields
     # of their own: Numba's parallel loops take no tuple nested in an argument)
     "update_hidden", "update_hidden_in", "update_hidden_projected",
     "update_hidden_projected_in", "update_output", "update_output_in", "add_apical",
-    "apical_row", "on_spike_hidden", "on_spike_output",
+    "apical_row", "on_spike_hidden", "on_spike_output", "spike_condition_hidden",
+    "spike_condition_output",
 ])
 
 #: Dynamic state carried from step to step (and example to example in training).
@@ -150,7 +153,8 @@ def make_net(layout, W, b, Y, model, dt: float, part, single_inputs: bool = Fals
                math.exp(-g_teach * dt), n.g_D / g_teach,
                teaching_conductance * n.E_E / g_teach, teaching_conductance * n.E_I / g_teach,
                max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, part.n_extra,
-               part.parameter_values(model), part.on_spike, *part.hooks(W_in.dtype))
+               part.parameter_values(model), part.on_spike, part.spike_condition,
+               *part.hooks(W_in.dtype))
 
 
 def make_state(n_inputs: int, n_units: int, n_x: int = 0) -> State:
@@ -617,6 +621,18 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
         # 3. spikes; the spiking units of layer l are idx[cnt[l]:cnt[l + 1]] (relative ids)
         if draw:
             _draw(V, st.s0, st.s1, net.p_max, spk, scr, uo, idx, cnt)
+            if net.spike_condition:  # the model's own condition (Brian2: draw or condition)
+                for l in range(L):
+                    lo = uo[l]
+                    if l < L - 1:
+                        net.spike_condition_hidden(consts, V[lo:uo[l + 1]], X,
+                                                   spk[lo:uo[l + 1]], lo)
+                    else:
+                        net.spike_condition_output(consts, V[lo:uo[l + 1]], X,
+                                                   spk[lo:uo[l + 1]], lo)
+                cnt[0] = 0
+                for l in range(L):
+                    cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
         else:
             for j in range(n_units):
                 spk[j] = given_spikes[given0 + t, j]

@@ -66,7 +66,8 @@ NeuronConstants = namedtuple("NeuronConstants", ["J", "dL", "dS", "dt_s", "E_hid
 NeuronHooks = namedtuple("NeuronHooks", [
     "update_hidden", "update_hidden_in", "update_hidden_projected",
     "update_hidden_projected_in", "update_output", "update_output_in", "add_apical",
-    "apical_row", "on_spike_hidden", "on_spike_output"])
+    "apical_row", "on_spike_hidden", "on_spike_output", "spike_condition_hidden",
+    "spike_condition_output"])
 
 #: The package's modules whose kernels Numba caches (refreshed together when one changes).
 ENGINE_MODULES = ("dendrinet.backends.numba.dynamics", "dendrinet.backends.numba.drivers",
@@ -95,8 +96,9 @@ def _signatures(c_in):
                                   types.float64, types.boolean, i)
     apical = types.void(k, a, a, a, a, a, a, a, X, i, i)
     spike = types.void(k, a, X, types.int64[::1], i)
+    condition = types.void(k, a, X, types.uint8[::1], i)
     return NeuronHooks(hidden(a), hidden(ci), projected(a), projected(ci), output(a),
-                       output(ci), apical, apical, spike, spike)
+                       output(ci), apical, apical, spike, spike, condition, condition)
 
 
 class ModelPart:
@@ -126,6 +128,8 @@ class ModelPart:
         self.random = bool(getattr(module, "RANDOM_NUMBERS", False))
         #: The neurons run code of the model's own on a spike (``hidden_on_spike``, ...).
         self.on_spike = bool(module.ON_SPIKE)
+        #: The neurons also spike where a condition of the model's holds.
+        self.spike_condition = bool(module.SPIKE_CONDITION)
         self.generated = generated
         self.folder = folder
         self._hooks: dict = {}
@@ -165,7 +169,8 @@ class ModelPart:
             functions = NeuronHooks(m.update_hidden, m.update_hidden, m.update_hidden_projected,
                                     m.update_hidden_projected, m.update_output,
                                     m.update_output, m.add_apical, m.apical_row,
-                                    m.on_spike_hidden, m.on_spike_output)
+                                    m.on_spike_hidden, m.on_spike_output,
+                                    m.spike_condition_hidden, m.spike_condition_output)
             self._hooks[key] = NeuronHooks(*(Bound(f, s) for f, s in zip(functions, sigs)))
         return self._hooks[key]
 

@@ -31,6 +31,8 @@ EXTRA_STATE = {"hidden": (), "output": ()}
 PARAMETERS = ()
 #: Code of the model's own run on a spike (``[equations] hidden_on_spike``): none.
 ON_SPIKE = False
+#: Spikes of the model's own condition (``[equations] hidden_spike_condition``): none.
+SPIKE_CONDITION = False
 
 
 @njit(**JIT)
@@ -105,4 +107,16 @@ def on_spike_hidden(k, V, X, ids, lo):
 @njit(**JIT)
 def on_spike_output(k, V, X, ids, lo):
     """Nothing: see :func:`on_spike_hidden`."""
+    return
+
+
+@njit(**JIT)
+def spike_condition_hidden(k, V, X, spk, lo):
+    """Nothing: the standard neuron spikes only by its draw (never called)."""
+    return
+
+
+@njit(**JIT)
+def spike_condition_output(k, V, X, spk, lo):
+    """Nothing: see :func:`spike_condition_hidden`."""
     return

@@ -224,9 +224,12 @@ class RateEngine:
                                  f"{steady_tol!r}")
         self.steady_tol = float(steady_tol)
         self._part = model_part(model)
-        if self._part.random or self._part.on_spike:
+        if self._part.random or self._part.on_spike or self._part.spike_condition:
             what = ("draw random numbers (rand(), randn())" if self._part.random else
-                    "run code on each spike ([equations] hidden_on_spike / output_on_spike)")
+                    "run code on each spike ([equations] hidden_on_spike / output_on_spike)"
+                    if self._part.on_spike else
+                    "spike on a condition ([equations] hidden_spike_condition / "
+                    "output_spike_condition)")
             raise DendrinetError(
                 f"model {model.name!r}: its equations {what}, which the rate engine's mean "
                 "field has no counterpart for; train it with --engine fast or --engine brian2")
