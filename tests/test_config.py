@@ -72,7 +72,9 @@ NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0,
                          "average_weights_from": 0, "output_slope": "sigmoid"},
             "equations": {"hidden_coupling": "g_B*(V_b - V) + g_A*(V_a - V)",
                           "output_coupling": "g_D*(V_b - V)", "hidden_extra": "",
-                          "output_extra": "", "parameters": []}}
+                          "output_extra": "", "parameters": [], "hidden_on_spike": "",
+                          "output_on_spike": "", "hidden_spike_condition": "",
+                          "output_spike_condition": ""}}
 #: tables added after the values were recorded, with what every shipped model has
 NEW_TABLES = {"input": {"coding": "auto", "clip_sd": 3.0, "min_inputs": 400}}
 

@@ -92,12 +92,18 @@ def test_every_shipped_documented_and_example_model_loads(tmp_path):
     texts = []
     for doc in ("neurons_and_rules.rst", "config_files.rst"):
         rst = (ROOT / "docs" / doc).read_text()
-        for block in re.findall(r"code-block:: toml\n\n((?:   .*\n|\n)+)", rst):
-            if "[equations]" in block:
-                texts.append("\n".join(line[3:] for line in block.splitlines()))
+        for match in re.finditer(r"^( *)\.\. code-block:: toml\n\n", rst, re.MULTILINE):
+            indent = match.group(1) + "   "  # the block's lines, however deep it is nested
+            lines = []
+            for line in rst[match.end():].splitlines():
+                if line.strip() and not line.startswith(indent):
+                    break
+                lines.append(line[len(indent):])
+            if "[equations]" in "\n".join(lines):
+                texts.append("\n".join(lines))
     example = ROOT / "examples" / "write_your_own_neuron.py"
     texts.append(_assigned(example, "MODEL_TOML"))
-    assert len(texts) >= 3
+    assert len(texts) >= 6  # neurons_and_rules: on-spike, burst, random numbers, ...
     for k, text in enumerate(texts):
         path = tmp_path / f"documented-{k}.toml"
         path.write_text(text)
