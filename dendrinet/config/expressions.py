@@ -284,6 +284,16 @@ _LINE = re.compile(
     r"(?P<expr>[^:]*):(?P<unit>[^()]*)(?:\((?P<flags>[^()]*)\))?\s*$")
 
 
+def _code_lines(text: str, what: str):
+    """``(line as written, line without its comment)`` for every line of ``text`` that
+    holds code (blank lines and ``#`` comments skipped), the text's size checked first."""
+    _checked_text(text, what)
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        if line.strip():
+            yield raw, line
+
+
 def check_equation_lines(text: str) -> tuple[EquationLine, ...]:
     """Check equation lines (``hidden_extra``), one equation per line; blank lines and
     ``#`` comments are skipped.
@@ -294,12 +304,8 @@ def check_equation_lines(text: str) -> tuple[EquationLine, ...]:
         A line is not an equation of the allowed form (module docstring); the message
         quotes the line and names the offending piece.
     """
-    _checked_text(text, "equation lines")
     out = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0]
-        if not line.strip():
-            continue
+    for raw, line in _code_lines(text, "equation lines"):
         match = _LINE.match(line)
         if match is None:
             raise ExpressionError(f"cannot read {_shown(raw)} as an equation line "
@@ -351,12 +357,8 @@ def check_statements(text: str) -> tuple[Statement, ...]:
     ExpressionError
         A line is not ``X = EXPR`` or ``X op= EXPR``, or its expression is not allowed.
     """
-    _checked_text(text, "statements")
     out = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0]
-        if not line.strip():
-            continue
+    for raw, line in _code_lines(text, "statements"):
         match = _STATEMENT.match(line)
         if match is None or not match.group("expr").strip():
             raise ExpressionError(f"cannot read {_shown(raw)} as a statement ('x = expression' "

@@ -99,24 +99,12 @@ def apical_row(k, out, V, bL, bS, aL, aS, b, X, lo, hi):
 
 
 @njit(**JIT)
-def on_spike_hidden(k, V, X, ids, lo):
-    """Nothing: the standard neuron runs no code of its own on a spike (never called)."""
+def nothing_on_spikes(k, V, X, units, lo):
+    """The standard neuron runs no code of its own on a spike and spikes only by its
+    draw: the hooks ``on_spike_*`` (``units``: the spiking ids) and ``spike_condition_*``
+    (``units``: the step's spikes), never called."""
     return
 
 
-@njit(**JIT)
-def on_spike_output(k, V, X, ids, lo):
-    """Nothing: see :func:`on_spike_hidden`."""
-    return
-
-
-@njit(**JIT)
-def spike_condition_hidden(k, V, X, spk, lo):
-    """Nothing: the standard neuron spikes only by its draw (never called)."""
-    return
-
-
-@njit(**JIT)
-def spike_condition_output(k, V, X, spk, lo):
-    """Nothing: see :func:`spike_condition_hidden`."""
-    return
+on_spike_hidden = on_spike_output = nothing_on_spikes
+spike_condition_hidden = spike_condition_output = nothing_on_spikes
