@@ -67,7 +67,7 @@ class PhaseAverages:
     X_bar : dict of str -> dict of str -> ndarray (n_presentations, n)
         Mean of each of the model's own state variables (``[equations] hidden_extra``,
         ``output_extra``) over each presentation's window, per population and variable,
-        in the variable's units (what a learning rule reads as ``X_f`` / ``X_t``).
+        in SI units (what a learning rule reads as ``X_f`` / ``X_t``).
     """
 
     sizes: dict

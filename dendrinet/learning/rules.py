@@ -17,7 +17,7 @@ own rule (the teaching-signal error). A rule is an ``@njit`` function
     number unique to the example and the layer, for :func:`gaussian`); ``X_f`` / ``X_t``
     (forward- / target-phase window means of the model's own hidden state variables,
     ``[equations] hidden_extra``: one row per variable in the order written, one column
-    per unit, in the variables' own units as the equations give them; 0 rows for a
+    per unit, in SI units (a variable declared in ms holds seconds); 0 rows for a
     model without any).
 
 Name it in a model file: ``[learning] rule = "my_rules.py:my_rule"`` (docs: "Write your
