@@ -438,7 +438,7 @@ def test_code_on_spikes_mistakes_get_one_message(digits, tmp_path):
 
     bad = dict(ON_SPIKE, hidden_on_spike="E += gain")
     with pytest.raises(ModelEquationError, match=r"hidden_on_spike reads 'gain', which is not "
-                                                 r"V, a state variable .* \(E, since\)"):
+                                                 r"V, V_a, a state variable .* \(E, since\)"):
         neuron_source(model_variant(hidden=(5,), equations=bad))
     model = model_variant(hidden=(5,), n_outputs=10, equations=ON_SPIKE)
     params = initial_parameters(model, digits.n_inputs, np.random.default_rng(1))
@@ -496,23 +496,20 @@ BURSTING = dict(
     parameters=(("p_b", "1.0"),))
 
 
-@pytest.mark.parametrize("p_b", [0.0, 0.5, 1.0])
-def test_a_burst_neuron_in_a_model_file_bursts_with_its_probability(digits, p_b):
-    """The burst neuron above on the fast engine (a constant low rate, 20 s, 100 units):
-    the share of events that are bursts (:func:`dendrinet.analysis.bursts.spike_kinds`)
-    is ``p_b + (1 - p_b) q``, ``q`` the chance of a random spike within 15 steps (from
-    the measured rate), within 5 standard errors; the second spikes of bursts follow
-    their events by 5-15 ms."""
+def _burst_share(model, digits):
+    """The burst neuron ``model`` on the fast engine (no input weights, bias -4.5: about 4
+    spikes/s from the draw; 100 units, 20 s): spikes, their kinds, the share of events
+    away from the ends that are bursts, and ``q``, the chance of a random spike within
+    the 15 steps after an event (from the measured rate)."""
     from dendrinet.analysis.bursts import BURST_START, IN_BURST, spike_kinds
     from dendrinet.backends.numba.engine import FastEngine
     from network_helpers import make_schedule
 
-    model = model_variant(hidden=(100,), n_outputs=10, equations=dict(
-        BURSTING, parameters=(("p_b", repr(p_b)),)))
     protocol = load_protocol("paper-timing")
     params = initial_parameters(model, digits.n_inputs, np.random.default_rng(1))
     params.W[0][:] = 0.0
-    params.b[0][:] = -4.5  # about 4 spikes/s from the draw: events mostly
+    params.b[0][:] = -4.5
+    params.Y[0][:] = 0.0  # no feedback: V_a is the apical expression at V_a_lin = 0
     schedule = make_schedule([schedules.TEST], 20000, 0, examples=[3], reset=[True])
     result = FastEngine(model, protocol, params, seed=2).present(digits.X_train, schedule)
     times, ids = result.spikes["hidden_0"]
@@ -521,18 +518,78 @@ def test_a_burst_neuron_in_a_model_file_bursts_with_its_probability(digits, p_b)
     # last 16 ms (a second spike may fall after the end)
     inner = (times >= 16.0) & (times < 20000 * protocol.dt - 16.0)
     n_events = int(np.sum((kinds != IN_BURST) & inner))
-    p = np.sum((kinds == BURST_START) & inner) / n_events
-    # a random spike within the next 15 steps (an interval under 16 ms) makes a burst too
+    share = np.sum((kinds == BURST_START) & inner) / n_events
     p_step = float(np.mean(result.phi_bar["hidden_0"])) * protocol.dt
     q = 1 - (1 - p_step) ** 15
+    assert n_events > 4000
+    return times, ids, kinds, share, n_events, q
+
+
+@pytest.mark.parametrize("p_b", [0.0, 0.5, 1.0])
+def test_a_burst_neuron_in_a_model_file_bursts_with_its_probability(digits, p_b):
+    """The burst neuron above on the fast engine: the share of events that are bursts
+    (:func:`dendrinet.analysis.bursts.spike_kinds`) is ``p_b + (1 - p_b) q`` within 5
+    standard errors; the second spikes of bursts follow their events by 5-15 ms."""
+    from dendrinet.analysis.bursts import BURST_START
+
+    model = model_variant(hidden=(100,), n_outputs=10, equations=dict(
+        BURSTING, parameters=(("p_b", repr(p_b)),)))
+    times, ids, kinds, share, n_events, q = _burst_share(model, digits)
     expected = p_b + (1 - p_b) * q
     se = np.sqrt(max(expected * (1 - expected), 1e-4) / n_events)
-    assert n_events > 4000
-    assert abs(p - expected) < 5 * se, (p, expected, se)
-    # the forced second spikes follow their event by 5-15 ms
+    assert abs(share - expected) < 5 * se, (share, expected, se)
     if p_b == 1.0:
         order = np.lexsort((times, ids))
         t, i, k = times[order], ids[order], kinds[order]
         start = np.flatnonzero((k[:-1] == BURST_START) & (i[1:] == i[:-1]))
         gaps = t[start + 1] - t[start]
         assert np.mean((gaps >= 5.0) & (gaps <= 15.0)) > 1 - 2 * q
+
+
+def test_the_apical_potential_sets_the_burst_probability(digits):
+    """The burst probability written as ``1/(1 + exp(-V_a))`` with ``V_a = V_a_lin + a``
+    and no feedback: the share of bursts is ``sig(a) + (1 - sig(a)) q`` (5 s.e.)."""
+    a = 1.5
+    model = model_variant(hidden=(100,), n_outputs=10, equations=dict(
+        BURSTING, hidden_on_spike=BURSTING["hidden_on_spike"].replace(
+            "rand() < p_b", "rand() < 1/(1 + exp(-V_a))"),
+        apical="V_a_lin + a_0", parameters=(("a_0", repr(a)),)))
+    _, _, _, share, n_events, q = _burst_share(model, digits)
+    p_b = 1 / (1 + np.exp(-a))
+    expected = p_b + (1 - p_b) * q
+    assert abs(share - expected) < 5 * np.sqrt(expected * (1 - expected) / n_events)
+
+
+def test_code_on_spikes_and_conditions_read_the_apical_potential(digits):
+    """On a spike, ``m += V_a`` reads the apical potential as Brian2's reset does (after
+    the step's feedback spikes arrived): the fast replay of Brian2's spikes has its ``m``
+    within 1e-6. A condition ``V_a > 0.05`` (the draw silenced) fires exactly where the
+    traced ``V_a`` (after the step's update) exceeds 0.05."""
+    from dendrinet.backends.numba.engine import FastEngine
+    from network_helpers import make_schedule
+
+    model = model_variant(hidden=(20,), n_outputs=10, equations=dict(
+        hidden_extra="dm/dt = -m/(30*ms) : 1", hidden_on_spike="m += V_a",
+        apical="2*tanh(V_a_lin/2)"))
+    protocol, params, schedule = _setup(digits, model)
+    net = DendriticNetwork(model, params, digits.n_inputs, protocol.dt,
+                           record_traces=("m", "V_a"))
+    brian = net.run(schedule, digits.X_train, seed=21)
+    fast = replay(model, params, schedule, brian.spikes)
+    m = brian.traces["hidden_0"]["m"]
+    assert np.abs(m).max() > 1e-3
+    np.testing.assert_allclose(fast.traces["hidden_0"]["m"], m, rtol=0, atol=TOLERANCE)
+
+    firing = model_variant(hidden=(20,), n_outputs=10, equations=dict(
+        hidden_spike_condition="V_a > 0.05", apical="2*tanh(V_a_lin/2)"))
+    params = initial_parameters(firing, digits.n_inputs, np.random.default_rng(1))
+    params.b[0][:] = -40.0
+    params.Y[0][:] = np.abs(params.Y[0]) * 5  # the output's spikes push V_a up
+    one = make_schedule([schedules.TEST], 300, 0, examples=[3], reset=[True])
+    result = FastEngine(firing, protocol, params, seed=2).present(digits.X_train, one)
+    above = result.traces["hidden_0"]["V_a"] > 0.05
+    steps, ids = np.nonzero(above)
+    times, spiking = result.spikes["hidden_0"]
+    assert 50 < len(times) < above.size
+    np.testing.assert_array_equal(np.round(times / protocol.dt).astype(int), steps)
+    np.testing.assert_array_equal(spiking, ids)

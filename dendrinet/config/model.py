@@ -359,8 +359,9 @@ class EquationTerms(TableParams):
     output_extra: str = _lines("Extra equation lines of output neurons (as hidden_extra).")
     hidden_on_spike: str = _statements(
         "Run when a hidden neuron spikes, one statement per line: V or a state variable of "
-        "hidden_extra assigned or changed (\"E += 1\", \"since = 0*ms\"); Brian2's reset "
-        "code, after the step's window sums.")
+        "hidden_extra assigned or changed (\"E += 1\", \"since = 0*ms\"), reading V, V_a, "
+        "those variables, parameters, rand(); Brian2's reset code, after the step's window "
+        "sums.")
     output_on_spike: str = _statements("Run when an output neuron spikes (as hidden_on_spike).")
     hidden_spike_condition: str = _expression(
         "", "A condition under which a hidden neuron also spikes in a step, besides its "

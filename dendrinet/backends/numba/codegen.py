@@ -517,9 +517,10 @@ _CONDITION_SALT = 2_000_000
 
 def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: int):
     """Expressions of code run per spiking (or tested) unit, which reads ``V``, the
-    state variables ``extras``, parameters and ``rand()``: their source text, the lines
-    drawing their random numbers (stream of unit ``u__``, hashes from ``salt``) and the
-    parameters read."""
+    state variables ``extras``, parameters, ``rand()`` and (hidden units) ``V_a``,
+    ``V_a_lin``: their source text, the lines before them (the apical potential from the
+    unit's ``aL``, ``aS``; random numbers of the stream of unit ``u__``, hashes from
+    ``salt``) and the parameters read."""
     import brian2
     from brian2.parsing.sympytools import sympy_to_str
     from brian2.units.fundamentalunits import Unit
@@ -531,7 +532,8 @@ def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: in
         return f"_rnd{len(randoms) - 1}"
 
     exprs = [_RANDOM_CALL.sub(numbered, e) for e in exprs]
-    local = {"V", "dt", *extras} | {f"_rnd{k}" for k in range(len(randoms))}
+    apical_names = {"V_a", "V_a_lin"} if kind == "hidden" else set()
+    local = {"V", "dt", *extras, *apical_names} | {f"_rnd{k}" for k in range(len(randoms))}
     names = set().union(*(_names(e) for e in exprs))
     _, ns = brian2_group(model, kind)
     unknown = sorted(n for n in names - local - set(FUNCTIONS)
@@ -539,26 +541,43 @@ def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: in
     if unknown:
         raise ModelEquationError(
             f"{_where(model)}: [equations].{key} reads {unknown[0]!r}, which is not "
-            f"V, a state variable of [equations].{kind}_extra "
-            f"({', '.join(extras) or 'none'}) or a parameter (declare new parameters in "
-            f"[equations.parameters] with their units)")
+            f"V{', V_a' if kind == 'hidden' else ''}, a state variable of "
+            f"[equations].{kind}_extra ({', '.join(extras) or 'none'}) or a parameter "
+            f"(declare new parameters in [equations.parameters] with their units)")
     consts, parameters = _constants(model, kind, names, local)
     texts = [sympy_to_str(_substituted(e, {}, consts)) for e in exprs]
-    draws = [f"_rnd{k} = step_uniform(s0__, s1__, u__, {salt + 2 * k})" if f == "rand" else
-             f"_rnd{k} = step_normal(s0__, s1__, u__, {salt // 2 + k})"
-             for k, f in enumerate(randoms)]
-    return texts, draws, parameters
+    before = []
+    if names & apical_names:
+        # the apical potential as the equations define it, from this step's traces
+        apical = _apical_expression(model)
+        needs = _names(apical)
+        known = {"aL", "aS", "V", *extras}
+        other = sorted(n for n in needs - known - set(FUNCTIONS) if n not in ns
+                       and not isinstance(getattr(brian2, n, None), Unit))
+        if other:
+            raise ModelEquationError(
+                f"{_where(model)}: [equations].{key} reads V_a, whose expression here "
+                f"needs {other[0]!r}; code on spikes and spike conditions may read a V_a "
+                f"made of the apical traces, V and the state variables")
+        const_a, params_a = _constants(model, "hidden", needs, known)
+        parameters = parameters | params_a
+        before += ["aL = aL__[j__]", "aS = aS__[j__]", "V_a_lin = aL - aS",
+                   f"V_a = {sympy_to_str(_substituted(apical, {}, const_a))}"]
+    before += [f"_rnd{k} = step_uniform(s0__, s1__, u__, {salt + 2 * k})" if f == "rand"
+               else f"_rnd{k} = step_normal(s0__, s1__, u__, {salt // 2 + k})"
+               for k, f in enumerate(randoms)]
+    return texts, before, parameters
 
 
 def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]:
-    """``on_spike_<kind>(k, V__, X__, ids__, lo)``: the model's ``<kind>_on_spike``
+    """``on_spike_<kind>(k, V__, aL__, aS__, X__, ids__, lo)``: the model's ``<kind>_on_spike``
     statements, in order, for each spiking unit ``lo + ids__[n]`` (Brian2's reset code;
     ``V`` and the extra state variables read and written, parameters from ``k.P``, at
     the line ``#LOADS#``), and the parameters it reads."""
     from dendrinet.config.expressions import check_statements
 
     name = f"on_spike_{kind}"
-    top = f"@njit(**JIT)\ndef {name}(k, V__, X__, ids__, lo):\n"
+    top = f"@njit(**JIT)\ndef {name}(k, V__, aL__, aS__, X__, ids__, lo):\n"
     statements = check_statements(getattr(model.equations, f"{kind}_on_spike"))
     if not statements:
         return top + "    return  # nothing to run (never called)", set()
@@ -583,17 +602,17 @@ def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]
 
 
 def _spike_condition_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]:
-    """``spike_condition_<kind>(k, V__, X__, spk__, lo)``: ``spk__[j] = 1`` where the
+    """``spike_condition_<kind>(k, V__, aL__, aS__, X__, spk__, lo)``: ``spk__[j] = 1`` where the
     model's ``<kind>_spike_condition`` holds (after the step's draw; Brian2's threshold
     ``draw or condition``), and the parameters it reads."""
     name = f"spike_condition_{kind}"
-    top = f"@njit(**JIT)\ndef {name}(k, V__, X__, spk__, lo):\n"
+    top = f"@njit(**JIT)\ndef {name}(k, V__, aL__, aS__, X__, spk__, lo):\n"
     condition = getattr(model.equations, f"{kind}_spike_condition").strip()
     if not condition:
         return top + "    return  # no condition (never called)", set()
     (text,), draws, parameters = _spike_code(model, kind, extras, [condition],
                                              f"{kind}_spike_condition", _CONDITION_SALT)
-    used = _names(text)
+    used = _names(text).union(*(_names(line.partition("=")[2].strip()) for line in draws))
     lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
              "    for j__ in range(V__.size):",
              "        u__ = lo + j__",

@@ -14,8 +14,7 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
    optional trace recording (``V``, ``V_b``, ``V_a`` after the update, like a Brian2
    ``StateMonitor`` in the ``after_groups`` slot);
 3. spikes: Bernoulli ``u < phi_max sig(V) dt`` on the updated ``V``, or the model's own
-   spike condition (``[equations] hidden_spike_condition``), or given; the model's own
-   code on a spike (``[equations] hidden_on_spike``), for the spiking units;
+   spike condition (``[equations] hidden_spike_condition``), or given;
 4. propagation: every spike adds ``psp_jump`` to its own ``xL, xS`` and ``psp_jump * W[i, :]``
    (or ``psp_jump * Y_l[k, :]``) to the postsynaptic traces. The weight rows of the
    spikes of one step are summed first into a pending vector ``c``, which the state
@@ -24,6 +23,9 @@ Within step ``n`` (Brian2's order; docs/design.md, "Discrete-time semantics"):
    presentation the pending input is added, so that the state between presentations
    is plain. The own-trace jumps ``xL, xS += psp_jump`` are likewise folded into the
    next step's decay, ``x <- (x + psp_jump spk) exp(-dt/tau)`` (no loop over spikes).
+   Then the model's own code on a spike (``[equations] hidden_on_spike``) runs for the
+   spiking units (Brian2's reset slot, after its synapses: ``V_a`` holds this step's
+   feedback).
 
 Input traces act on nothing: only their window means ``s_bar`` are needed. They are
 updated lazily: multiplied by ``exp(-k dt/tau)`` from a table when they jump and at the
@@ -624,12 +626,13 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
             if net.spike_condition:  # the model's own condition (Brian2: draw or condition)
                 for l in range(L):
                     lo = uo[l]
+                    hi = uo[l + 1]
                     if l < L - 1:
-                        net.spike_condition_hidden(consts, V[lo:uo[l + 1]], X,
-                                                   spk[lo:uo[l + 1]], lo)
+                        net.spike_condition_hidden(consts, V[lo:hi], aL[lo:hi], aS[lo:hi], X,
+                                                   spk[lo:hi], lo)
                     else:
-                        net.spike_condition_output(consts, V[lo:uo[l + 1]], X,
-                                                   spk[lo:uo[l + 1]], lo)
+                        net.spike_condition_output(consts, V[lo:hi], aL[lo:hi], aS[lo:hi], X,
+                                                   spk[lo:hi], lo)
                 cnt[0] = 0
                 for l in range(L):
                     cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
@@ -639,16 +642,6 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
             cnt[0] = 0
             for l in range(L):
                 cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
-        if net.on_spike:  # the model's own code on its spikes (Brian2's reset slot)
-            for l in range(L):
-                if cnt[l + 1] > cnt[l]:
-                    lo = uo[l]
-                    if l < L - 1:
-                        net.on_spike_hidden(consts, V[lo:uo[l + 1]], X, idx[cnt[l]:cnt[l + 1]],
-                                            lo)
-                    else:
-                        net.on_spike_output(consts, V[lo:uo[l + 1]], X, idx[cnt[l]:cnt[l + 1]],
-                                            lo)
         e0 = ev_ptr[ev0 + t]
         e1 = ev_ptr[ev0 + t + 1]
         if record:
@@ -684,6 +677,16 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
                     hi = uo[h + 1]
                     _add_rows(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, ca[lo:hi])
                     _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
+        if net.on_spike:  # the model's own code on its spikes: Brian2's reset slot, after
+            for l in range(L):  # the synapses (the apical traces hold this step's input)
+                if cnt[l + 1] > cnt[l]:
+                    lo = uo[l]
+                    hi = uo[l + 1]
+                    ids = idx[cnt[l]:cnt[l + 1]]
+                    if l < L - 1:
+                        net.on_spike_hidden(consts, V[lo:hi], aL[lo:hi], aS[lo:hi], X, ids, lo)
+                    else:
+                        net.on_spike_output(consts, V[lo:hi], aL[lo:hi], aS[lo:hi], X, ids, lo)
     # leave a plain state: pending basal input and own-trace jumps added, input traces
     # up to date
     _apply_pending(bL, bS, c, J)

@@ -95,8 +95,8 @@ def _signatures(c_in):
     output = lambda c: types.void(k, a, a, a, c, a, X, i, i, a, types.float64,  # noqa: E731
                                   types.float64, types.boolean, i)
     apical = types.void(k, a, a, a, a, a, a, a, X, i, i)
-    spike = types.void(k, a, X, types.int64[::1], i)
-    condition = types.void(k, a, X, types.uint8[::1], i)
+    spike = types.void(k, a, a, a, X, types.int64[::1], i)
+    condition = types.void(k, a, a, a, X, types.uint8[::1], i)
     return NeuronHooks(hidden(a), hidden(ci), projected(a), projected(ci), output(a),
                        output(ci), apical, apical, spike, spike, condition, condition)
 

@@ -99,7 +99,7 @@ def apical_row(k, out, V, bL, bS, aL, aS, b, X, lo, hi):
 
 
 @njit(**JIT)
-def nothing_on_spikes(k, V, X, units, lo):
+def nothing_on_spikes(k, V, aL, aS, X, units, lo):
     """The standard neuron runs no code of its own on a spike and spikes only by its
     draw: the hooks ``on_spike_*`` (``units``: the spiking ids) and ``spike_condition_*``
     (``units``: the step's spikes), never called."""
