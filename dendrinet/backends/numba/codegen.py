@@ -513,6 +513,8 @@ def neuron_hooks_source(model: ModelConfig) -> str:
 #: (random_streams.step_uniform).
 _ON_SPIKE_SALT = 1_000_000
 _CONDITION_SALT = 2_000_000
+#: The first lines of a spike hook: constants, streams, the parameters' loads (#LOADS#).
+_SPIKE_PREAMBLE = ("    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#")
 
 
 def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: int):
@@ -536,8 +538,12 @@ def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: in
     local = {"V", "dt", *extras, *apical_names} | {f"_rnd{k}" for k in range(len(randoms))}
     names = set().union(*(_names(e) for e in exprs))
     _, ns = brian2_group(model, kind)
-    unknown = sorted(n for n in names - local - set(FUNCTIONS)
-                     if n not in ns and not isinstance(getattr(brian2, n, None), Unit))
+
+    def undefined(found, known):  # not known, a function, a parameter or a Brian2 unit
+        return sorted(n for n in found - known - set(FUNCTIONS)
+                      if n not in ns and not isinstance(getattr(brian2, n, None), Unit))
+
+    unknown = undefined(names, local)
     if unknown:
         raise ModelEquationError(
             f"{_where(model)}: [equations].{key} reads {unknown[0]!r}, which is not "
@@ -552,8 +558,7 @@ def _spike_code(model: ModelConfig, kind: str, extras, exprs, key: str, salt: in
         apical = _apical_expression(model)
         needs = _names(apical)
         known = {"aL", "aS", "V", *extras}
-        other = sorted(n for n in needs - known - set(FUNCTIONS) if n not in ns
-                       and not isinstance(getattr(brian2, n, None), Unit))
+        other = undefined(needs, known)
         if other:
             raise ModelEquationError(
                 f"{_where(model)}: [equations].{key} reads V_a, whose expression here "
@@ -588,7 +593,7 @@ def _on_spike_function(model: ModelConfig, kind: str, extras) -> tuple[str, set]
             f"{st.target} = {st.target} {st.operator[0]} ({value})"
             for st, value in zip(statements, texts)]
     written = {st.target for st in statements}
-    lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
+    lines = [*_SPIKE_PREAMBLE,
              "    for n__ in range(ids__.size):",
              "        j__ = ids__[n__]",
              "        u__ = lo + j__",
@@ -613,7 +618,7 @@ def _spike_condition_function(model: ModelConfig, kind: str, extras) -> tuple[st
     (text,), draws, parameters = _spike_code(model, kind, extras, [condition],
                                              f"{kind}_spike_condition", _CONDITION_SALT)
     used = _names(text).union(*(_names(line.partition("=")[2].strip()) for line in draws))
-    lines = ["    dt, P__ = k.dt_s, k.P", "    s0__, s1__ = k.s0, k.s1", "    #LOADS#",
+    lines = [*_SPIKE_PREAMBLE,
              "    for j__ in range(V__.size):",
              "        u__ = lo + j__",
              "        V = V__[j__]"]

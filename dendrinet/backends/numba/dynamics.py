@@ -355,6 +355,15 @@ def _compact(spk, idx):
 
 
 @njit(**JIT)
+def _spiking_ids(spk, uo, idx, cnt):
+    """The spiking units of layer ``l`` as ``idx[cnt[l]:cnt[l + 1]]`` (ids relative to
+    the layer), from the step's spikes ``spk``."""
+    cnt[0] = 0
+    for l in range(uo.size - 1):
+        cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
+
+
+@njit(**JIT)
 def _add_1row(c, r1):
     for k in range(c.size):
         c[k] += r1[k]
@@ -633,15 +642,11 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
                     else:
                         net.spike_condition_output(consts, V[lo:hi], aL[lo:hi], aS[lo:hi], X,
                                                    spk[lo:hi], lo)
-                cnt[0] = 0
-                for l in range(L):
-                    cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
+                _spiking_ids(spk, uo, idx, cnt)
         else:
             for j in range(n_units):
                 spk[j] = given_spikes[given0 + t, j]
-            cnt[0] = 0
-            for l in range(L):
-                cnt[l + 1] = cnt[l] + _compact(spk[uo[l]:uo[l + 1]], idx[cnt[l]:])
+            _spiking_ids(spk, uo, idx, cnt)
         e0 = ev_ptr[ev0 + t]
         e1 = ev_ptr[ev0 + t + 1]
         if record:
