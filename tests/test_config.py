@@ -62,6 +62,9 @@ ON_OFF_MODELS = {"guerguiev2017-1hidden-on-off": "guerguiev2017-1hidden",
 #: Models shipped after the recording (issue 21: MNIST at most 2 %): their base, wider, with the
 #: table's decaying rates, the output slope at threshold and averaged weights.
 WIDE_MODELS = {"guerguiev2017-2hidden-wide": "guerguiev2017-2hidden"}
+#: Models shipped after the recording (issue 22: the rules that came after): their base with
+#: other neuron equations and rule, nothing else (the hidden rate below).
+SUCCESSOR_MODELS = {"payeur2021-burstprop": "guerguiev2017-1hidden"}
 #: Protocols shipped after the recording (issue 10): their base with longer phases.
 PROTOCOLS_ADDED_LATER = {"guerguiev2017": "paper-timing"}
 #: Recorded protocols renamed in dendrinet 0.3 (issue 10): recorded name -> shipped name.
@@ -81,7 +84,7 @@ NEW_TABLES = {"input": {"coding": "auto", "clip_sd": 3.0, "min_inputs": 400}}
 
 def test_every_shipped_file_is_recorded():
     assert list(MODEL_FILES) == sorted([*RECORDED["models"], *ADDED_LATER, *ON_OFF_MODELS,
-                                        *WIDE_MODELS])
+                                        *WIDE_MODELS, *SUCCESSOR_MODELS])
     assert list(PROTOCOL_FILES) == sorted([*PROTOCOLS_RENAMED.values(), *PROTOCOLS_ADDED_LATER])
     assert sorted(PROTOCOLS_RENAMED) == sorted(RECORDED["protocols"])
 
@@ -129,6 +132,18 @@ def test_wide_models_are_their_base_wider_with_the_learning_options(name):
     assert dataclasses.replace(model, name=base.name, description=base.description,
                                hidden=base.hidden, learning=base.learning) == base
 
+
+def test_burstprop_is_its_base_with_the_burst_neuron_and_its_rule():
+    model = load_model("payeur2021-burstprop")
+    base = load_model(SUCCESSOR_MODELS["payeur2021-burstprop"])
+    assert model.learning == dataclasses.replace(base.learning, rule="burstprop",
+                                                 eta=(0.12, 0.1))
+    assert model.equations.apical == "beta_b*V_a_lin"
+    assert dict(model.equations.parameters) == {"beta_b": "8.0", "tau_E": "30 ms"}
+    assert dataclasses.replace(model, name=base.name, description=base.description,
+                               learning=base.learning, equations=base.equations) == base
+
+
 @pytest.mark.parametrize("recorded", sorted(RECORDED["protocols"]))
 def test_shipped_protocols_give_the_recorded_values(recorded):
     # renamed, not changed: every value but the name is the recorded one (and the old
@@ -160,7 +175,8 @@ def test_shipped_variants_state_only_what_differs():
             assert "extends" not in text  # the full bases
         else:
             base = "guerguiev2017-1hidden" if name in MODEL_FILES else "paper-timing"
-            base = {**ADDED_LATER, **ON_OFF_MODELS, **WIDE_MODELS}.get(name, base)
+            base = {**ADDED_LATER, **ON_OFF_MODELS, **WIDE_MODELS,
+                    **SUCCESSOR_MODELS}.get(name, base)
             assert f'extends = "{base}"' in text, name
             assert "[neuron]" not in text and "[init]" not in text, name
 

@@ -29,12 +29,13 @@ from dendrinet.config.expressions import (
     check_identifier,
     check_statements,
 )
-from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity
+from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity, parse_unit
 
 __all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "INPUT_CODINGS",
            "InitParams", "InputParams",
            "LEARNING_RULES", "LearningParams", "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig",
-           "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "check_equations", "check_layers",
+           "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "RULE_VARIABLES", "check_equations",
+           "check_layers", "check_rule_variables",
            "equation_parameter_quantity", "equation_parameter_value", "equation_parameters",
            "is_standard"]
 
@@ -173,7 +174,11 @@ class FeedbackParams(TableParams):
 
 
 #: The learning rules shipped with dendrinet (``[learning] rule``).
-LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment")
+LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment",
+                  "burstprop")
+#: The hidden state variables a shipped rule reads (rows of ``X_f`` / ``X_t``, in this
+#: order, first in ``[equations] hidden_extra``) and the unit each must be declared in.
+RULE_VARIABLES = {"burstprop": (("E", "Hz", "event rate"), ("B", "Hz", "burst rate"))}
 #: The slopes of the output layer's update (``[learning] output_slope``).
 OUTPUT_SLOPES = ("sigmoid", "constant")
 #: A user's rule: ``file.py:function``.
@@ -229,7 +234,7 @@ class LearningParams(TableParams):
     rule: str = setting(
         "segregated-dendrite", "The hidden layers' learning rule: segregated-dendrite (the "
         "paper's, with the feedback modes of [feedback]), another shipped rule "
-        "(noise-feedback, direct-feedback-alignment) or a user's Numba function "
+        "(noise-feedback, direct-feedback-alignment, burstprop) or a user's Numba function "
         "\"my_rules.py:my_rule\" (path relative to the model file; stored resolved).",
         kind="rule", parse=_rule)
 
@@ -522,6 +527,47 @@ def check_layers(model: ModelConfig, where: str) -> None:
             f"given, but the network has {model.n_layers} weight layer(s) "
             f"({len(model.hidden)} hidden + output)"
         )
+
+
+def check_rule_variables(model: ModelConfig, where: str) -> None:
+    """The state variables a shipped rule reads (:data:`RULE_VARIABLES`) are the first
+    ones of ``[equations] hidden_extra``, in order, with their units."""
+    needed = RULE_VARIABLES.get(model.learning.rule)
+    if not needed:
+        return
+    declared = {m.group(1): m.group(2).strip() for m in _STATE_LINE.finditer(
+        model.equations.hidden_extra)}
+    names = tuple(declared)[:len(needed)]
+    wanted = ", ".join(f"d{n}/dt = ... : {unit} ({what})" for n, unit, what in needed)
+    problem = None
+    if names != tuple(n for n, _, _ in needed):
+        problem = (f"its first state variables are {', '.join(names) or 'none'}")
+    else:
+        for name, unit, _ in needed:
+            ok = _has_dimensions(declared[name], unit)
+            if not ok:
+                problem = f"{name} is declared in {declared[name]!r}"
+                break
+    if problem:
+        raise ConfigError(
+            f"{table_where(where, 'learning')}.rule: {model.learning.rule!r} reads the "
+            f"hidden neurons' {', '.join(w for _, _, w in needed)} as the first state "
+            f"variables of [equations] hidden_extra, in this order: {wanted}; {problem} "
+            f"(the model payeur2021-burstprop declares them)")
+
+
+#: A state variable's line in ``hidden_extra``: its name and declared unit.
+_STATE_LINE = re.compile(r"^\s*d([A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt\s*=[^:\n]*:([^#\n]*)",
+                         re.MULTILINE)
+
+
+def _has_dimensions(text: str, unit: str) -> bool:
+    """Whether the unit ``text`` has the dimensions of ``unit`` (Brian2's unit names)."""
+    table = brian2_units()
+    try:
+        return parse_unit(text).evaluate(table).dim == table[unit].dim
+    except (UnitSyntaxError, KeyError, AttributeError):
+        return False
 
 
 def is_standard(model: ModelConfig) -> bool:

@@ -24,6 +24,7 @@ from dendrinet.config.model import (
     ModelConfig,
     check_equations,
     check_layers,
+    check_rule_variables,
 )
 from dendrinet.config.protocol import (
     PROTOCOL_SETTINGS,
@@ -108,6 +109,7 @@ def model_from_document(doc: dict, where: str, source: Traversable | None) -> Mo
     rule = _resolve_rule(model.learning.rule, source, where)
     model = replace(model, learning=replace(model.learning, rule=rule), source=where)
     check_layers(model, where)
+    check_rule_variables(model, where)
     return model
 
 

@@ -22,7 +22,8 @@ from dendrinet.errors import DendrinetError
 #: The shipped rules by the name a model file gives them.
 SHIPPED_RULES = {"segregated-dendrite": "segregated_dendrite",
                  "noise-feedback": "noise_feedback",
-                 "direct-feedback-alignment": "direct_feedback_alignment"}
+                 "direct-feedback-alignment": "direct_feedback_alignment",
+                 "burstprop": "burstprop"}
 _bound: dict = {}
 
 

@@ -22,7 +22,7 @@ own rule (the teaching-signal error). A rule is an ``@njit`` function
 
 Name it in a model file: ``[learning] rule = "my_rules.py:my_rule"`` (docs: "Write your
 own learning rule"). The shipped rules below are named ``"segregated-dendrite"`` (the
-default), ``"noise-feedback"`` and ``"direct-feedback-alignment"``.
+default), ``"noise-feedback"``, ``"direct-feedback-alignment"`` and ``"burstprop"``.
 """
 from __future__ import annotations
 
@@ -101,3 +101,26 @@ def direct_feedback_alignment(layer, e):
     for j in range(n):
         s = sigmoid(layer.V_f[j])
         e[j] *= layer.k_B * s * (1.0 - s)
+
+
+#: Hz (the SI unit of the window means in ``X_f``, ``X_t``) in 1/ms, the unit of ``e``.
+_HZ_PER_MS = 1e-3
+
+
+@njit(**JIT)
+def burstprop(layer, e):
+    """Burst-dependent plasticity (Payeur et al., Nature Neuroscience 2021) with the two
+    phases: ``e = k_B (B_t - P_f E_t)``, the target phase's burst rate minus the bursts
+    its events would give at the forward phase's burst probability ``P_f = alpha_f =
+    sig(mean V_a)``, i.e. ``E_t (P_t - P_f)`` where the teacher changed the apical drive.
+
+    ``B_t`` and ``E_t`` are the target-phase window means of the model's burst and event
+    rates, its first two hidden state variables, ``E`` then ``B``, in Hz (``X_t[0]``,
+    ``X_t[1]``; the model file ``payeur2021-burstprop`` declares them, and a model naming
+    this rule without them is refused when it is read). Payeur et al. keep a running
+    average of the burst probability for ``P_f``; the forward phase gives its expectation
+    for this example."""
+    E_t, B_t, alpha_f = layer.X_t[0], layer.X_t[1], layer.alpha_f
+    scale = layer.k_B * _HZ_PER_MS
+    for j in range(e.size):
+        e[j] = (B_t[j] - alpha_f[j] * E_t[j]) * scale

@@ -8,16 +8,17 @@ from pathlib import Path
 
 #: the order of the examples in the gallery (file names); others follow, sorted
 ORDER = ("single_neuron.py", "network_digits.py", "plot_train_digits.py",
-         "plot_spike_analysis.py")
+         "plot_spike_analysis.py", "write_your_own_neuron.py", "write_your_own_rule.py",
+         "plot_burstprop.py")
 
 _OUT = Path(tempfile.gettempdir()) / "dendrinet-docs-gallery"
 
-#: the short settings the gallery runs the two "write your own" tutorials with, the same
-#: as tests/test_tutorials.py: 3 epochs on 1,200 digits learn (15-17 % test error; the
-#: plateau-only rule 60 %) in a few seconds each once the models' engines are compiled
-#: (a minute or two per tutorial on a fresh cache)
+#: the short settings the gallery runs the tutorials that train with (the two "write your
+#: own" and burstprop), the same as tests/test_tutorials.py: 3 epochs on 1,200 digits
+#: learn (15-17 % test error; the plateau-only rule 60 %) in a few seconds each once the
+#: models' engines are compiled (a minute or two per tutorial on a fresh cache)
 TUTORIAL_ARGS = ("--epochs", "3", "--n-train", "1200")
-TUTORIALS = ("write_your_own_neuron.py", "write_your_own_rule.py")
+TUTORIALS = ("write_your_own_neuron.py", "write_your_own_rule.py", "plot_burstprop.py")
 
 
 def reset_argv(gallery_conf, script_vars) -> list[str]:
