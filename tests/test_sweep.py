@@ -635,10 +635,13 @@ def test_a_sweep_survives_a_killed_worker_and_is_not_repeated(dask_cluster, tmp_
 
 
 def test_a_sweep_on_a_local_cluster(tmp_path, capsys):
+    """(With a model whose equations need Brian2 in the worker: the burst neuron.)"""
     pytest.importorskip("distributed")
+    (tmp_path / "burst.toml").write_text('extends = "payeur2021-burstprop"\n[model]\n'
+                                         'name = "burst"\n[network]\nhidden = [20]\n')
     sweep_file = _sweep_file(tmp_path, """
 [sweep]
-models = ["tiny.toml"]
+models = ["tiny.toml", "burst.toml"]
 protocols = ["quick"]
 datasets = ["digits"]
 n_train = 100
@@ -650,7 +653,9 @@ epochs = 1
     assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     stdout = capsys.readouterr().out
     assert "Dask: a local cluster, 1 workers, 1 threads" in stdout
-    assert "1 runs: 1 finished now, 0 skipped (finished before), 0 failed" in stdout
+    assert "2 runs: 2 finished now, 0 skipped (finished before), 0 failed" in stdout
+    burst = json.loads((out / "runs" / "burst__quick__digits__seed4" / "summary.json").read_text())
+    assert burst["status"] == "finished" and burst["layer_sizes"][1] == 20
     info = json.loads((out / "runs" / "tiny__quick__digits__seed4" / "summary.json").read_text())
     assert info["status"] == "finished" and info["dataset"]["n_train"] == 100
     assert (out / "sweep.toml").read_text() == sweep_file.read_text()
@@ -723,3 +728,26 @@ epochs = 3
         load_sweep(_sweep_file(tmp_path, 'references = ["svm"]\n[sweep]\nmodels = ["tiny.toml"]'
                                '\ndatasets = ["digits"]\nseeds = [0]\nepochs = 1\n',
                                name="bad.toml"))
+
+
+def test_brian2_imports_in_a_worker_thread():
+    """A Dask worker runs tasks off the main thread, where a plain ``import brian2``
+    fails (its SIGINT handler); :func:`dendrinet.brian2_import.import_brian2` imports it
+    there, and the main thread's handler stays. Fresh interpreters: Brian2 not imported."""
+    import subprocess
+    import sys
+
+    def run(body):
+        code = ("import signal, threading\nout = []\ndef task():\n    try:\n"
+                f"        {body}\n        out.append('imported')\n"
+                "    except Exception as exc:\n        out.append(str(exc))\n"
+                "before = signal.getsignal(signal.SIGINT)\n"
+                "t = threading.Thread(target=task); t.start(); t.join()\n"
+                "print(out[0]); print(signal.getsignal(signal.SIGINT) is before)\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=300, check=True)
+        return proc.stdout.split("\n")[:2]
+
+    assert run("import brian2")[0] == "signal only works in main thread of the main interpreter"
+    assert run("from dendrinet.brian2_import import import_brian2; "
+               "assert import_brian2().ms.dim is not None") == ["imported", "True"]

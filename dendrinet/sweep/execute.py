@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dendrinet.brian2_import import import_brian2
 from dendrinet.storage.files import write_text_atomic
 from dendrinet.errors import ConfigError, DendrinetError, RunError
 from dendrinet.learning.rule_files import allow, allowed, check_allowed
@@ -181,6 +182,7 @@ def execute_run(spec: RunSpec, runs_dir: str, allowed_rules: tuple[str, ...] = (
     if worker is not None:
         import numba
         numba.set_num_threads(1)
+        import_brian2()  # tasks run off the main thread, where Brian2's import would fail
     allow(digests=allowed_rules)
     folder = runs / spec.run_id
     # waits while another task of this run still trains (see the module docstring);
