@@ -20,7 +20,8 @@ _LOCK = threading.Lock()
 def import_brian2():
     """Brian2's module, imported if needed; from a thread other than the main one, with
     its SIGINT handler left out (that thread cannot receive the signal anyway)."""
-    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+    imported = sys.modules.get("brian2") is not None
+    if imported or threading.current_thread() is threading.main_thread():
         import brian2
 
         return brian2
