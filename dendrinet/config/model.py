@@ -535,30 +535,21 @@ def check_rule_variables(model: ModelConfig, where: str) -> None:
     needed = RULE_VARIABLES.get(model.learning.rule)
     if not needed:
         return
-    declared = {m.group(1): m.group(2).strip() for m in _STATE_LINE.finditer(
-        model.equations.hidden_extra)}
+    declared = {line.name: line.unit for line in check_equation_lines(
+        model.equations.hidden_extra) if line.kind == "differential"}
     names = tuple(declared)[:len(needed)]
-    wanted = ", ".join(f"d{n}/dt = ... : {unit} ({what})" for n, unit, what in needed)
-    problem = None
-    if names != tuple(n for n, _, _ in needed):
-        problem = (f"its first state variables are {', '.join(names) or 'none'}")
+    if names != tuple(name for name, _, _ in needed):
+        problem = f"its first state variables are {', '.join(names) or 'none'}"
     else:
-        for name, unit, _ in needed:
-            ok = _has_dimensions(declared[name], unit)
-            if not ok:
-                problem = f"{name} is declared in {declared[name]!r}"
-                break
+        problem = next((f"{name} is declared in {declared[name]!r}" for name, unit, _ in needed
+                        if not _has_dimensions(declared[name], unit)), None)
     if problem:
+        wanted = ", ".join(f"d{n}/dt = ... : {unit} ({what})" for n, unit, what in needed)
         raise ConfigError(
             f"{table_where(where, 'learning')}.rule: {model.learning.rule!r} reads the "
             f"hidden neurons' {', '.join(w for _, _, w in needed)} as the first state "
             f"variables of [equations] hidden_extra, in this order: {wanted}; {problem} "
             f"(the model payeur2021-burstprop declares them)")
-
-
-#: A state variable's line in ``hidden_extra``: its name and declared unit.
-_STATE_LINE = re.compile(r"^\s*d([A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt\s*=[^:\n]*:([^#\n]*)",
-                         re.MULTILINE)
 
 
 def _has_dimensions(text: str, unit: str) -> bool:
