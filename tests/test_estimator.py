@@ -115,7 +115,8 @@ def test_three_classes_get_three_output_neurons(digits):
 def test_clone_and_params(fitted):
     params = fitted.get_params()
     assert params == {"model": "guerguiev2017-1hidden", "protocol": "quick", "epochs": 2,
-                      "hidden": 20, "eta": None, "seed": 5, "engine": "fast", "verbose": False}
+                      "hidden": 20, "eta": None, "seed": 5, "engine": "fast", "verbose": False,
+                      "image_shape": None}
     twin = clone(fitted)
     assert twin.get_params() == params
     assert not hasattr(twin, "params_")

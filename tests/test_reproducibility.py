@@ -1,6 +1,12 @@
 """A refactor changes no number: short seeded runs (tests/reproducibility.py) give
 bit-identical weights, histories and predictions to those recorded before the redesign
-(commit 85939b9, tests/data/reference_hashes.json)."""
+(commit 85939b9, tests/data/reference_hashes.json).
+
+Re-recorded once, for the Brian2 case only (2026-12-06): Brian2 compiled with
+``-ffast-math -march=native`` gave other weights on an AMD EPYC without AVX-512 than on the
+one the digest was recorded on; dendrinet now compiles with portable flags
+(:mod:`dendrinet.backends.brian2.compile_flags`), and the digest is of those. Its
+predictions are the recorded ones; weights and histories moved in the last bits."""
 import json
 from pathlib import Path
 

@@ -72,6 +72,13 @@ class ProtocolConfig:
                           bounds=Bounds(1, reason="expected a positive integer"), swept=False)
     shuffle: bool = setting(True, "Present the training examples in a new random order every "
                                   "epoch.", kind="bool", table="train")
+    shift_pixels: int = setting(0, "Move each training image by a random whole number of "
+                                   "pixels, up to this many along each axis, new for every "
+                                   "image and epoch (pixels moved in are 0); 0 leaves the "
+                                   "images as they are. Test images never move. Images only "
+                                   "(dendrinet.datasets.shifts).", kind="integer",
+                                table="train", bounds=Bounds(0, 1000, reason="expected a "
+                                                             "whole number of pixels >= 0"))
     input_spikes: str = setting("bernoulli", "How input spikes are drawn (bernoulli: "
                                              "u < phi_max dt x per step).", kind="choice",
                                 choices=("bernoulli",), table="train")

@@ -13,7 +13,7 @@ import math
 import sys
 import time
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -181,20 +181,23 @@ def warm_up(new_engine, X, y, *, verbose: bool = True) -> float:
 
 
 def train_epochs(engine, protocol, X, y, order_rng: np.random.Generator, first: int,
-                 last: int, *, progress: bool = True, sample_every: int = 100
+                 last: int, *, progress: bool = True, sample_every: int = 100,
+                 epoch_examples: Callable[[int], np.ndarray] | None = None
                  ) -> Iterator[tuple[int, dict, float]]:
     """Train ``engine`` for epochs ``first .. last``; yield ``(epoch, history of the
     epoch, seconds of training)`` after each.
 
     The example order of each epoch is ``order_rng.permutation(n)`` (or ``0 .. n-1``
-    when the protocol does not shuffle); ``progress`` shows a bar per epoch with the
-    running training error. The first epoch whose training error is still at chance
+    when the protocol does not shuffle); ``epoch_examples(epoch)``, when given, replaces
+    ``X`` for that epoch (shifted images: :class:`dendrinet.datasets.shifts.EpochImages`);
+    ``progress`` shows a bar per epoch with the running training error. The first epoch whose training error is still at chance
     warns once (:class:`LearningStalledWarning`, :func:`stalled_message`).
     """
     warned = False
     for epoch in range(first, last + 1):
         order = order_rng.permutation(len(X)) if protocol.shuffle else np.arange(len(X))
-        hist, seconds = timed(engine.train_epoch, X, y, order=order, sample_every=sample_every,
+        X_epoch = X if epoch_examples is None else epoch_examples(epoch)
+        hist, seconds = timed(engine.train_epoch, X_epoch, y, order=order, sample_every=sample_every,
                               bar=(progress, len(X), f"epoch {epoch}/{last}", True))
         message = None if warned or "label" not in hist else \
             stalled_message(hist["label"], hist["correct"], epoch)

@@ -13,6 +13,7 @@ parameters :func:`~dendrinet.training.trainer.train` writes for the same epoch.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import time
 import warnings
@@ -32,6 +33,7 @@ from dendrinet.training.epochs import (History, ProgressBar, check_epochs, check
 from dendrinet.model.weights import initial_parameters
 from dendrinet.learning.weight_average import WeightAverage
 from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
+from dendrinet.datasets.shifts import EpochImages
 
 __all__ = ["SegregatedDendriteClassifier"]
 
@@ -83,6 +85,11 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         Simulation engine (``"rate"``: the mean field, no spikes; to explore settings).
     verbose : bool, default False
         Show a progress bar and one line per epoch on stderr/stdout.
+    image_shape : (int, int) or None, default None
+        Rows and columns of the images that ``X``'s rows hold (row-major), for a protocol
+        that shifts the training images (``[train] shift_pixels``,
+        :mod:`dendrinet.datasets.shifts`). ``None``: square images when the number of
+        features is a square number. Unused without shifts.
 
     Attributes
     ----------
@@ -109,7 +116,8 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model="guerguiev2017-1hidden", protocol=DEFAULT_PROTOCOL, epochs=10,
-                 hidden=None, eta=None, seed=0, engine="fast", verbose=False):
+                 hidden=None, eta=None, seed=0, engine="fast", verbose=False,
+                 image_shape=None):
         self.model = model
         self.protocol = protocol
         self.epochs = epochs
@@ -118,6 +126,7 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.engine = engine
         self.verbose = verbose
+        self.image_shape = image_shape
 
     # ------------------------------------------------------------ validation
     def __sklearn_tags__(self):
@@ -263,8 +272,11 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         engine = make_engine(self.engine, model, protocol, params, seed)
         average = WeightAverage(model.learning.average_weights_from)
         history, errors = History(), []
+        epoch_examples = EpochImages(X, rates, self._image_shape(X.shape[1], protocol),
+                                     protocol.shift_pixels, coding.apply, seed, "X")
         for epoch, hist, _ in train_epochs(engine, protocol, rates, y_index, order_rng, 1, epochs,
-                                           progress=bool(self.verbose)):
+                                           progress=bool(self.verbose),
+                                           epoch_examples=epoch_examples):
             average.after_epoch(params, epoch)
             history.append(epoch, hist)
             errors.append(1.0 - float(np.mean(hist["correct"])))
@@ -281,6 +293,28 @@ class SegregatedDendriteClassifier(ClassifierMixin, BaseEstimator):
         self.train_errors_ = np.array(errors)
         self.fit_seconds_ = time.perf_counter() - t_start
         return self
+
+    def _image_shape(self, n_features: int, protocol) -> tuple[int, int]:
+        """``image_shape``, checked against ``X``; square by default. ``(1, n)`` (not
+        images) when neither applies and the protocol shifts nothing."""
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if (len(shape) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0
+                                           for v in shape)
+                    or shape[0] * shape[1] != n_features):
+                raise DendrinetError(f"image_shape must be two positive integers whose product "
+                                     f"is the number of features ({n_features}), got "
+                                     f"{self.image_shape!r}")
+            return int(shape[0]), int(shape[1])
+        side = math.isqrt(n_features)
+        if side * side == n_features:
+            return side, side
+        if protocol.shift_pixels:
+            raise DendrinetError(f"the protocol shifts the training images ([train] "
+                                 f"shift_pixels = {protocol.shift_pixels}) and X's "
+                                 f"{n_features} features are not a square image: give "
+                                 f"image_shape=(rows, columns)")
+        return 1, n_features
 
     def _evaluate(self, X) -> dict:
         check_is_fitted(self, "params_")

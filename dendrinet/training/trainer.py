@@ -45,6 +45,7 @@ from dendrinet.training.run_folder import (CHECKPOINT, CONFIG_DIR, HISTORY, PRED
 from dendrinet.config.schedule import PHASE_NAMES
 from dendrinet.model.weights import initial_parameters
 from dendrinet.datasets.input_coding import InputCoding, fit_input_coding
+from dendrinet.datasets.shifts import EpochImages
 
 __all__ = ["train", "resolve_dataset", "check_dataset_labels", "record_spike_sample"]
 
@@ -395,7 +396,10 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     coding = InputCoding.from_dict(stored.info.get("input_coding"),
                                    f"{out}/summary.json") if resume else \
         fit_input_coding(model.input, ds.X_train)
+    raw_train, raw_shape = ds.X_train, ds.image_shape
     ds = coding.apply_to(ds)
+    epoch_examples = EpochImages(raw_train, ds.X_train, raw_shape, protocol.shift_pixels,
+                                 coding.apply, seed, f"dataset {ds.name!r}")
     if progress and not coding.is_identity:
         print(f"input coding: {coding.kind} ({coding.reason}); {ds.n_inputs} input neurons",
               flush=True)
@@ -474,7 +478,8 @@ def _train_locked(lock: FolderLock, request: RunRequest) -> RunSummary:
     t_epoch = time.perf_counter()
     for epoch, hist, t_train in train_epochs(eng, protocol, ds.X_train, ds.y_train, order_rng,
                                              len(done) + 1, epochs, progress=progress is True,
-                                             sample_every=sample_every):
+                                             sample_every=sample_every,
+                                             epoch_examples=epoch_examples):
         # the network tested and saved: the current weights, or their running mean
         tested = average.after_epoch(params, epoch)
         # a fresh engine per evaluation: test spikes do not disturb the training stream

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dendrinet.backends.brian2.compile_flags import brian2_codegen, cache_dir
 from dendrinet.model.equations import extra_state_variables
 from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS,
                                                TRACE_VARIABLES, DendriticNetwork,
@@ -141,8 +142,7 @@ class Brian2Engine:
             return ("Brian2 generates and compiles the network's code (cython; about a "
                     "minute the first time, cached afterwards under the home folder)")
         try:
-            from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
-            cached = any(Path(get_cython_cache_dir()).glob("*.so"))
+            cached = any(Path(cache_dir()).glob("*.so"))
         except Exception:  # noqa: BLE001 - a guess for a message only
             cached = True
         if cached:
@@ -168,16 +168,14 @@ class Brian2Engine:
         op = b2.NetworkOperation(operation, when="end", clock=net.clock,
                                  name="dendrinet_engine_step")
         net.network.add(op)
-        previous = b2.prefs.codegen.target
-        b2.prefs.codegen.target = self.target
         try:
-            net.network.run(schedule.total_steps * self.protocol.dt * b2.ms,
-                            namespace=net.namespace)
+            with brian2_codegen(self.target):
+                net.network.run(schedule.total_steps * self.protocol.dt * b2.ms,
+                                namespace=net.namespace)
         except Exception as exc:
             raise DendrinetError(f"Brian2 cannot simulate the network: {root_cause(exc)}") \
                 from exc
         finally:
-            b2.prefs.codegen.target = previous
             net.network.remove(op)
         net.steps_done += schedule.total_steps
 

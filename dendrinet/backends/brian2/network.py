@@ -43,6 +43,7 @@ import shutil
 
 import numpy as np
 
+from dendrinet.backends.brian2.compile_flags import brian2_codegen
 from dendrinet.model import equations
 from dendrinet.config import ModelConfig
 from dendrinet.config.expressions import check_equation_lines
@@ -384,19 +385,16 @@ class DendriticNetwork:
         if seed is not None:
             b2.seed(int(seed))
         t_offset = self.steps_done * self.dt
-        previous_target = b2.prefs.codegen.target
-        b2.prefs.codegen.target = self.target
         try:
-            self.network.run(schedule.total_steps * self.dt * b2.ms, namespace=self.namespace,
-                             report=report)
+            with brian2_codegen(self.target):
+                self.network.run(schedule.total_steps * self.dt * b2.ms,
+                                 namespace=self.namespace, report=report)
         except Exception as exc:
             _mark_used(self.network.objects)
             if self.device == "cpp_standalone":
                 self._leave_standalone()
             raise DendrinetError(f"Brian2 cannot simulate the network: {root_cause(exc)}") \
                 from exc
-        finally:
-            b2.prefs.codegen.target = previous_target
         self._runs += 1
         try:
             result = self._collect(schedule, t_offset)
