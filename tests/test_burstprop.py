@@ -1,6 +1,8 @@
 """Burst-dependent plasticity: the shipped model ``payeur2021-burstprop`` (its burst
 neuron, a model file) and the shipped rule ``burstprop``
 (:func:`dendrinet.learning.rules.burstprop`)."""
+import dataclasses
+
 import numpy as np
 import pytest
 from network_helpers import make_schedule, model_variant
@@ -8,7 +10,7 @@ from network_helpers import make_schedule, model_variant
 from dendrinet.config import ConfigError, load_model, load_protocol
 from dendrinet.config import schedule as schedules
 from dendrinet.datasets import load_dataset
-from dendrinet.learning.rules import HiddenLayer, burstprop
+from dendrinet.learning.rules import EVENT_GAP_MS, HiddenLayer, burstprop, burstprop_mean_field
 from dendrinet.model.weights import initial_parameters
 
 MODEL = "payeur2021-burstprop"
@@ -200,3 +202,66 @@ def test_a_model_naming_the_rule_must_declare_the_rates_it_reads(tmp_path):
         with pytest.raises(ConfigError, match=reason):
             load_model(path)
     assert load_model(MODEL).learning.rule == "burstprop"
+
+
+# ------------------------------------------------------------ burstprop in expectation
+
+
+def _layer(rng, n, **kw):
+    values = dict(index=0, V_f=rng.normal(size=n), alpha_f=rng.uniform(size=n),
+                  alpha_t=rng.uniform(size=n), s_pre=rng.uniform(0, 0.1, 4),
+                  s_f=rng.uniform(0, 0.1, n), e_out=rng.normal(0, 0.01, 3),
+                  Y=rng.normal(size=(3, n)), phi_max=0.2, k_B=0.6 / 0.7, key=np.uint64(1))
+    values.update(kw)
+    return HiddenLayer(**values)
+
+
+def test_the_mean_field_rule_is_the_plateau_difference_times_the_event_rate():
+    rng = np.random.default_rng(3)
+    layer = _layer(rng, 9)
+    e = np.full(9, np.nan)
+    burstprop_mean_field(layer, e)
+    r = 0.2 * _sig(layer.V_f)
+    np.testing.assert_allclose(e, 0.6 / 0.7 * (layer.alpha_t - layer.alpha_f) * r
+                               * np.exp(-r * 16.0), rtol=1e-12)
+    # it is burstprop's rule with the bursts at their expectation alpha_t E and the
+    # events at E(V_f)
+    X_t = np.vstack([r * np.exp(-16.0 * r), layer.alpha_t * r * np.exp(-16.0 * r)]) * 1000
+    e_burst = np.full(9, np.nan)
+    burstprop(layer._replace(X_t=X_t, X_f=X_t), e_burst)
+    np.testing.assert_allclose(e, e_burst, rtol=1e-12)
+
+
+def test_the_rules_event_rate_is_that_of_a_poisson_neuron():
+    """A Poisson spike train at rate r (0.01 ms steps, 2000 s) has events, spikes with
+    no spike in the 16 ms before them, at the rate the rule uses: within 5 s.e."""
+    rng = np.random.default_rng(8)
+    assert EVENT_GAP_MS == 16.0
+    for r in (0.02, 0.06, 0.15):  # 1/ms: below, near and above the peak at 1/16 ms
+        duration = 2.0e6  # ms
+        n = rng.poisson(r * duration)
+        times = np.sort(rng.uniform(0, duration, n))
+        events = np.count_nonzero(np.diff(times) >= EVENT_GAP_MS)
+        measured = events / duration
+        V = np.log(r / (0.2 - r))  # phi_max sig(V) = r
+        e = np.zeros(1)
+        burstprop_mean_field(_layer(rng, 1, V_f=np.array([V]), alpha_f=np.zeros(1),
+                                    alpha_t=np.ones(1), k_B=1.0), e)
+        assert abs(measured - e[0]) < 5 * np.sqrt(e[0] / duration), (r, measured, e[0])
+
+
+def test_the_mean_field_model_is_its_base_with_the_rule_and_learns_on_the_rate_engine(
+        tmp_path):
+    from dendrinet.training.trainer import train
+
+    model, base = load_model("payeur2021-burstprop-mean-field"), load_model("guerguiev2017-1hidden")
+    assert model.learning == dataclasses.replace(base.learning, rule="burstprop-mean-field")
+    assert dataclasses.replace(model, name=base.name, description=base.description,
+                               learning=base.learning) == base
+    digits = load_dataset("digits")
+    errors = {}
+    for name in ("payeur2021-burstprop-mean-field", "guerguiev2017-shallow"):
+        errors[name] = train(name, "guerguiev2017", digits, tmp_path / name, epochs=6, seed=0,
+                             engine="rate", progress=False, n_spike_samples=0).final_test_error
+    # the hidden layer it trains beats the same network whose hidden layer stays random
+    assert errors["payeur2021-burstprop-mean-field"] < errors["guerguiev2017-shallow"] - 0.02, errors

@@ -64,7 +64,8 @@ ON_OFF_MODELS = {"guerguiev2017-1hidden-on-off": "guerguiev2017-1hidden",
 WIDE_MODELS = {"guerguiev2017-2hidden-wide": "guerguiev2017-2hidden"}
 #: Models shipped after the recording (issue 22: the rules that came after): their base with
 #: other neuron equations and rule, nothing else (the hidden rate below).
-SUCCESSOR_MODELS = {"payeur2021-burstprop": "guerguiev2017-1hidden"}
+SUCCESSOR_MODELS = {"payeur2021-burstprop": "guerguiev2017-1hidden",
+                    "payeur2021-burstprop-mean-field": "guerguiev2017-1hidden"}
 #: Protocols shipped after the recording (issue 10): their base with longer phases.
 PROTOCOLS_ADDED_LATER = {"guerguiev2017": "paper-timing"}
 #: Recorded protocols renamed in dendrinet 0.3 (issue 10): recorded name -> shipped name.

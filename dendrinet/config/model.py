@@ -175,7 +175,7 @@ class FeedbackParams(TableParams):
 
 #: The learning rules shipped with dendrinet (``[learning] rule``).
 LEARNING_RULES = ("segregated-dendrite", "noise-feedback", "direct-feedback-alignment",
-                  "burstprop")
+                  "burstprop", "burstprop-mean-field")
 #: The hidden state variables a shipped rule reads (rows of ``X_f`` / ``X_t``, in this
 #: order, first in ``[equations] hidden_extra``) and the unit each must be declared in.
 RULE_VARIABLES = {"burstprop": (("E", "Hz", "event rate"), ("B", "Hz", "burst rate"))}
@@ -234,8 +234,9 @@ class LearningParams(TableParams):
     rule: str = setting(
         "segregated-dendrite", "The hidden layers' learning rule: segregated-dendrite (the "
         "paper's, with the feedback modes of [feedback]), another shipped rule "
-        "(noise-feedback, direct-feedback-alignment, burstprop) or a user's Numba function "
-        "\"my_rules.py:my_rule\" (path relative to the model file; stored resolved).",
+        "(noise-feedback, direct-feedback-alignment, burstprop, burstprop-mean-field) or a "
+        "user's Numba function \"my_rules.py:my_rule\" (path relative to the model file; "
+        "stored resolved).",
         kind="rule", parse=_rule)
 
 

@@ -23,7 +23,8 @@ from dendrinet.errors import DendrinetError
 SHIPPED_RULES = {"segregated-dendrite": "segregated_dendrite",
                  "noise-feedback": "noise_feedback",
                  "direct-feedback-alignment": "direct_feedback_alignment",
-                 "burstprop": "burstprop"}
+                 "burstprop": "burstprop",
+                 "burstprop-mean-field": "burstprop_mean_field"}
 _bound: dict = {}
 
 
