@@ -116,13 +116,15 @@ def _wait_for(path: Path, proc, timeout: float = 120.0) -> float:
 
 
 def _kill_after(proc, delay: float) -> bool:
-    """SIGKILL ``proc`` ``delay`` s from now; whether it was still running."""
+    """SIGKILL ``proc`` ``delay`` s from now; whether the signal killed it. A process that
+    exits between the check and the signal (a kill timed at its very end, on a loaded
+    machine) finished instead: its exit status says which."""
     time.sleep(max(delay, 0.0))
     if proc.poll() is not None:
         return False
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    return True
+    return proc.returncode == -signal.SIGKILL
 
 
 def _same_run(a: Path, b: Path) -> None:
