@@ -56,10 +56,12 @@ def test_shipped_table_validates():
         assert (protocol.phase_duration, protocol.settle, protocol.test_duration) == \
             (120.0, 90.0, 1000.0)
         assert Path(run.data_dir) == (REPO.parent / "shared" / "data" / "mnist-full").resolve()
-        swept = "eta=0.16-0.16-0.08__eta_decay=0.95__" if run.model.name.endswith("2hidden") \
-            else ""
+        swept = {"guerguiev2017-2hidden": "eta=0.16-0.16-0.08__eta_decay=0.95__",
+                 "guerguiev2017-2hidden-wide": "shift_pixels=1__"}.get(run.model.name, "")
+        # only the best model's training images move
+        assert protocol.shift_pixels == (1 if run.model.name.endswith("wide") else 0)
         assert run.run_id == f"{run.model.name}__guerguiev2017__mnist__{swept}seed{run.seed}"
-        if swept or run.model.name.endswith("wide"):  # the wide model's own rates
+        if run.model.name.endswith(("2hidden", "wide")):  # the wide model's own rates
             assert run.model.learning.eta == (0.16, 0.16, 0.08)
             assert run.model.learning.eta_decay == 0.95
         else:  # the others learn with their model's own constant rates
