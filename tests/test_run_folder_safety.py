@@ -398,3 +398,18 @@ def test_a_corrupt_earlier_epoch_or_checkpoint_is_refused_on_resume(tmp_path, mo
     (ck / "summary.json").write_text(json.dumps(info))
     with pytest.raises(RunError, match=r"checkpoint\.npz: is not the checkpoint of epoch 2"):
         train(resume=True, out_dir=ck, epochs=3, dataset=digits, **KW)
+
+
+def test_a_folder_holding_only_a_killed_writers_temporary_marker_is_empty(tmp_path):
+    """A training process killed while it wrote the marker (a run's first file) leaves
+    the lock and ``.dendrinet-run.<hex>.tmp``: a new run may start there. A user's file
+    beside them still makes the folder no run of dendrinet's."""
+    from dendrinet.training.run_folder import RUN_MARKER, folder_state
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text("{}")
+    (out / f"{RUN_MARKER}.eabfbfb0.tmp").write_text('{"format"')
+    assert folder_state(out) == "empty"
+    (out / "notes.txt").write_text("mine")
+    assert folder_state(out) == "other"

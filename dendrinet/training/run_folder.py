@@ -640,7 +640,8 @@ class RunFiles:
 
 
 def folder_state(path: Path) -> str:
-    """What ``path`` holds, its lock file (``.lock``) aside:
+    """What ``path`` holds, its lock file (``.lock``) and a killed writer's temporary
+    marker (``.dendrinet-run.*.tmp``) aside:
 
     * ``"absent"``; ``"empty"``;
     * ``"unstarted"``: a run's marker (``.dendrinet-run``) but no summary or checkpoint
@@ -656,7 +657,11 @@ def folder_state(path: Path) -> str:
         return "absent"
     if not path.is_dir():
         return "other"
-    entries = {p.name for p in path.iterdir()} - {LOCK_NAME}
+    # the lock, and a marker's temporary file left by a writer killed while writing the
+    # marker (the marker is the first file of a run), are not a folder's content
+    entries = {p.name for p in path.iterdir()
+               if p.name != LOCK_NAME and not (p.name.startswith(RUN_MARKER + ".")
+                                               and p.name.endswith(".tmp"))}
     if not entries:
         return "empty"
     try:
