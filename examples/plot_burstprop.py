@@ -14,6 +14,7 @@ segregated-dendrite network (784-500-10, or 64-500-10 on the 8x8 digits). This t
 
 * shows the neuron: spikes of one digit's forward and target phases with events and
   bursts marked, and the burst probability set by the apical potential;
+* shows how synapses that depress and facilitate would route its events and bursts;
 * trains it on the digits beside the 2017 rule and a control whose hidden layer does
   not learn, and draws the learning curves.
 
@@ -146,6 +147,35 @@ print(f"V_a at events: 5-95 % range {np.percentile(V_a, 5):.1f} to "
 print(f"{int(events.sum())} events, {int(burst.sum())} bursts; share of bursts for V_a "
       f"in bins from -6 to 6: {np.array2string(share, precision=2)} (sig(V_a) at the "
       f"bins' centres: {np.array2string(1 / (1 + np.exp(-centre)), precision=2)})")
+
+# %%
+# Routing events up and bursts down
+# ---------------------------------
+# Payeur et al. send the two messages to different places with short-term plasticity
+# (a model's ``[synapses]`` table): a burst's second spike finds a *depressing*
+# synapse's resources used, and a *facilitating* synapse primed by the spike before.
+# :func:`dendrinet.analysis.transmitted_share` runs both kinds of synapse on the hidden
+# spikes above: the share of its weight each spike would transmit, by kind of spike.
+# (In dendrinet's network the feedback comes from the output layer, whose neurons do
+# not burst; ``benchmarks/models/payeur2021-burstprop-routed.toml`` trains with both.)
+forward = analysis.transmitted_share(times, units, U=0.9, tau_D=20.0)
+backward = analysis.transmitted_share(times, units, U=0.1, tau_F=100.0)
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+width = 0.38
+routes = (("depressing: U 0.9, tau_D 20 ms", forward, "C0"),
+          ("facilitating: U 0.1, tau_F 100 ms", backward, "C2"))
+means = {}
+for i, (label, shares, color) in enumerate(routes):
+    means[label] = np.array([shares[kinds == kind].mean() for kind in styles])
+    ax.bar(np.arange(3) + (i - 0.5) * width, means[label], width, color=color, label=label)
+ax.set_xticks(range(3), [label for _, label in styles.values()], fontsize=8)
+ax.axhline(1.0, color="k", lw=0.6)
+ax.set_ylabel("share of the weight transmitted")
+ax.legend(fontsize=7, loc="upper left")
+fig.tight_layout()
+fig.savefig(out / "burstprop_routing.png", dpi=110)
+print("mean share transmitted (single events, burst starts, second spikes): "
+      + "; ".join(f"{label} {np.array2string(m, precision=2)}" for label, m in means.items()))
 
 # %%
 # Train it on the digits

@@ -104,3 +104,51 @@ def state_rule_model(folder, hidden=(20,)):
         parameters=(("a_w", "0.5"), ("tau_w", "20 ms"))))
     return dataclasses.replace(model, learning=dataclasses.replace(
         model.learning, rule=f"{path}:adaptation_rule"))
+
+
+def train_and_test_schedule(model, dataset, seed=5):
+    """One example's forward and target phases, then a (reset) test presentation of
+    another (protocol paper-timing), with initial parameters:
+    ``(protocol, params, schedule)``."""
+    from dendrinet.config import load_protocol
+    from dendrinet.config import schedule as schedules
+    from dendrinet.config.schedule import concatenate_schedules
+    from dendrinet.model.weights import initial_parameters
+
+    protocol = load_protocol("paper-timing")
+    rng = np.random.default_rng(seed)
+    params = initial_parameters(model, dataset.n_inputs, rng)
+    schedule = concatenate_schedules(
+        schedules.training_schedule(protocol, [3], dataset.y_train[[3]], rng),
+        schedules.test_schedule(protocol, [4], dataset.y_train[[4]]))
+    return protocol, params, schedule
+
+
+def brian2_train_and_test(model, dataset, seed=5, brian_seed=21):
+    """:func:`train_and_test_schedule` run through the Brian2 network (traces of V, V_b,
+    V_a recorded): ``(params, schedule, result)``."""
+    from dendrinet.backends.brian2.network import DendriticNetwork
+
+    protocol, params, schedule = train_and_test_schedule(model, dataset, seed)
+    net = DendriticNetwork(model, params, dataset.n_inputs, protocol.dt,
+                           record_traces=("V", "V_b", "V_a"))
+    return params, schedule, net.run(schedule, dataset.X_train, seed=brian_seed)
+
+
+def brian2_training_and_replay(model, protocol, params, dataset, order, seed=3):
+    """Train ``params`` (in place) for one epoch over ``order`` through the Brian2 engine
+    (numpy target), then replay the spikes it drew through the fast engine's kernels with
+    learning, from a copy of the initial ``params``: ``(engine, history, replay)``."""
+    from dendrinet.backends.brian2.engine import Brian2Engine
+    from dendrinet.backends.numba.engine import replay
+    from dendrinet.config import schedule as schedules
+
+    initial = params.copy()
+    engine = Brian2Engine(model, protocol, params, seed=seed, target="numpy")
+    engine._net = engine._new_network(record_spikes=True, record_averages=False)
+    hist = engine.train_epoch(dataset.X_train, dataset.y_train, order=order, sample_every=2)
+    spikes = {name: (np.round(mon.t_[:] * 1000.0 / protocol.dt) * protocol.dt,
+                     np.asarray(mon.i[:])) for name, mon in engine._net.spike_monitors.items()}
+    schedule = schedules.training_schedule(protocol, order, dataset.y_train[order],
+                                           np.random.default_rng([seed, 0]))
+    return engine, hist, replay(model, initial, schedule, spikes, learn=True)

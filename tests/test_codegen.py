@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from network_helpers import model_variant
+from network_helpers import model_variant, train_and_test_schedule
 
 from dendrinet.config import schedule as schedules
 from dendrinet.backends.brian2.network import DendriticNetwork
@@ -25,7 +25,6 @@ from dendrinet.backends.numba import replay as replay_module
 from dendrinet.backends.numba.model_part import model_part, neuron_source
 from dendrinet.config import ConfigError, load_model, load_protocol
 from dendrinet.datasets import load_dataset
-from dendrinet.config.schedule import concatenate_schedules
 from dendrinet.model.weights import initial_parameters
 
 TOLERANCE = 1e-6
@@ -52,13 +51,7 @@ def digits():
 
 
 def _setup(digits, model, seed=5):
-    protocol = load_protocol("paper-timing")
-    rng = np.random.default_rng(seed)
-    params = initial_parameters(model, digits.n_inputs, rng)
-    schedule = concatenate_schedules(
-        schedules.training_schedule(protocol, [3], digits.y_train[[3]], rng),
-        schedules.test_schedule(protocol, [4], digits.y_train[[4]]))
-    return protocol, params, schedule
+    return train_and_test_schedule(model, digits, seed)
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

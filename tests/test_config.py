@@ -80,7 +80,10 @@ NEW_KEYS = {"learning": {"rule": "segregated-dendrite", "eta_decay": 1.0,
                           "output_on_spike": "", "hidden_spike_condition": "",
                           "output_spike_condition": ""}}
 #: tables added after the values were recorded, with what every shipped model has
-NEW_TABLES = {"input": {"coding": "auto", "clip_sd": 3.0, "min_inputs": 400}}
+NEW_TABLES = {"input": {"coding": "auto", "clip_sd": 3.0, "min_inputs": 400},
+              "synapses": {"feedforward_U": 0.5, "feedforward_tau_D": 0.0,
+                           "feedforward_tau_F": 0.0, "feedback_U": 0.5, "feedback_tau_D": 0.0,
+                           "feedback_tau_F": 0.0}}
 
 
 def test_every_shipped_file_is_recorded():

@@ -9,7 +9,8 @@
 """
 import numpy as np
 import pytest
-from network_helpers import model_variant, state_rule_error, state_rule_model
+from network_helpers import (brian2_train_and_test, brian2_training_and_replay, model_variant,
+                             state_rule_error, state_rule_model)
 
 from dendrinet.config import schedule as schedules
 from dendrinet.config import load_protocol
@@ -17,7 +18,6 @@ from dendrinet.datasets import load_dataset
 from dendrinet.backends.numba.engine import FastEngine
 from dendrinet.backends.numba.engine import replay
 from dendrinet.backends.brian2.network import DendriticNetwork
-from dendrinet.config.schedule import concatenate_schedules
 from dendrinet.model.weights import initial_parameters
 
 TOLERANCE = 1e-6
@@ -32,15 +32,7 @@ def digits():
 def test_replayed_spikes_give_identical_potentials(digits, hidden):
     """Forward + target presentation of one example, then a (reset) test presentation."""
     model = model_variant(hidden=hidden, n_outputs=10, g_A=0.05)
-    protocol = load_protocol("paper-timing")
-    rng = np.random.default_rng(5)
-    params = initial_parameters(model, digits.n_inputs, rng)
-    schedule = concatenate_schedules(
-        schedules.training_schedule(protocol, [3], digits.y_train[[3]], rng),
-        schedules.test_schedule(protocol, [4], digits.y_train[[4]]))
-    net = DendriticNetwork(model, params, digits.n_inputs, protocol.dt,
-                           record_traces=("V", "V_b", "V_a"))
-    brian = net.run(schedule, digits.X_train, seed=21)
+    params, schedule, brian = brian2_train_and_test(model, digits)
     assert all(len(brian.spikes[name][0]) > 50 for name in brian.sizes)
     for precision in ("double", "single"):
         fast = replay(model, params, schedule, brian.spikes, input_precision=precision)
@@ -101,17 +93,10 @@ def test_brian2_engine_learns_like_the_fast_kernels(digits):
     """Training through Brian2 (plasticity written into the Synapses between examples)
     equals the fast engine's replay with learning, given the spikes Brian2 drew:
     same weights, biases and per-example statistics."""
-    Brian2Engine, model, protocol, params = _engine_setup(digits)
+    _, model, protocol, params = _engine_setup(digits)
     initial = params.copy()
-    engine = Brian2Engine(model, protocol, params, seed=3, target="numpy")
-    engine._net = engine._new_network(record_spikes=True, record_averages=False)
     order = np.array([5, 1, 7, 2, 9, 0])
-    hist = engine.train_epoch(digits.X_train, digits.y_train, order=order, sample_every=2)
-    spikes = {name: (np.round(mon.t_[:] * 1000.0 / protocol.dt) * protocol.dt,
-                     np.asarray(mon.i[:])) for name, mon in engine._net.spike_monitors.items()}
-    schedule = schedules.training_schedule(protocol, order, digits.y_train[order],
-                                           np.random.default_rng([3, 0]))
-    fast = replay(model, initial, schedule, spikes, learn=True)
+    _, hist, fast = brian2_training_and_replay(model, protocol, params, digits, order)
 
     assert np.abs(params.W[0] - initial.W[0]).max() > 1e-3  # learning happened
     for got, want in zip(params.W + params.b, fast.params.W + fast.params.b):
@@ -168,22 +153,13 @@ def test_rules_read_the_models_own_state_variables_alike_on_both_engines(digits,
     ``X_t``) trains Brian2 exactly as the fast kernels' replay of Brian2's spikes, and its
     update is the one the equations give: ``W_0 += eta P_hid outer(s_in, e)`` with
     ``e = 0.5 (w_t - w_f) + 0.05 w_f`` from the window means of ``w``."""
-    from dendrinet.backends.brian2.engine import Brian2Engine
     from dendrinet.learning.plasticity import make_rule
 
     model = state_rule_model(tmp_path)
     protocol = load_protocol("quick")
     initial = initial_parameters(model, digits.n_inputs, np.random.default_rng(2))
     params = initial.copy()
-    engine = Brian2Engine(model, protocol, params, seed=3, target="numpy")
-    engine._net = engine._new_network(record_spikes=True, record_averages=False)
-    order = np.array([5])
-    engine.train_epoch(digits.X_train, digits.y_train, order=order)
-    spikes = {name: (np.round(mon.t_[:] * 1000.0 / protocol.dt) * protocol.dt,
-                     np.asarray(mon.i[:])) for name, mon in engine._net.spike_monitors.items()}
-    schedule = schedules.training_schedule(protocol, order, digits.y_train[order],
-                                           np.random.default_rng([3, 0]))
-    fast = replay(model, initial, schedule, spikes, learn=True)
+    _, _, fast = brian2_training_and_replay(model, protocol, params, digits, np.array([5]))
     for got, want in zip(params.W + params.b, fast.params.W + fast.params.b):
         np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
     # the update from the equations, with the replay's window means of w

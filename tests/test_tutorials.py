@@ -140,6 +140,14 @@ def test_burstprop(tmp_path):
     measured, expected = (np.array(g.split(), float) for g in line.groups())
     assert measured.size == expected.size == 12
     assert np.abs(measured - expected).max() < 0.1, (measured, expected)
+    # the routing: depressing synapses pass a burst's second spike less than an event
+    # (U 0.9 / 20 ms: at most 1 - 0.9 exp(-16/20) = 0.60 for a spike within 16 ms of the
+    # one before), facilitating ones more (measured 0.33 against 0.89; 4.05 against 2.34)
+    line = re.search(r"depressing: U 0.9, tau_D 20 ms \[([^\]]*)\]; facilitating: "
+                     r"U 0.1, tau_F 100 ms \[([^\]]*)\]", stdout)
+    assert line, stdout[-2000:]
+    forward, backward = (np.array(g.split(), float) for g in line.groups())
+    assert forward[2] <= 0.6 < forward[0] and backward[2] > 1.3 * backward[0], line.group(0)
     # the training: burstprop learns where the frozen hidden layer does not
     found = {name: (float(test), float(train)) for name, test, train in re.findall(
         r"^test error ([\w() -]+?): ([\d.]+) %, training error ([\d.]+) % in epoch 3",
@@ -152,4 +160,5 @@ def test_burstprop(tmp_path):
     stored = (tmp_path / "run-burstprop" / "config" / "model.toml").read_text()
     assert 'rule = "burstprop"' in stored, stored
     _check_figure(tmp_path / "burstprop_neuron.png")
+    _check_figure(tmp_path / "burstprop_routing.png")
     _check_figure(tmp_path / "burstprop_learning_curves.png")

@@ -39,6 +39,7 @@ from dendrinet.analysis.plots import (
     plot_bursts, plot_isi_histogram, plot_psth, plot_raster, plot_rate_heatmap,
 )
 from dendrinet.analysis.report import write_report
+from dendrinet.analysis.short_term import transmitted_share
 from dendrinet.analysis.run_data import hidden_layers, open_run
 from dendrinet.analysis.spiketrains import SpikeSource, to_source
 from dendrinet.analysis.statistics import (
@@ -51,6 +52,7 @@ __all__ = [
     "mean_firing_rate", "population_rate", "spike_counts", "rates_by_presentation", "psth",
     "isi", "isi_histogram", "cv", "cv2", "fano_factor", "synchrony",
     "event_rate", "burst_rate", "burst_probability", "spike_kinds", "plot_bursts",
+    "transmitted_share",
     "plot_raster", "plot_rate_heatmap", "plot_psth", "plot_isi_histogram",
     "open_run", "hidden_layers",
     "learning_curves", "losses", "backprop_angles", "confusion_matrix", "per_class_error",

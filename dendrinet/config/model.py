@@ -34,8 +34,9 @@ from dendrinet.config.units import UnitSyntaxError, brian2_units, parse_quantity
 __all__ = ["EquationTerms", "FEEDBACK_MODES", "FeedbackParams", "HIDDEN_COUPLING", "INPUT_CODINGS",
            "InitParams", "InputParams",
            "LEARNING_RULES", "LearningParams", "MODEL_SETTINGS", "MODEL_TABLES", "ModelConfig",
-           "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "RULE_VARIABLES", "check_equations",
-           "check_layers", "check_rule_variables",
+           "NeuronParams", "OUTPUT_COUPLING", "RULE_PATH", "RULE_VARIABLES", "SynapseParams",
+           "check_equations",
+           "check_layers", "check_rule_variables", "check_synapse_names",
            "equation_parameter_quantity", "equation_parameter_value", "equation_parameters",
            "is_standard"]
 
@@ -280,13 +281,75 @@ class InputParams(TableParams):
                               omit_default=True)
 
 
+_TAU = Bounds(0, reason="a time constant cannot be negative (0: none)")
+_USE = Bounds(0, 1, low_open=True, reason="a utilisation is a fraction in (0, 1]")
+
+
+def _stp_help(projection: str) -> dict:
+    """The help texts of one projection's three short-term-plasticity keys."""
+    return {
+        "U": f"Utilisation at rest of the {projection} synapses (Tsodyks-Markram U): the share "
+             f"of their resources a spike releases from rest; facilitation raises it toward 1.",
+        "tau_D": f"Recovery time of the {projection} synapses' resources (depression); "
+                 f"0: they recover within a step (no depression).",
+        "tau_F": f"Decay time of the {projection} synapses' facilitation (utilisation back "
+                 f"to U); 0: no facilitation.",
+    }
+
+
+_FF, _FB = _stp_help("feedforward"), _stp_help("feedback")
+
+
+@document_settings
+@dataclass(frozen=True)
+class SynapseParams(TableParams):
+    """Short-term plasticity of the projections from units (``[synapses]``).
+
+    Tsodyks & Markram's synapse, with the state of each presynaptic unit shared by all
+    its synapses of a projection: resources ``x`` (1 at rest) recover with ``tau_D``,
+    utilisation ``u`` (``U`` at rest) relaxes back to ``U`` with ``tau_F``. A spike
+    transmits ``weight * u x / U`` (a spike from rest transmits its weight, so weights
+    keep their meaning), then ``x <- x (1 - u)`` and ``u <- u + U (1 - u)``. Depression
+    (``tau_D > 0``) makes the later spikes of a burst transmit less, facilitation
+    (``tau_F > 0``, small ``U``) more: Payeur et al. (2021) route events up with the one
+    and bursts down with the other. ``feedforward``: from each hidden layer to the layer
+    above (the inputs' Poisson spikes pass unchanged); ``feedback``: from the output
+    layer to the apical dendrites. With both time constants 0 (the default) a projection
+    has no short-term plasticity. Before each test example ``x`` and ``u`` are at rest.
+    """
+
+    TABLE = "synapses"
+
+    feedforward_U: float = setting(0.5, _FF["U"], bounds=_USE, omit_default=True)
+    feedforward_tau_D: float = setting(0.0, _FF["tau_D"], unit="time", bounds=_TAU,
+                                       omit_default=True)
+    feedforward_tau_F: float = setting(0.0, _FF["tau_F"], unit="time", bounds=_TAU,
+                                       omit_default=True)
+    feedback_U: float = setting(0.5, _FB["U"], bounds=_USE, omit_default=True)
+    feedback_tau_D: float = setting(0.0, _FB["tau_D"], unit="time", bounds=_TAU,
+                                    omit_default=True)
+    feedback_tau_F: float = setting(0.0, _FB["tau_F"], unit="time", bounds=_TAU,
+                                    omit_default=True)
+
+    def projection(self, which: str) -> tuple[float, float, float] | None:
+        """``(U, tau_D, tau_F)`` (ms) of the ``"feedforward"`` or ``"feedback"``
+        projection, or None where it has no short-term plasticity."""
+        U, tau_D, tau_F = (getattr(self, f"{which}_{k}") for k in ("U", "tau_D", "tau_F"))
+        return (U, tau_D, tau_F) if (tau_D > 0 or tau_F > 0) else None
+
+    @property
+    def is_static(self) -> bool:
+        """No projection has short-term plasticity."""
+        return self.projection("feedforward") is None and self.projection("feedback") is None
+
+
 #: Standard coupling of the hidden soma to its dendrites (current-based, 1/ms).
 HIDDEN_COUPLING = "g_B*(V_b - V) + g_A*(V_a - V)"
 #: Standard coupling of the output soma to its dendrite (1/ms).
 OUTPUT_COUPLING = "g_D*(V_b - V)"
 #: Names the neuron equations define (a parameter may not take them).
 _EQUATION_NAMES = {"psp_jump", "dt", "t", "i", "N", "V", "V_b", "V_a", "V_a_lin", "phi", "b",
-                   "teach", "label"}
+                   "teach", "label", "stp_dx", "stp_du"}
 
 
 def _equation_text(required: str | None, lines):
@@ -472,6 +535,7 @@ class ModelConfig:
     learning: LearningParams = field(default_factory=LearningParams)
     equations: EquationTerms = field(default_factory=EquationTerms)
     input: InputParams = field(default_factory=InputParams)
+    synapses: SynapseParams = field(default_factory=SynapseParams)
     #: Where the model was read from (for messages); not part of the model's identity.
     source: str = field(default="", compare=False)
 
@@ -501,7 +565,7 @@ class ModelConfig:
 #: (``None``: fields of :class:`ModelConfig` itself).
 MODEL_TABLES = {"model": None, "network": None, "neuron": NeuronParams, "init": InitParams,
                 "feedback": FeedbackParams, "learning": LearningParams,
-                "equations": EquationTerms, "input": InputParams}
+                "equations": EquationTerms, "input": InputParams, "synapses": SynapseParams}
 #: Every key of a model file, declared once (:func:`~dendrinet.config.fields.setting`),
 #: in file order; paths ``name``, ``hidden``, ``neuron.g_A``, ...
 MODEL_SETTINGS = declared(ModelConfig) + tuple(
@@ -551,6 +615,19 @@ def check_rule_variables(model: ModelConfig, where: str) -> None:
             f"hidden neurons' {', '.join(w for _, _, w in needed)} as the first state "
             f"variables of [equations] hidden_extra, in this order: {wanted}; {problem} "
             f"(the model payeur2021-burstprop declares them)")
+
+
+def check_synapse_names(model: ModelConfig, where: str) -> None:
+    """The names of the synapses' short-term-plasticity state (``stp_dx``, ``stp_du``)
+    are not the model's own state variables."""
+    for kind in ("hidden", "output"):
+        text = getattr(model.equations, f"{kind}_extra")
+        taken = [line.name for line in check_equation_lines(text)
+                 if line.name in ("stp_dx", "stp_du")] if text.strip() else []
+        if taken:
+            raise ConfigError(
+                f"{table_where(where, 'equations')}.{kind}_extra: {taken[0]!r} is the name "
+                f"of the synapses' short-term-plasticity state ([synapses]); choose another")
 
 
 def _has_dimensions(text: str, unit: str) -> bool:

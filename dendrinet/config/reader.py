@@ -25,6 +25,7 @@ from dendrinet.config.model import (
     check_equations,
     check_layers,
     check_rule_variables,
+    check_synapse_names,
 )
 from dendrinet.config.protocol import (
     PROTOCOL_SETTINGS,
@@ -110,6 +111,7 @@ def model_from_document(doc: dict, where: str, source: Traversable | None) -> Mo
     model = replace(model, learning=replace(model.learning, rule=rule), source=where)
     check_layers(model, where)
     check_rule_variables(model, where)
+    check_synapse_names(model, where)
     return model
 
 

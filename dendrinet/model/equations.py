@@ -202,6 +202,91 @@ def spike_code(model: ModelConfig, kind: str) -> str:
     return "\n".join([SPIKE_RESET, *(line for line in user if line)])
 
 
+# ------------------------------------------------------------ short-term plasticity
+# Tsodyks-Markram synapses ([synapses], config.SynapseParams), their state held by the
+# presynaptic neuron (all its synapses of a projection share it) as deviations from rest,
+# so that zero is rest (a reset zeroes it like every other state variable):
+# stp_dx = 1 - x (resources used), stp_du = u - U (facilitation).
+
+#: The projection whose presynaptic neurons are of each population kind.
+STP_PROJECTION = {"hidden": "feedforward", "output": "feedback"}
+
+
+def _stp(model: ModelConfig, kind: str):
+    which = STP_PROJECTION.get(kind)
+    return model.synapses.projection(which) if which else None
+
+
+def stp_state_variables(model: ModelConfig, kind: str) -> tuple[str, ...]:
+    """The short-term-plasticity state of population ``kind``'s outgoing projection
+    (``stp_dx`` with depression, ``stp_du`` with facilitation; none without)."""
+    stp = _stp(model, kind)
+    if stp is None:
+        return ()
+    _, tau_D, tau_F = stp
+    return tuple(v for v, tau in (("stp_dx", tau_D), ("stp_du", tau_F)) if tau > 0)
+
+
+def stp_equations(model: ModelConfig, kind: str) -> str:
+    """Equation lines of the short-term-plasticity state of population ``kind`` (its
+    time constants written as numbers in ms; empty without)."""
+    stp = _stp(model, kind)
+    if stp is None:
+        return ""
+    _, tau_D, tau_F = stp
+    lines = []
+    if tau_D > 0:
+        lines.append(f"dstp_dx/dt = -stp_dx/({tau_D!r}*ms) : 1  # resources used, 1 - x")
+    if tau_F > 0:
+        lines.append(f"dstp_du/dt = -stp_du/({tau_F!r}*ms) : 1  # facilitation, u - U")
+    return "\n" + "\n".join(lines)
+
+
+def _stp_terms(model: ModelConfig, kind: str, suffix: str = "") -> tuple[str, str]:
+    """``(u, x)`` of population ``kind``'s synapses as expressions."""
+    U, tau_D, tau_F = _stp(model, kind)
+    u = f"({U!r} + stp_du{suffix})" if tau_F > 0 else repr(U)
+    x = f"(1 - stp_dx{suffix})" if tau_D > 0 else "1"
+    return u, x
+
+
+def stp_spike_code(model: ModelConfig, kind: str) -> str:
+    """What a spike of a population ``kind`` neuron does to its synapses' state, after
+    they transmitted (Brian2's reset slot): ``x <- x (1 - u)``, ``u <- u + U (1 - u)``."""
+    if _stp(model, kind) is None:
+        return ""
+    U, tau_D, tau_F = _stp(model, kind)
+    u, x = _stp_terms(model, kind)
+    lines = []
+    if tau_D > 0:
+        lines.append(f"stp_dx = 1 - {x}*(1 - {u})")
+    if tau_F > 0:
+        lines.append(f"stp_du = stp_du + {U!r}*(1 - {u})")
+    return "\n".join(lines)
+
+
+def on_pre(model: ModelConfig, projection: str) -> str:
+    """``on_pre`` of the ``"feedforward"`` (from a hidden layer; ``"input"``: from the
+    inputs) or ``"feedback"`` synapses: each spike adds ``psp_jump * weight`` to the
+    postsynaptic traces, times ``u x / U`` where the projection has short-term
+    plasticity."""
+    base = APICAL_ON_PRE if projection == "feedback" else BASAL_ON_PRE
+    kind = {"feedforward": "hidden", "feedback": "output"}.get(projection)
+    if kind is None or _stp(model, kind) is None:
+        return base
+    return base.replace("psp_jump*weight", f"psp_jump*weight*{stp_efficacy(model, kind)}")
+
+
+def stp_efficacy(model: ModelConfig, kind: str) -> str:
+    """What a spike of a population ``kind`` neuron transmits, as a share of its weight:
+    ``u x / U`` (``x`` alone without facilitation, ``u / U`` without depression)."""
+    U, tau_D, tau_F = _stp(model, kind)
+    u, x = _stp_terms(model, kind, "_pre")
+    if tau_F == 0:
+        return x
+    return f"{u}/{U!r}" if tau_D == 0 else f"{u}*{x}/{U!r}"
+
+
 def all_equations(model: ModelConfig) -> str:
     """Every group's equations as one printable text, with the spike rules."""
     return "\n\n".join([
@@ -215,7 +300,15 @@ def all_equations(model: ModelConfig) -> str:
         + spike_code(model, "output").replace("\n", "; "),
         "## synapses\n# feedforward weight = W[l][i, j], on_pre: "
         + BASAL_ON_PRE.replace("\n", "; ")
+        + ("" if _stp(model, "hidden") is None else
+           "\n# from hidden layers (short-term plasticity), on_pre: "
+           + on_pre(model, "feedforward").replace("\n", "; ")
+           + stp_equations(model, "hidden").replace("\n", "\n#   ")
+           + "\n#   on spike: " + stp_spike_code(model, "hidden").replace("\n", "; "))
         + "\n# feedback (output -> hidden l) weight = Y[l][k, j], on_pre: "
-        + APICAL_ON_PRE.replace("\n", "; "),
+        + on_pre(model, "feedback").replace("\n", "; ")
+        + ("" if _stp(model, "output") is None else
+           stp_equations(model, "output").replace("\n", "\n#   ")
+           + "\n#   on spike: " + stp_spike_code(model, "output").replace("\n", "; ")),
         f"## integration: {METHOD}",
     ])

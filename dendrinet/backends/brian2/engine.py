@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dendrinet.backends.brian2.compile_flags import brian2_codegen, cache_dir
-from dendrinet.model.equations import extra_state_variables
+from dendrinet.model.equations import extra_state_variables, stp_state_variables
 from dendrinet.backends.brian2.network import (DEVICES, STATE_VARIABLES, TARGETS,
                                                TRACE_VARIABLES, DendriticNetwork,
                                                root_cause)
@@ -350,7 +350,8 @@ class Brian2Engine:
                 continue
             name, var = key.split(".", 1)
             kind = population_kind(name) if name in self.names else None
-            known = STATE_VARIABLES[kind] + extra_state_variables(self.model, kind) if kind else ()
+            known = (STATE_VARIABLES[kind] + extra_state_variables(self.model, kind)
+                     + stp_state_variables(self.model, kind)) if kind else ()
             if var not in known:
                 raise DendrinetError(f"engine state has an unknown entry {key!r}")
             value = np.asarray(value, dtype=np.float64)

@@ -168,6 +168,7 @@ class DendriticNetwork:
             raise DendrinetError(f"cannot record {unknown}; traces available: {available}")
         #: Dynamic state per population kind: the standard variables and the model's own.
         self.state_variables = {kind: STATE_VARIABLES[kind] + extras[kind]
+                                + equations.stp_state_variables(model, kind)
                                 for kind in STATE_VARIABLES}
         #: Window sums per population kind: the standard ones (:data:`WINDOW_SUMS`) and
         #: ``sum_X`` of each of the model's own state variables ``X`` (for learning rules).
@@ -239,13 +240,16 @@ class DendriticNetwork:
         self.feedforward = []
         for l, (pre, post) in enumerate(zip(self.names[:-1], self.names[1:])):
             syn = b2.Synapses(self.groups[pre], self.groups[post], equations.SYNAPSE_MODEL,
-                              on_pre=equations.BASAL_ON_PRE, clock=clock, name=f"W_{l}")
+                              on_pre=equations.on_pre(model, "input" if l == 0 else
+                                                      "feedforward"),
+                              clock=clock, name=f"W_{l}")
             _connect_all(syn, params.W[l])
             self.feedforward.append(syn)
         self.feedback = []
         for l, name in enumerate(self.names[1:-1]):
             syn = b2.Synapses(self.groups["output"], self.groups[name], equations.SYNAPSE_MODEL,
-                              on_pre=equations.APICAL_ON_PRE, clock=clock, name=f"Y_{l}")
+                              on_pre=equations.on_pre(model, "feedback"), clock=clock,
+                              name=f"Y_{l}")
             _connect_all(syn, params.Y[l])
             self.feedback.append(syn)
 
@@ -283,6 +287,9 @@ class DendriticNetwork:
         kind = population_kind(name)
         physics = {"input": equations.input_equations, "hidden": equations.hidden_equations,
                    "output": equations.output_equations}[kind](self.model)
+        physics += equations.stp_equations(self.model, kind)
+        reset = "\n".join(code for code in (equations.spike_code(self.model, kind),
+                                             equations.stp_spike_code(self.model, kind)) if code)
         units = {line.name: line.unit for line in check_equation_lines(
             getattr(self.model.equations, f"{kind}_extra", ""))}
         sums = "\n".join(f"{s} : {units.get(s[4:], '1')}  # running total over the windows"
@@ -292,7 +299,7 @@ class DendriticNetwork:
         try:
             group = b2.NeuronGroup(
                 self.sizes[name], physics + _LINKED_FLAGS + "\n" + sums, threshold=threshold,
-                reset=equations.spike_code(self.model, kind), method=equations.METHOD,
+                reset=reset, method=equations.METHOD,
                 events=events,
                 clock=clock, name=name)
         except Exception as exc:  # e.g. a user equation term Brian2 cannot parse

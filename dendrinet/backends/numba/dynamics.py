@@ -79,6 +79,11 @@ Net = namedtuple("Net", [
     "P",                             # values of the neuron part's parameters (SI)
     "on_spike",                      # the neuron part runs code on spikes
     "spike_condition",               # ... and spikes where a condition holds
+    # short-term plasticity of the projections from hidden layers (ff) and from the
+    # output layer (fb): STP_NONE, STP_DEPRESSION, STP_FACILITATION or STP_BOTH, the
+    # utilisation at rest U and the decays exp(-dt/tau_D), exp(-dt/tau_F) per step
+    "stp_ff", "stp_ff_U", "stp_ff_dD", "stp_ff_dF",
+    "stp_fb", "stp_fb_U", "stp_fb_dD", "stp_fb_dF",
     # the model's neuron part as first-class functions (model_part.NeuronHooks; fields
     # of their own: Numba's parallel loops take no tuple nested in an argument)
     "update_hidden", "update_hidden_in", "update_hidden_projected",
@@ -94,11 +99,12 @@ State = namedtuple("State", [
     "s0", "s1",                                # per-unit random streams (uint64)
     "rin0", "rin1",                            # per-input random streams (uint64)
     "X",                                       # extra state variables (n_x, n_units)
+    "stp_dx", "stp_du",                        # per unit: its synapses' 1 - x, u - U
 ])
 
 #: Scratch arrays of one simulation thread.
 Scratch = namedtuple("Scratch", ["sig", "spk", "idx", "cnt", "c", "ca", "drive", "last",
-                                 "c_in", "u", "cand", "uc", "vc", "hit"])
+                                 "c_in", "u", "cand", "uc", "vc", "hit", "eff"])
 
 #: Window sums of one presentation (``X``: the extra state variables, rows x units).
 Acc = namedtuple("Acc", ["V", "Va", "phi", "s", "s_in", "X"])
@@ -127,7 +133,23 @@ Means = namedtuple("Means", ["V", "Va", "phi", "s", "s_in", "X"])
 
 TINY = 1e-30
 FLUSH_EVERY = 32
-STATE_FLOATS = ("V", "bL", "bS", "aL", "aS", "xL", "xS", "xinL", "xinS")
+#: The state of short-term plasticity (zero at rest; absent from checkpoints written
+#: before it existed, which are at rest).
+STP_STATE = ("stp_dx", "stp_du")
+STATE_FLOATS = ("V", "bL", "bS", "aL", "aS", "xL", "xS", "xinL", "xinS", *STP_STATE)
+#: Short-term plasticity of a projection (``Net.stp_ff``, ``Net.stp_fb``).
+STP_NONE, STP_DEPRESSION, STP_FACILITATION, STP_BOTH = 0, 1, 2, 3
+
+
+def _stp_constants(model, which: str, dt: float) -> tuple:
+    """``(mode, U, exp(-dt/tau_D), exp(-dt/tau_F))`` of projection ``which``."""
+    stp = model.synapses.projection(which)
+    if stp is None:
+        return (STP_NONE, 1.0, 0.0, 0.0)
+    U, tau_D, tau_F = stp
+    mode = (STP_DEPRESSION if tau_D > 0 else 0) | (STP_FACILITATION if tau_F > 0 else 0)
+    return (mode, U, math.exp(-dt / tau_D) if tau_D > 0 else 0.0,
+            math.exp(-dt / tau_F) if tau_F > 0 else 0.0)
 
 
 def make_net(layout, W, b, Y, model, dt: float, part, single_inputs: bool = False) -> Net:
@@ -156,6 +178,7 @@ def make_net(layout, W, b, Y, model, dt: float, part, single_inputs: bool = Fals
                teaching_conductance * n.E_E / g_teach, teaching_conductance * n.E_I / g_teach,
                max_spike_probability(n.phi_max, dt), n.phi_max, dt * 1e-3, part.n_extra,
                part.parameter_values(model), part.on_spike, part.spike_condition,
+               *_stp_constants(model, "feedforward", dt), *_stp_constants(model, "feedback", dt),
                *part.hooks(W_in.dtype))
 
 
@@ -165,7 +188,8 @@ def make_state(n_inputs: int, n_units: int, n_x: int = 0) -> State:
     return State(z(n_units), z(n_units), z(n_units), z(n_units), z(n_units), z(n_units),
                  z(n_units), z(n_inputs), z(n_inputs), np.zeros(n_units, np.uint64),
                  np.zeros(n_units, np.uint64), np.zeros(n_inputs, np.uint64),
-                 np.zeros(n_inputs, np.uint64), np.zeros((n_x, n_units)))
+                 np.zeros(n_inputs, np.uint64), np.zeros((n_x, n_units)), z(n_units),
+                 z(n_units))
 
 
 @njit(**JIT)
@@ -175,7 +199,7 @@ def new_state(n_inputs, n_units, n_x):
                  np.zeros(n_units), np.zeros(n_units), np.zeros(n_units), np.zeros(n_inputs),
                  np.zeros(n_inputs), np.zeros(n_units, np.uint64), np.zeros(n_units, np.uint64),
                  np.zeros(n_inputs, np.uint64), np.zeros(n_inputs, np.uint64),
-                 np.zeros((n_x, n_units)))
+                 np.zeros((n_x, n_units)), np.zeros(n_units), np.zeros(n_units))
 
 
 @njit(**JIT)
@@ -187,7 +211,7 @@ def new_scratch(n_inputs, n_units, n_layers, n_out, W_in):
                    np.zeros(n_units), np.zeros(n_units), np.zeros(n_out),
                    np.zeros(n_inputs, np.int64), np.zeros_like(W_in[:n_first]),
                    np.zeros(n_units), np.zeros(n_units, np.int64), np.zeros(n_units),
-                   np.zeros(n_units), np.zeros(n_units, np.uint8))
+                   np.zeros(n_units), np.zeros(n_units, np.uint8), np.zeros(n_units))
 
 
 @njit(**JIT)
@@ -232,6 +256,8 @@ def reset_state(st):
     st.xinL[:] = 0.0
     st.xinS[:] = 0.0
     st.X[:, :] = 0.0
+    st.stp_dx[:] = 0.0
+    st.stp_du[:] = 0.0
 
 
 @njit(**JIT)
@@ -434,6 +460,48 @@ def _add_rows(M, n, ids, c):
 
 
 @njit(**JIT)
+def _add_rows_scaled(M, n, ids, eff, c):
+    """``c += eff[e] * M[ids[e], :]`` for every spike ``e``, in order (synapses with
+    short-term plasticity: each spike transmits its share ``eff`` of its weights)."""
+    for e in range(ids.size):
+        r = ids[e] * n
+        a = eff[e]
+        for k in range(n):
+            c[k] += a * M[r + k]
+
+
+@njit(**JIT)
+def stp_decay(dx, du, dD, dF):
+    """One step of recovery: ``1 - x`` and ``u - U`` decay toward rest (0)."""
+    for j in range(dx.size):
+        dx[j] *= dD
+        du[j] *= dF
+
+
+@njit(**JIT)
+def stp_spikes(mode, U, ids, dx, du, eff):
+    """The share ``eff[e] = u x / U`` each spike ``ids[e]`` transmits, then its
+    synapses' state after it: ``x <- x (1 - u)``, ``u <- u + U (1 - u)`` (the order of
+    Brian2's ``on_pre`` and reset, :func:`dendrinet.model.equations.stp_spike_code`)."""
+    for e in range(ids.size):
+        j = ids[e]
+        if mode == STP_DEPRESSION:
+            x = 1.0 - dx[j]
+            eff[e] = x
+            dx[j] = 1.0 - x * (1.0 - U)
+        elif mode == STP_FACILITATION:
+            u = U + du[j]
+            eff[e] = u / U
+            du[j] = du[j] + U * (1.0 - u)
+        else:
+            u = U + du[j]
+            x = 1.0 - dx[j]
+            eff[e] = u * x / U
+            dx[j] = 1.0 - x * (1.0 - u)
+            du[j] = du[j] + U * (1.0 - u)
+
+
+@njit(**JIT)
 def _apply_pending(L_, S_, c, J):
     for j in range(c.size):
         v = J * c[j]
@@ -460,6 +528,8 @@ def flush_tiny(st):
     _flush(st.xS)
     _flush(st.xinL)
     _flush(st.xinS)
+    _flush(st.stp_dx)
+    _flush(st.stp_du)
 
 
 # ------------------------------------------------------------ presentation
@@ -550,6 +620,8 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
     X = st.X
     xinL, xinS = st.xinL, st.xinS
+    stp_dx, stp_du, eff = st.stp_dx, st.stp_du, scr.eff
+    stp_ff, stp_fb = net.stp_ff, net.stp_fb
     b, sig, spk, idx, cnt, c, ca = net.b, scr.sig, scr.spk, scr.idx, scr.cnt, scr.c, scr.ca
     c_in = scr.c_in
     # Input traces are updated lazily (they act on nothing; only their window sums are
@@ -602,6 +674,10 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
             net.update_output(consts, V[n_hid:], bL[n_hid:], bS[n_hid:], c[n_hid:],
                                 b[n_hid:], X, n_hid, n_units, scr.drive, E_out, cD, teach, label)
         _decay_jump(xL, xS, spk, J, dL, dS)
+        if stp_ff != STP_NONE:
+            stp_decay(stp_dx[:n_hid], stp_du[:n_hid], net.stp_ff_dD, net.stp_ff_dF)
+        if stp_fb != STP_NONE:
+            stp_decay(stp_dx[n_hid:], stp_du[n_hid:], net.stp_fb_dD, net.stp_fb_dF)
         # 2. window sums and traces, from the updated state
         if window:
             _sigmoid(V[sig_lo:], sig[sig_lo:])
@@ -673,14 +749,27 @@ def run_presentation(net, st, scr, acc, pres, given, rec, traces):
             if cnt[l + 1] == cnt[l]:
                 continue
             spiking = idx[cnt[l]:cnt[l + 1]]
+            stp = stp_ff if l < L - 1 else stp_fb
+            if stp != STP_NONE:  # each spike's share of its weights; its synapses' state
+                lo = uo[l]
+                stp_spikes(stp, net.stp_ff_U if l < L - 1 else net.stp_fb_U, spiking,
+                            stp_dx[lo:uo[l + 1]], stp_du[lo:uo[l + 1]], eff)
             if l < L - 1:  # into c, added to the traces at the next step (or below)
-                _add_rows(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking,
-                          c[uo[l + 1]:uo[l + 2]])
+                if stp != STP_NONE:
+                    _add_rows_scaled(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking, eff,
+                                     c[uo[l + 1]:uo[l + 2]])
+                else:
+                    _add_rows(net.W[wo[l + 1]:wo[l + 2]], sizes[l + 2], spiking,
+                              c[uo[l + 1]:uo[l + 2]])
             elif apical:
                 for h in range(L - 1):
                     lo = uo[h]
                     hi = uo[h + 1]
-                    _add_rows(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, ca[lo:hi])
+                    if stp != STP_NONE:
+                        _add_rows_scaled(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, eff,
+                                         ca[lo:hi])
+                    else:
+                        _add_rows(net.Y[yo[h]:yo[h + 1]], sizes[h + 1], spiking, ca[lo:hi])
                     _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
         if net.on_spike:  # the model's own code on its spikes: Brian2's reset slot, after
             for l in range(L):  # the synapses (the apical traces hold this step's input)

@@ -162,7 +162,10 @@ class FastEngine:
         # on the soma); a model that only changes the rule keeps the projection.
         own = not model.equations.is_default
         fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        self._apical_train = own or not (model.neuron.g_A == 0.0 and fixed_Y)
+        # Feedback synapses with short-term plasticity transmit a spike's share of Y, so
+        # the apical traces are no image of the output's own traces either.
+        stp_fb = model.synapses.projection("feedback") is not None
+        self._apical_train = own or stp_fb or not (model.neuron.g_A == 0.0 and fixed_Y)
         self._apical_test = own or model.neuron.g_A != 0.0
 
     # ------------------------------------------------------------- helpers

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dendrinet.backends.numba.dynamics import STATE_FLOATS
+from dendrinet.backends.numba.dynamics import STATE_FLOATS, STP_STATE
 from dendrinet.engine.checks import check_parameters, check_state_identity
 from dendrinet.engine.finite import parameter_arrays, per_layer
 from dendrinet.errors import DendrinetError
@@ -67,13 +67,16 @@ def restore_state(st, state, layout, seed: int, needed: set, what: str, check=No
     engine, for the messages ("fast-engine")."""
     if not isinstance(state, dict):
         raise DendrinetError(f"engine state must be a dict from the {what}'s get_state()")
-    missing = sorted((set(STATE_FLOATS) | {"epochs_done", "seed", "layer_sizes"} | needed)
+    missing = sorted((set(STATE_FLOATS) - set(STP_STATE) | {"epochs_done", "seed",
+                                                              "layer_sizes"} | needed)
                      - set(state))
     if missing:
         raise DendrinetError(f"engine state lacks {', '.join(missing)} (not a {what} state?)")
     check_state_identity(state, layout.sizes, seed)
     if check is not None:
         check(state)
+    # a state saved before short-term plasticity existed is at rest there
+    state = {**{name: np.zeros_like(getattr(st, name)) for name in STP_STATE}, **state}
     arrays = [(name, getattr(st, name)) for name in STATE_FLOATS]
     if st.X.shape[0]:
         arrays.append(("X", st.X))

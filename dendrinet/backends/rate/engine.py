@@ -112,12 +112,18 @@ def choose_phases(model: ModelConfig, protocol: ProtocolConfig, phases: str = "a
     averaged after 90 ms and 1000 ms tests after 30 ms (``guerguiev2017``) are fixed
     points up to two hidden layers; ``paper-timing`` steps. A model with its own
     equations steps (its time constants are its own), unless ``"fixed-point"`` is asked
-    for."""
+    for; so does a model whose synapses depress or facilitate (``[synapses]``: their
+    state is stepped, never a fixed point)."""
     if phases not in PHASES:
         raise DendrinetError(f"phases must be one of {', '.join(PHASES)}, got {phases!r}")
+    if phases == "fixed-point" and not model.synapses.is_static:
+        raise DendrinetError(
+            f"model {model.name!r}: its synapses have short-term plasticity ([synapses]), "
+            "whose state the fixed points leave out; run the rate engine with "
+            "phases=\"stepped\" or \"auto\"")
     if phases != "auto":
         return {"train": phases, "test": phases}
-    if not model.equations.is_default:
+    if not (model.equations.is_default and model.synapses.is_static):
         return {"train": "stepped", "test": "stepped"}
     settle = protocol.settle_steps
     shares = {"train": transient_share(model, protocol, settle,
@@ -247,7 +253,8 @@ class RateEngine:
         # the projected apical potential where it is exact (as FastEngine)
         own = not model.equations.is_default
         fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        self._apical_train = own or not (model.neuron.g_A == 0.0 and fixed_Y)
+        stp_fb = model.synapses.projection("feedback") is not None
+        self._apical_train = own or stp_fb or not (model.neuron.g_A == 0.0 and fixed_Y)
         self._apical_test = own or model.neuron.g_A != 0.0
 
     @property

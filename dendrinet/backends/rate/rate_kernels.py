@@ -34,7 +34,8 @@ import numpy as np
 from numba import njit
 
 from dendrinet.backends.numba.dynamics import (ACC_PHI_ALL, ACC_S, ACC_V, ACC_VA, ACC_X, APICAL,
-                                               FLUSH_EVERY, TINY, TRACES, flush_tiny,
+                                               FLUSH_EVERY, STP_DEPRESSION, STP_FACILITATION,
+                                               STP_NONE, TINY, TRACES, stp_decay, flush_tiny,
                                                reset_acc, reset_state, store_means)
 from dendrinet.backends.numba.model_part import NeuronConstants
 from dendrinet.jit.numerics import JIT, sigmoid
@@ -44,12 +45,12 @@ from dendrinet.jit.numerics import JIT, sigmoid
 #: layers above the first, ``ca`` apical, ``c_in`` of the first), the teaching drive,
 #: the input probabilities ``p_in`` and the first layer's input ``drive_in = W_0^T p_in``.
 RateScratch = namedtuple("RateScratch", ["p", "c", "ca", "drive", "c_in", "p_in",
-                                         "drive_in", "WT", "prev", "prevX"])
+                                         "drive_in", "WT", "prev", "prevX", "q"])
 
 #: Steps between two checks for a fixed point (see :func:`rate_presentation`).
 STEADY_EVERY = 8
 #: State variables compared by the fixed-point check.
-_N_COMPARED = 7
+_N_COMPARED = 9
 
 
 @njit(**JIT)
@@ -61,12 +62,13 @@ def new_rate_scratch(n_inputs, n_units, n_first, n_out, n_weights, n_x):
     return RateScratch(np.zeros(n_units), np.zeros(n_units), np.zeros(n_units),
                        np.zeros(n_out), np.zeros(n_first), np.zeros(n_inputs),
                        np.zeros(n_first), np.zeros(n_weights - n_inputs * n_first),
-                       np.zeros((_N_COMPARED, n_units)), np.zeros((n_x, n_units)))
+                       np.zeros((_N_COMPARED, n_units)), np.zeros((n_x, n_units)),
+                       np.zeros(n_units))
 
 
 @njit(**JIT)
 def _state_rows(st):
-    return (st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS)
+    return (st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS, st.stp_dx, st.stp_du)
 
 
 @njit(**JIT)
@@ -187,6 +189,31 @@ def matvec_t(M, p, c):
         row = M[i * n:(i + 1) * n]
         for k in range(n):
             c[k] += a * row[k]
+
+
+@njit(**JIT)
+def stp_expected(mode, U, p, dx, du, q):
+    """Short-term plasticity in the mean field: what the units send, ``q = p u x / U``
+    (their probability times the share a spike would transmit), then their synapses'
+    state after the step's expected spike: ``dx += p u x``, ``du += p U (1 - u)`` (the
+    spiking engine's ``x <- x (1 - u)``, ``u <- u + U (1 - u)`` with probability ``p``;
+    :func:`dendrinet.backends.numba.dynamics.stp_spikes`)."""
+    for j in range(p.size):
+        pj = p[j]
+        if mode == STP_DEPRESSION:
+            x = 1.0 - dx[j]
+            q[j] = pj * x
+            dx[j] += pj * x * U
+        elif mode == STP_FACILITATION:
+            u = U + du[j]
+            q[j] = pj * (u / U)
+            du[j] += pj * U * (1.0 - u)
+        else:
+            u = U + du[j]
+            x = 1.0 - dx[j]
+            q[j] = pj * (u * x / U)
+            dx[j] += pj * u * x
+            du[j] += pj * U * (1.0 - u)
 
 
 @njit(**JIT)
@@ -330,7 +357,8 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
     sig_lo = 0 if (flags & ACC_PHI_ALL) != 0 else n_hid
     V, bL, bS, aL, aS, xL, xS = st.V, st.bL, st.bS, st.aL, st.aS, st.xL, st.xS
     X = st.X
-    b, p, c, ca = net.b, scr.p, scr.c, scr.ca
+    b, p, c, ca, q = net.b, scr.p, scr.c, scr.ca, scr.q
+    stp_ff, stp_fb = net.stp_ff, net.stp_fb
     phi_per_p = net.phi_max / net.p_max  # phi = phi_max sig(V) = p / dt
     base = wo[1]
     c_in = scr.c_in
@@ -346,6 +374,10 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
         # own traces with last step's probabilities; then 3., the mean field's
         # "spikes", p = p_max sig(V) (early: only the window sums read p before step 4)
         _decay_jump_rates(xL, xS, p, J, dL, dS, V, net.p_max)
+        if stp_ff != STP_NONE:
+            stp_decay(st.stp_dx[:n_hid], st.stp_du[:n_hid], net.stp_ff_dD, net.stp_ff_dF)
+        if stp_fb != STP_NONE:
+            stp_decay(st.stp_dx[n_hid:], st.stp_du[n_hid:], net.stp_fb_dD, net.stp_fb_dF)
         # 2. window sums and traces from the updated state
         if window:
             _add_scaled(acc.phi[sig_lo:], p[sig_lo:], phi_per_p)
@@ -374,14 +406,22 @@ def rate_presentation(net, st, scr, acc, n_steps, settle, teach, label, flags, t
             tr_X[row, :, :] = X
         # 4. propagation: expected sums of weight rows into the pending inputs
         _add(c_in, drive_in)
+        if stp_ff != STP_NONE:  # sent: q = p u x / U (scr.q), where synapses depress or
+            stp_expected(stp_ff, net.stp_ff_U, p[:n_hid], st.stp_dx[:n_hid],  # facilitate
+                         st.stp_du[:n_hid], q[:n_hid])
+        if stp_fb != STP_NONE:
+            stp_expected(stp_fb, net.stp_fb_U, p[n_hid:], st.stp_dx[n_hid:], st.stp_du[n_hid:],
+                         q[n_hid:])
+        sent_ff = q if stp_ff != STP_NONE else p
+        sent_fb = q if stp_fb != STP_NONE else p
         for l in range(L - 1):
-            _dots(scr.WT[wo[l + 1] - base:wo[l + 2] - base], p[uo[l]:uo[l + 1]],
+            _dots(scr.WT[wo[l + 1] - base:wo[l + 2] - base], sent_ff[uo[l]:uo[l + 1]],
                   c[uo[l + 1]:uo[l + 2]])
         if apical:
             for h in range(L - 1):
                 lo = uo[h]
                 hi = uo[h + 1]
-                matvec_t(net.Y[yo[h]:yo[h + 1]], p[n_hid:], ca[lo:hi])
+                matvec_t(net.Y[yo[h]:yo[h + 1]], sent_fb[n_hid:], ca[lo:hi])
                 _apply_pending(aL[lo:hi], aS[lo:hi], ca[lo:hi], J)
         if steady_tol > 0.0 and not traces:
             phase = (t + 1) % STEADY_EVERY
