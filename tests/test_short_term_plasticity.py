@@ -6,6 +6,7 @@ engine on the same spikes (1e-6), the state kept in checkpoints and reset before
 and the refusals."""
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,6 +100,10 @@ def test_model_file_reads_the_table_in_its_units(tmp_path):
     assert model.synapses.projection("feedback") == (0.1, 0.0, 200.0)
     assert not model.synapses.is_static
     assert load_model("guerguiev2017-1hidden").synapses.is_static
+    routed = load_model(Path(__file__).resolve().parents[1] / "benchmarks" / "models"
+                        / "payeur2021-burstprop-routed.toml")
+    assert routed.synapses.projection("feedforward") == (0.9, 20.0, 0.0)
+    assert routed.synapses.projection("feedback") == (0.1, 0.0, 100.0)
     # written back and read again: the same model
     again = tmp_path / "again.toml"
     again.write_text(model_to_toml(model))

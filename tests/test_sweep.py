@@ -19,7 +19,7 @@ import pytest
 
 from dendrinet.cli import main
 from dendrinet.config import (
-    ModelConfig,
+    MODEL_TABLES,
     ProtocolConfig,
     load_model,
     load_protocol,
@@ -133,9 +133,9 @@ def test_every_dataclass_field_is_a_parameter_path():
     assert {"hidden", "n_outputs", "learning.eta", "neuron.g_A", "init.V_sd",
             "feedback.mode"} <= set(MODEL_PATHS)
     assert not any(p in MODEL_PATHS for p in ("name", "description"))
-    assert len(MODEL_PATHS) == 2 + sum(len(dataclasses.fields(getattr(ModelConfig("x"), t)))
-                                       for t in ("neuron", "init", "feedback", "learning",
-                                                 "equations", "input"))
+    assert len(MODEL_PATHS) == 2 + sum(len(dataclasses.fields(cls))
+                                       for cls in MODEL_TABLES.values() if cls is not None)
+    assert {"synapses.feedforward_tau_D", "input.coding"} <= set(MODEL_PATHS)
 
 
 def test_a_sweep_sets_its_values_without_writing_any_file(tmp_path, monkeypatch):
