@@ -15,16 +15,17 @@ import math
 
 import numpy as np
 
+from dendrinet.analysis.spiketrains import to_ms
 from dendrinet.errors import DendrinetError
 
 __all__ = ["transmitted_share"]
 
 
 def _time_constant(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(value) or value < 0:
+    value = to_ms(value, name)
+    if value < 0:
         raise DendrinetError(f"{name} must be a time in ms >= 0 (0: none), got {value!r}")
-    return float(value)
+    return value
 
 
 def transmitted_share(times_ms, node_ids, *, U: float, tau_D: float = 0.0,

@@ -253,9 +253,10 @@ def _stp_terms(model: ModelConfig, kind: str, suffix: str = "") -> tuple[str, st
 def stp_spike_code(model: ModelConfig, kind: str) -> str:
     """What a spike of a population ``kind`` neuron does to its synapses' state, after
     they transmitted (Brian2's reset slot): ``x <- x (1 - u)``, ``u <- u + U (1 - u)``."""
-    if _stp(model, kind) is None:
+    stp = _stp(model, kind)
+    if stp is None:
         return ""
-    U, tau_D, tau_F = _stp(model, kind)
+    U, tau_D, tau_F = stp
     u, x = _stp_terms(model, kind)
     lines = []
     if tau_D > 0:
@@ -271,7 +272,7 @@ def on_pre(model: ModelConfig, projection: str) -> str:
     postsynaptic traces, times ``u x / U`` where the projection has short-term
     plasticity."""
     base = APICAL_ON_PRE if projection == "feedback" else BASAL_ON_PRE
-    kind = {"feedforward": "hidden", "feedback": "output"}.get(projection)
+    kind = {which: kind for kind, which in STP_PROJECTION.items()}.get(projection)
     if kind is None or _stp(model, kind) is None:
         return base
     return base.replace("psp_jump*weight", f"psp_jump*weight*{stp_efficacy(model, kind)}")

@@ -56,8 +56,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
-                                                   restore_state, saved_state,
+from dendrinet.backends.numba.engine_state import (apical_traces, check_kernel_parameters,
+                                                   chunk_arrays, restore_state, saved_state,
                                                    training_phases)
 from dendrinet.backends.numba.input_spikes import new_events
 from dendrinet.backends.numba.jit_cache import is_cached
@@ -156,17 +156,7 @@ class FastEngine:
                      self._state.rin1)
         self._test_key = np.uint64(derive_key(self._key, np.uint64(2)))
         self.epochs_done = 0
-        # Projected apical potential (see dynamics.run_presentation) where it is exact:
-        # no apical conductance and feedback weights that never change.
-        # Models with their own equations keep explicit apical traces (their V_a may act
-        # on the soma); a model that only changes the rule keeps the projection.
-        own = not model.equations.is_default
-        fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        # Feedback synapses with short-term plasticity transmit a spike's share of Y, so
-        # the apical traces are no image of the output's own traces either.
-        stp_fb = model.synapses.projection("feedback") is not None
-        self._apical_train = own or stp_fb or not (model.neuron.g_A == 0.0 and fixed_Y)
-        self._apical_test = own or model.neuron.g_A != 0.0
+        self._apical_train, self._apical_test = apical_traces(model)
 
     # ------------------------------------------------------------- helpers
     @property

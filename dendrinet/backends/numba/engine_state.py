@@ -41,6 +41,20 @@ def training_phases(protocol, seed: int, epochs_done: int, order, y):
             np.ascontiguousarray(schedule.n_steps[1::2]))
 
 
+def apical_traces(model) -> tuple[bool, bool]:
+    """Whether training and test presentations keep explicit apical traces, or take the
+    projected apical potential (``dynamics.run_presentation``, Notes) where it is exact:
+    no apical conductance, feedback weights that never change, feedback synapses without
+    short-term plasticity (which transmit a spike's share of ``Y``). Models with their
+    own equations keep them (their ``V_a`` may act on the soma); a model that only
+    changes the rule keeps the projection."""
+    own = not model.equations.is_default
+    fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
+    stp_fb = model.synapses.projection("feedback") is not None
+    return (own or stp_fb or not (model.neuron.g_A == 0.0 and fixed_Y),
+            own or model.neuron.g_A != 0.0)
+
+
 def saved_state(st, layout, params, apical: bool, epochs_done: int, seed: int) -> dict:
     """Potentials, traces (the apical ones computed where they are not simulated:
     ``apical`` false), extra state variables, epoch count, seed and layer sizes."""

@@ -28,8 +28,8 @@ import numba
 import numpy as np
 
 from dendrinet.backends.numba import dynamics
-from dendrinet.backends.numba.engine_state import (check_kernel_parameters, chunk_arrays,
-                                                   restore_state, saved_state,
+from dendrinet.backends.numba.engine_state import (apical_traces, check_kernel_parameters,
+                                                   chunk_arrays, restore_state, saved_state,
                                                    training_phases)
 from dendrinet.backends.numba.jit_cache import is_cached, refresh_once
 from dendrinet.backends.numba.model_part import ENGINE_MODULES, model_part
@@ -250,12 +250,7 @@ class RateEngine:
                                           self._part.n_extra)
         self._key = np.uint64(derive_key(np.uint64(self.seed), np.uint64(11)))
         self.epochs_done = 0
-        # the projected apical potential where it is exact (as FastEngine)
-        own = not model.equations.is_default
-        fixed_Y = model.feedback.mode in ("random", "sparse", "backprop")
-        stp_fb = model.synapses.projection("feedback") is not None
-        self._apical_train = own or stp_fb or not (model.neuron.g_A == 0.0 and fixed_Y)
-        self._apical_test = own or model.neuron.g_A != 0.0
+        self._apical_train, self._apical_test = apical_traces(model)
 
     @property
     def n_inputs(self) -> int:
